@@ -1,0 +1,314 @@
+"""The one configuration object shared by gateware, golden model, float reference and driver.
+
+Every layer size, bit width, step count and rate lives here once; everything else
+(integer beta, update multipliers, shift amounts, accumulator need, digest) is derived
+by properties so it can never drift from the source.  See ``docs/numerics.md`` for how
+the integer fields are used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import EpfpgaError
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+
+class ConfigError(EpfpgaError, ValueError):
+    """A configuration that cannot be built or trained; the message says what to change."""
+
+
+#: Multiplier widths of the parts we target: a weight or state wider than this would
+#: need two DSP slices per MAC, which the datapath does not do.
+PART_DSP_WIDTH = {"up5k": 16, "ecp5": 18, "none": 64}
+
+NUDGE_MODES = ("positive", "random_sign", "symmetric")
+ROUNDING_MODES = ("nearest", "stochastic")
+ALGORITHMS = ("ep",)
+# Frozen layout version of the numerics; bump when the integer contract changes.
+NUMERICS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EPConfig:
+    """Network, numerics and training hyper-parameters of one EP system.
+
+    ``layers`` is (input, hidden..., output).  States and inputs are unsigned fixed
+    point in [0, 1] with ``act_frac`` fraction bits; weights and biases are signed
+    ``weight_bits`` wide with ``weight_frac`` fraction bits.
+    """
+
+    layers: tuple[int, ...] = (784, 64, 10)
+    act_frac: int = 8
+    weight_bits: int = 16
+    weight_frac: int = 13
+    acc_bits: int = 40
+    T1: int = 30
+    T2: int = 10
+    beta: float = 0.25
+    beta_frac: int = 8
+    lrs: tuple[float, ...] = (0.01, 0.005)
+    lr_frac: int = 16
+    rounding: str = "stochastic"
+    sr_bits: int = 16
+    nudge: str = "positive"
+    algorithm: str = "ep"
+    batch_size: int = 1
+    init_gain: float = 1.0
+    seed: int = 0
+    lanes: int = 4
+    part: str = "up5k"
+    name: str = field(default="custom", compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(int(n) for n in self.layers))
+        object.__setattr__(self, "lrs", tuple(float(r) for r in self.lrs))
+        self._validate()
+
+    # ---------------------------------------------------------------- validation
+    def _validate(self) -> None:
+        err = []
+        if len(self.layers) < 2:
+            err.append(f"layers needs at least an input and an output size, got {self.layers}")
+        if any(n < 1 for n in self.layers):
+            err.append(f"every layer size must be >= 1, got {self.layers}")
+        if len(self.lrs) != max(len(self.layers) - 1, 0):
+            err.append(
+                f"lrs has {len(self.lrs)} entries but the network has "
+                f"{len(self.layers) - 1} weight layers (one learning rate per layer)"
+            )
+        if any(r < 0 for r in self.lrs):
+            err.append(f"learning rates must be >= 0, got {self.lrs}")
+        if not 1 <= self.act_frac <= 15:
+            err.append(f"act_frac must be in 1..15, got {self.act_frac}")
+        if not 2 <= self.weight_bits <= 32:
+            err.append(f"weight_bits must be in 2..32, got {self.weight_bits}")
+        if not 0 < self.weight_frac < self.weight_bits:
+            err.append(
+                f"weight_frac must be in 1..weight_bits-1 ({self.weight_bits - 1}), "
+                f"got {self.weight_frac}"
+            )
+        if self.T1 < 1 or self.T2 < 0:
+            err.append(f"T1 must be >= 1 and T2 >= 0, got T1={self.T1}, T2={self.T2}")
+        if not 0 < self.beta <= 1:
+            err.append(f"beta must be in (0, 1], got {self.beta}")
+        if not 0 <= self.beta_frac <= self.weight_frac:
+            err.append(
+                f"beta_frac must be in 0..weight_frac ({self.weight_frac}) so the nudge "
+                f"is an exact shift, got {self.beta_frac}"
+            )
+        if self.rounding not in ROUNDING_MODES:
+            err.append(f"rounding must be one of {ROUNDING_MODES}, got {self.rounding!r}")
+        if self.nudge not in NUDGE_MODES:
+            err.append(f"nudge must be one of {NUDGE_MODES}, got {self.nudge!r}")
+        if self.algorithm not in ALGORITHMS:
+            err.append(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
+        if not 1 <= self.sr_bits <= 16:
+            err.append(f"sr_bits must be in 1..16, got {self.sr_bits}")
+        if self.batch_size < 1:
+            err.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.lanes < 1:
+            err.append(f"lanes (parallel MAC lanes) must be >= 1, got {self.lanes}")
+        if self.part not in PART_DSP_WIDTH:
+            err.append(f"part must be one of {sorted(PART_DSP_WIDTH)}, got {self.part!r}")
+        if not 4 <= self.lr_frac <= 24:
+            err.append(f"lr_frac must be in 4..24, got {self.lr_frac}")
+        if err:
+            raise ConfigError("invalid config: " + "; ".join(err))
+
+        dsp = PART_DSP_WIDTH[self.part]
+        if self.weight_bits > dsp:
+            raise ConfigError(
+                f"weight_bits={self.weight_bits} is wider than the {self.part} multiplier "
+                f"({dsp} bit); use weight_bits <= {dsp} or part='none'"
+            )
+        if self.act_bits > dsp:
+            raise ConfigError(
+                f"act_frac={self.act_frac} gives {self.act_bits}-bit states, wider than the "
+                f"{self.part} multiplier ({dsp} bit)"
+            )
+        if self.beta_q == 0:
+            raise ConfigError(
+                f"beta={self.beta} rounds to 0 with beta_frac={self.beta_frac}; "
+                f"raise beta_frac or beta"
+            )
+        if self.update_shift < 1:
+            raise ConfigError(
+                "2*act_frac + lr_frac - weight_frac must be >= 1 so every update is rounded "
+                f"once; got {self.update_shift}"
+            )
+        for i, n_bits in enumerate(self.acc_bits_needed):
+            if n_bits > self.acc_bits:
+                raise ConfigError(
+                    f"acc_bits={self.acc_bits} is too narrow for layer {i + 1} "
+                    f"(fan-in {self.fan_in(i + 1)}): the worst-case pre-activation needs "
+                    f"{n_bits} bits; set acc_bits >= {n_bits}"
+                )
+        if self.acc_bits > 62:
+            raise ConfigError(f"acc_bits={self.acc_bits} exceeds 62 (golden model uses int64)")
+
+    # ---------------------------------------------------------------- derived values
+    @property
+    def n_layers(self) -> int:
+        """Number of weight layers (W_0 .. W_{L-1})."""
+        return len(self.layers) - 1
+
+    @property
+    def act_bits(self) -> int:
+        """Unsigned state width: [0, 1] inclusive needs one integer bit."""
+        return self.act_frac + 1
+
+    @property
+    def act_one(self) -> int:
+        return 1 << self.act_frac
+
+    @property
+    def weight_max(self) -> int:
+        return (1 << (self.weight_bits - 1)) - 1
+
+    @property
+    def weight_min(self) -> int:
+        return -(1 << (self.weight_bits - 1))
+
+    @property
+    def beta_q(self) -> int:
+        """beta as an integer multiple of 2**-beta_frac (nearest, at least the sign kept)."""
+        return int(round(self.beta * (1 << self.beta_frac)))
+
+    @property
+    def beta_effective(self) -> float:
+        """The beta the fixed-point model really uses."""
+        return self.beta_q / (1 << self.beta_frac)
+
+    @property
+    def nudge_shift(self) -> int:
+        """Left shift taking (y - s) * beta_q into accumulator units."""
+        return self.weight_frac - self.beta_frac
+
+    @property
+    def update_shift(self) -> int:
+        """Right shift (with rounding) from the update product to weight LSBs."""
+        return 2 * self.act_frac + self.lr_frac - self.weight_frac
+
+    @property
+    def update_q(self) -> tuple[int, ...]:
+        """Per-layer eta/beta (eta/2beta for symmetric nudge) in units of 2**-lr_frac."""
+        denom = self.beta_effective * (2 if self.nudge == "symmetric" else 1)
+        return tuple(int(round(lr / denom * (1 << self.lr_frac))) for lr in self.lrs)
+
+    def fan_in(self, layer: int) -> int:
+        """Synapses into state layer ``layer`` (1..L): from below and, if any, from above."""
+        n = self.layers[layer - 1]
+        if layer < len(self.layers) - 1:
+            n += self.layers[layer + 1]
+        return n
+
+    @property
+    def acc_bits_needed(self) -> list[int]:
+        """Signed width of the worst-case pre-activation of each state layer."""
+        need = []
+        wmax = 1 << (self.weight_bits - 1)  # |weight| <= 2**(weight_bits-1)
+        for layer in range(1, len(self.layers)):
+            worst = (self.fan_in(layer) + 1) * wmax * self.act_one  # synapses + bias
+            if layer == len(self.layers) - 1:
+                worst += self.act_one * abs(self.beta_q) << self.nudge_shift
+            need.append(worst.bit_length() + 1)
+        return need
+
+    @property
+    def n_weights(self) -> int:
+        return sum(a * b for a, b in zip(self.layers[:-1], self.layers[1:], strict=True))
+
+    # ---------------------------------------------------------------- serialization
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["layers"] = list(self.layers)
+        d["lrs"] = list(self.lrs)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EPConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise ConfigError(f"bad config value: {e}") from None
+
+    def replace(self, **changes: Any) -> EPConfig:
+        return dataclasses.replace(self, **changes)
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        if path.suffix == ".toml":
+            import tomli_w
+
+            path.write_text(tomli_w.dumps(self.to_dict()))
+        else:
+            path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> EPConfig:
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"config file {path} does not exist")
+        text = path.read_text()
+        try:
+            d = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"cannot parse {path}: {e}") from None
+        d.setdefault("name", path.stem)
+        return cls.from_dict(d)
+
+    @property
+    def digest(self) -> str:
+        """Stable 64-bit hex digest of everything that affects numerics or gateware."""
+        d = self.to_dict()
+        d.pop("name")
+        d["numerics_version"] = NUMERICS_VERSION
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+PRESETS: dict[str, EPConfig] = {
+    # Small enough for exhaustive per-neuron checks and fast Verilator builds.
+    "tiny": EPConfig(
+        layers=(16, 8, 4), T1=8, T2=4, beta=0.5, lrs=(0.05, 0.025), lanes=2, name="tiny"
+    ),
+    # 784*64 16-bit weights = 50176 words: fits the UP5K's 4 SPRAM banks (65536 words).
+    "up5k": EPConfig(layers=(784, 64, 10), lanes=4, name="up5k"),
+    # Larger hidden layer for the ECP5-85F's 208 EBR blocks.
+    "ecp5": EPConfig(
+        layers=(784, 256, 10), lanes=16, part="ecp5", lrs=(0.01, 0.005), name="ecp5"
+    ),
+    # Laborieux et al. prototypical EP: float reference yardstick.
+    "laborieux": EPConfig(
+        layers=(784, 512, 10), T1=30, T2=10, beta=0.1, beta_frac=10, nudge="random_sign",
+        lrs=(0.08, 0.04), batch_size=50, part="none", lanes=16, name="laborieux",
+    ),
+}
+
+
+def get_config(spec: str | EPConfig) -> EPConfig:
+    """A preset name or a path to a .toml/.json file."""
+    if isinstance(spec, EPConfig):
+        return spec
+    if spec in PRESETS:
+        return PRESETS[spec]
+    p = Path(spec)
+    if p.suffix in (".toml", ".json") or p.exists():
+        return EPConfig.load(p)
+    raise ConfigError(
+        f"unknown config {spec!r}: use a preset ({', '.join(PRESETS)}) or a .toml/.json file"
+    )

@@ -1,0 +1,238 @@
+"""Bit-exact fixed-point golden model: exactly what the gateware computes, in numpy integers.
+
+Online, one sample at a time.  Every intermediate (states after each step, both end
+states, the prediction, the weights after each sample) can be recorded so testbenches
+compare bit for bit.  The integer contract is in docs/numerics.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import numerics as nx
+from .config import EPConfig
+from .init import init_float_params
+
+
+@dataclass
+class SampleTrace:
+    """What one training (or inference) sample produced."""
+
+    prediction: int
+    free: list[np.ndarray]  # s_1..s_L at the end of the free phase
+    nudged: list[np.ndarray] | None = None  # s_1..s_L at the end of the nudged phase
+    nudged_neg: list[np.ndarray] | None = None  # symmetric nudge: the -beta phase
+    beta_sign: int = 1
+    steps: list[list[np.ndarray]] = field(default_factory=list)  # every step, if recorded
+
+
+class GoldenModel:
+    """Fixed-point EP network.  ``W[l]`` has shape (layers[l+1], layers[l]), ``b[l]``
+    (layers[l+1],): the bias of state layer l+1.  All int64."""
+
+    def __init__(
+        self,
+        cfg: EPConfig,
+        W: list[np.ndarray] | None = None,
+        b: list[np.ndarray] | None = None,
+    ):
+        self.cfg = cfg
+        if W is None or b is None:
+            fW, fb = init_float_params(cfg)
+            W = [nx.quantize_weights(w, cfg) for w in fW] if W is None else W
+            b = [nx.quantize_weights(v, cfg) for v in fb] if b is None else b
+        self.W = [np.array(w, dtype=np.int64) for w in W]
+        self.b = [np.array(v, dtype=np.int64) for v in b]
+        self._check_params()
+        self.lfsr = [nx.lfsr_seed(cfg.seed, layer) for layer in range(cfg.n_layers)]
+        self.sign_lfsr = nx.lfsr_seed(cfg.seed, cfg.n_layers)
+        self.samples_trained = 0
+        self._block = nx.LfsrBlock(max(a + b + 1 for a, b in zip(
+            cfg.layers[:-1], cfg.layers[1:], strict=True)))
+
+    # ---------------------------------------------------------------- parameters
+    def _check_params(self) -> None:
+        cfg = self.cfg
+        if len(self.W) != cfg.n_layers or len(self.b) != cfg.n_layers:
+            raise ValueError(f"expected {cfg.n_layers} weight and bias arrays")
+        for i, (w, v) in enumerate(zip(self.W, self.b, strict=True)):
+            shape = (cfg.layers[i + 1], cfg.layers[i])
+            if w.shape != shape or v.shape != (cfg.layers[i + 1],):
+                raise ValueError(
+                    f"layer {i}: W shape {w.shape} / b shape {v.shape}, expected {shape} / "
+                    f"({cfg.layers[i + 1]},)"
+                )
+            if w.size and (w.min() < cfg.weight_min or w.max() > cfg.weight_max):
+                raise ValueError(f"layer {i}: weights outside {cfg.weight_bits}-bit range")
+            if v.size and (v.min() < cfg.weight_min or v.max() > cfg.weight_max):
+                raise ValueError(f"layer {i}: biases outside {cfg.weight_bits}-bit range")
+
+    def state_dict(self) -> dict[str, object]:
+        return {
+            "W": [w.copy() for w in self.W],
+            "b": [v.copy() for v in self.b],
+            "lfsr": list(self.lfsr),
+            "sign_lfsr": self.sign_lfsr,
+            "samples_trained": self.samples_trained,
+        }
+
+    def load_state_dict(self, d: dict[str, object]) -> None:
+        self.W = [np.array(w, dtype=np.int64) for w in d["W"]]  # type: ignore[union-attr]
+        self.b = [np.array(v, dtype=np.int64) for v in d["b"]]  # type: ignore[union-attr]
+        self._check_params()
+        self.lfsr = [int(s) for s in d["lfsr"]]  # type: ignore[union-attr]
+        self.sign_lfsr = int(d["sign_lfsr"])  # type: ignore[arg-type]
+        self.samples_trained = int(d["samples_trained"])  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------------- dynamics
+    def _check_x(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        n0 = self.cfg.layers[0]
+        if x.shape[-1:] != (n0,):
+            raise ValueError(f"input must have {n0} values per sample, got shape {x.shape}")
+        if not np.issubdtype(x.dtype, np.integer):
+            raise TypeError("golden model input must be quantized integers (quantize_pixels)")
+        if x.size and (x.min() < 0 or x.max() > self.cfg.act_one):
+            raise ValueError(f"input values must be in 0..{self.cfg.act_one}")
+        return x.astype(np.int64)
+
+    def input_drive(self, x: np.ndarray) -> np.ndarray:
+        """W_0 x + b_0, once per sample, zero pixels skipped (exact: they add nothing)."""
+        nz = np.flatnonzero(x)
+        return self.W[0][:, nz] @ x[nz] + (self.b[0] << self.cfg.act_frac)
+
+    def relax(
+        self,
+        drive: np.ndarray,
+        s: list[np.ndarray],
+        steps: int,
+        nudge: tuple[np.ndarray, int] | None = None,
+        record: list[list[np.ndarray]] | None = None,
+    ) -> list[np.ndarray]:
+        """Jacobi steps: every layer from the previous step's states.
+
+        ``drive`` is layer 1's constant input drive (may be batched: (B, n1));
+        ``nudge`` = (one-hot target in state units, signed beta_q).
+        """
+        cfg = self.cfg
+        L = cfg.n_layers
+        af = cfg.act_frac
+        for _ in range(steps):
+            new = []
+            for layer in range(1, L + 1):
+                if layer == 1:
+                    acc = drive.copy()
+                else:
+                    acc = s[layer - 2] @ self.W[layer - 1].T + (self.b[layer - 1] << af)
+                if layer < L:
+                    acc = acc + s[layer] @ self.W[layer]
+                if layer == L and nudge is not None:
+                    y, bq = nudge
+                    acc = acc + (((y - s[L - 1]) * bq) << cfg.nudge_shift)
+                new.append(nx.activation(acc, cfg))
+            s = new
+            if record is not None:
+                record.append([v.copy() for v in s])
+        return s
+
+    def _zeros(self, batch: tuple[int, ...] = ()) -> list[np.ndarray]:
+        return [np.zeros(batch + (n,), dtype=np.int64) for n in self.cfg.layers[1:]]
+
+    def free_phase(self, x: np.ndarray, record: list | None = None) -> list[np.ndarray]:
+        x = self._check_x(x)
+        return self.relax(self.input_drive(x), self._zeros(), self.cfg.T1, record=record)
+
+    def infer(self, x: np.ndarray) -> int:
+        s = self.free_phase(x)
+        return int(np.argmax(s[-1]))
+
+    def infer_batch(self, X: np.ndarray, chunk: int = 1000) -> np.ndarray:
+        """Predictions for many samples at once (weights fixed, so batching is exact)."""
+        X = self._check_x(X)
+        out = np.empty(len(X), dtype=np.int64)
+        for i in range(0, len(X), chunk):
+            xb = X[i:i + chunk]
+            drive = xb @ self.W[0].T + (self.b[0] << self.cfg.act_frac)
+            s = self.relax(drive, self._zeros((len(xb),)), self.cfg.T1)
+            out[i:i + chunk] = np.argmax(s[-1], axis=1)
+        return out
+
+    # ---------------------------------------------------------------- learning
+    def next_beta_sign(self) -> int:
+        """random_sign mode: the sign LFSR steps once per trained sample; bit 0 set -> -beta."""
+        if self.cfg.nudge != "random_sign":
+            return 1
+        self.sign_lfsr = nx.lfsr_step(self.sign_lfsr)
+        return -1 if self.sign_lfsr & 1 else 1
+
+    def _random_bits(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row values a_i (n_out steps), then column values b_j (n_in + 1 steps, bias last)."""
+        n_out, n_in = self.W[layer].shape
+        seq = self._block.states(self.lfsr[layer], n_out + n_in + 1)
+        self.lfsr[layer] = int(seq[-1])
+        m = (1 << self.cfg.sr_bits) - 1
+        return seq[:n_out] & m, seq[n_out:] & m
+
+    def _update_layer(
+        self, layer: int, pre_p: np.ndarray, post_p: np.ndarray, pre_m: np.ndarray,
+        post_m: np.ndarray, sign: int, input_layer: bool,
+    ) -> None:
+        cfg = self.cfg
+        k = sign * cfg.update_q[layer]
+        stochastic = cfg.rounding == "stochastic"
+        if stochastic:
+            a, bcol = self._random_bits(layer)
+        if input_layer:  # rank one: x is the same in both phases
+            nz = np.flatnonzero(pre_p)
+            prod = np.outer((post_p - post_m) * k, pre_p[nz])
+            r = (a[:, None] ^ bcol[None, nz]) if stochastic else None
+            w = self.W[layer]
+            w[:, nz] = nx.saturate(w[:, nz] + nx.round_update(prod, cfg, r), cfg)
+        else:
+            prod = (np.outer(post_p, pre_p) - np.outer(post_m, pre_m)) * k
+            r = (a[:, None] ^ bcol[None, :-1]) if stochastic else None
+            self.W[layer] = nx.saturate(self.W[layer] + nx.round_update(prod, cfg, r), cfg)
+        bprod = (post_p - post_m) * (k * cfg.act_one)
+        rb = (a ^ bcol[-1]) if stochastic else None
+        self.b[layer] = nx.saturate(self.b[layer] + nx.round_update(bprod, cfg, rb), cfg)
+
+    def train_sample(
+        self, x: np.ndarray, y: int, record: bool = False, beta_sign: int | None = None
+    ) -> SampleTrace:
+        """Free phase, nudged phase(s), local updates of every layer; returns the trace."""
+        cfg = self.cfg
+        if not 0 <= int(y) < cfg.layers[-1]:
+            raise ValueError(f"label {y} out of range 0..{cfg.layers[-1] - 1}")
+        x = self._check_x(x)
+        if x.ndim != 1:
+            raise ValueError("train_sample takes one sample; the golden model is online")
+        sign = self.next_beta_sign() if beta_sign is None else beta_sign
+        steps: list[list[np.ndarray]] | None = [] if record else None
+        drive = self.input_drive(x)
+        s_free = self.relax(drive, self._zeros(), cfg.T1, record=steps)
+        target = np.zeros(cfg.layers[-1], dtype=np.int64)
+        target[int(y)] = cfg.act_one
+        bq = sign * cfg.beta_q
+        s_p = self.relax(drive, s_free, cfg.T2, nudge=(target, bq), record=steps)
+        if cfg.nudge == "symmetric":
+            s_m = self.relax(drive, s_free, cfg.T2, nudge=(target, -bq), record=steps)
+        else:
+            s_m = s_free
+        full_p = [x] + s_p
+        full_m = [x] + s_m
+        for layer in range(cfg.n_layers):
+            self._update_layer(
+                layer, full_p[layer], full_p[layer + 1], full_m[layer], full_m[layer + 1],
+                sign, input_layer=(layer == 0),
+            )
+        self.samples_trained += 1
+        return SampleTrace(
+            prediction=int(np.argmax(s_free[-1])),
+            free=s_free,
+            nudged=s_p,
+            nudged_neg=s_m if cfg.nudge == "symmetric" else None,
+            beta_sign=sign,
+            steps=steps or [],
+        )
