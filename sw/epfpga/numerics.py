@@ -25,12 +25,13 @@ def round_shift(v: np.ndarray | int, shift: int) -> np.ndarray | int:
 
 
 def activation(acc: np.ndarray, cfg: EPConfig) -> np.ndarray:
-    """rho(pre): accumulator (frac weight_frac+act_frac) -> state (frac act_frac), clipped to [0, 1]."""
-    return np.clip(round_shift(acc, cfg.weight_frac), 0, cfg.act_one)
+    """rho(pre): accumulator (frac weight_frac+act_frac) -> state (frac act_frac) in [0, 1]."""
+    # minimum/maximum: np.clip's dispatch overhead dominates on these small vectors
+    return np.minimum(np.maximum(round_shift(acc, cfg.weight_frac), 0), cfg.act_one)
 
 
 def saturate(w: np.ndarray, cfg: EPConfig) -> np.ndarray:
-    return np.clip(w, cfg.weight_min, cfg.weight_max)
+    return np.minimum(np.maximum(w, cfg.weight_min), cfg.weight_max)
 
 
 def quantize_pixels(pixels: np.ndarray, cfg: EPConfig) -> np.ndarray:

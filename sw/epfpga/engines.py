@@ -1,0 +1,135 @@
+"""Training engines behind one interface, so the training loop, checkpoints and reports
+are the same whether the network lives in float, in the golden model or on a board."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from .config import EPConfig
+from .errors import EpfpgaError
+from .golden import GoldenModel
+from .numerics import quantize_pixels
+from .reference import FloatEP
+
+ENGINES = ("float", "golden", "board")
+
+
+class Engine(Protocol):
+    name: str
+    cfg: EPConfig
+
+    def train_chunk(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray: ...
+    def infer_batch(self, X: np.ndarray) -> np.ndarray: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, d: dict[str, Any]) -> None: ...
+    def close(self) -> None: ...
+
+
+class GoldenEngine:
+    """Online, bit-exact fixed point; takes uint8 pixels."""
+
+    name = "golden"
+
+    def __init__(self, cfg: EPConfig):
+        if cfg.batch_size != 1:
+            raise EpfpgaError(
+                f"config {cfg.name!r} has batch_size={cfg.batch_size}, but the golden model "
+                "(like the hardware) trains online: use a config with batch_size = 1"
+            )
+        self.cfg = cfg
+        self.model = GoldenModel(cfg)
+
+    def train_chunk(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        Xq = quantize_pixels(X, self.cfg)
+        return np.array([self.model.train_sample(x, int(y)).prediction
+                         for x, y in zip(Xq, Y, strict=True)])
+
+    def infer_batch(self, X: np.ndarray) -> np.ndarray:
+        return self.model.infer_batch(quantize_pixels(X, self.cfg))
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.model.state_dict()
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.model.load_state_dict(d)
+
+    def close(self) -> None:
+        pass
+
+
+class FloatEngine:
+    """Float64 reference; mini-batches of cfg.batch_size; pixels scaled to [0, 1]."""
+
+    name = "float"
+
+    def __init__(self, cfg: EPConfig):
+        self.cfg = cfg
+        self.model = FloatEP(cfg)
+
+    @staticmethod
+    def _x(X: np.ndarray) -> np.ndarray:
+        return np.asarray(X, dtype=np.float64) / 255.0
+
+    def train_chunk(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        B = self.cfg.batch_size
+        Xf = self._x(X)
+        out = [self.model.train_batch(Xf[i:i + B], Y[i:i + B]) for i in range(0, len(Xf), B)]
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    def infer_batch(self, X: np.ndarray) -> np.ndarray:
+        return self.model.infer_batch(self._x(X))
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.model.state_dict()
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.model.load_state_dict(d)
+
+    def close(self) -> None:
+        pass
+
+
+class BoardAdapter:
+    """A real or simulated board through the host driver; quantizes like the golden model."""
+
+    name = "board"
+
+    def __init__(self, cfg: EPConfig, board: Any):
+        self.cfg = cfg
+        self.board = board
+
+    def train_chunk(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        return np.asarray(self.board.train_many(quantize_pixels(X, self.cfg), np.asarray(Y)))
+
+    def infer_batch(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.board.infer_batch(quantize_pixels(X, self.cfg)))
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.board.state_dict()
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.board.load_state_dict(d)
+
+    def close(self) -> None:
+        self.board.close()
+
+
+def make_engine(name: str, cfg: EPConfig, port: str | None = None) -> Engine:
+    if name == "golden":
+        return GoldenEngine(cfg)
+    if name == "float":
+        return FloatEngine(cfg)
+    if name == "board":
+        if not port:
+            raise EpfpgaError(
+                "--engine board needs --port: a serial device (/dev/ttyUSB1) or "
+                "socket://127.0.0.1:PORT for `epfpga sim-board`"
+            )
+        try:
+            from .driver import BoardEngine
+        except ImportError as e:
+            raise EpfpgaError(f"the board driver is not available: {e}") from None
+        return BoardAdapter(cfg, BoardEngine(cfg, port))
+    raise EpfpgaError(f"unknown engine {name!r}: use one of {', '.join(ENGINES)}")

@@ -1,0 +1,171 @@
+"""The training loop shared by every engine: deterministic shuffles, progress bar,
+periodic atomic checkpoints (so an interrupt or a dead board loses nothing), per-epoch
+evaluation, JSON report and learning-curve plot."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .config import EPConfig
+from .datasets import Dataset
+from .engines import Engine, make_engine
+from .errors import EpfpgaError
+
+
+@dataclass
+class TrainOptions:
+    engine: str = "golden"
+    epochs: int = 1
+    train_samples: int | None = None  # per epoch; None = the whole training set
+    test_samples: int | None = None
+    out: Path = Path("runs/default")
+    resume: bool = False
+    checkpoint_every: int = 5000
+    port: str | None = None
+    verify_golden: bool = False
+    progress: bool = True
+    plot: bool = True
+
+
+def epoch_order(cfg: EPConfig, epoch: int, n: int) -> np.ndarray:
+    """Sample order of an epoch: a pure function of (seed, epoch) so resume replays it."""
+    return np.random.default_rng([cfg.seed, epoch]).permutation(n)
+
+
+def _chunk(cfg: EPConfig) -> int:
+    b = cfg.batch_size
+    return max(b, (200 // b) * b)
+
+
+def train(cfg: EPConfig, ds: Dataset, opt: TrainOptions) -> dict[str, Any]:
+    out = Path(opt.out)
+    ck_path = out / "checkpoint.npz"
+    engine: Engine = make_engine(opt.engine, cfg, opt.port)
+    shadow: Engine | None = make_engine("golden", cfg) if opt.verify_golden else None
+    n_train = min(opt.train_samples or len(ds.x_train), len(ds.x_train))
+    x_test, y_test = ds.x_test[:opt.test_samples], ds.y_test[:opt.test_samples]
+    epoch, position, history, correct = 0, 0, [], 0
+    try:
+        if opt.resume and ck_path.exists():
+            ck = load_checkpoint(ck_path)
+            if ck.cfg.digest != cfg.digest:
+                raise EpfpgaError(
+                    f"{ck_path} was trained with config digest {ck.cfg.digest}, not "
+                    f"{cfg.digest}: resume with the same --config, or pick another --out"
+                )
+            if ck.engine != opt.engine:
+                raise EpfpgaError(f"{ck_path} was trained with engine {ck.engine!r}")
+            engine.load_state_dict(ck.state)
+            if shadow is not None:
+                shadow.load_state_dict(ck.state)
+            epoch, position, history = ck.epoch, ck.position, ck.history
+            correct = int(ck.extra.get("correct", 0))
+            print(f"resuming {ck_path}: epoch {epoch + 1}, sample {position}")
+        elif ck_path.exists() and not opt.resume:
+            raise EpfpgaError(
+                f"{ck_path} already exists: pass --resume to continue it, or choose --out"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+
+        def checkpoint() -> None:
+            extra = {"correct": correct}
+            state = engine.state_dict()
+            if shadow is not None:
+                sstate = shadow.state_dict()
+                _verify(state, sstate, epoch, position)
+            save_checkpoint(ck_path, Checkpoint(cfg, opt.engine, state, epoch, position,
+                                                history, extra))
+
+        t_start = time.time()
+        while epoch < opt.epochs:
+            order = epoch_order(cfg, epoch, len(ds.x_train))[:n_train]
+            bar = tqdm(total=n_train, initial=position, desc=f"epoch {epoch + 1}/{opt.epochs}",
+                       unit="sample", disable=not opt.progress, dynamic_ncols=True)
+            t0, done0, last_ck = time.time(), position, position
+            try:
+                chunk = _chunk(cfg)
+                while position < n_train:
+                    idx = order[position:position + chunk]
+                    pred = engine.train_chunk(ds.x_train[idx], ds.y_train[idx])
+                    if shadow is not None:
+                        spred = shadow.train_chunk(ds.x_train[idx], ds.y_train[idx])
+                        if not np.array_equal(pred, spred):
+                            raise EpfpgaError(
+                                f"prediction mismatch with the golden model at epoch "
+                                f"{epoch + 1}, samples {position}..{position + len(idx)}")
+                    correct += int((pred == ds.y_train[idx]).sum())
+                    position += len(idx)
+                    bar.update(len(idx))
+                    bar.set_postfix(acc=f"{correct / max(position, 1):.3f}")
+                    if position - last_ck >= opt.checkpoint_every and position < n_train:
+                        checkpoint()
+                        last_ck = position
+            except KeyboardInterrupt:
+                bar.close()
+                checkpoint()
+                print(f"\ninterrupted: checkpoint saved at epoch {epoch + 1}, sample "
+                      f"{position}; continue with --resume")
+                raise
+            bar.close()
+            train_time = time.time() - t0
+            test_acc = float((engine.infer_batch(x_test) == y_test).mean()) if len(x_test) \
+                else float("nan")
+            rec = {"epoch": epoch + 1, "train_acc": correct / n_train, "test_acc": test_acc,
+                   "samples_per_s": (n_train - done0) / max(train_time, 1e-9),
+                   "wall_s": time.time() - t_start}
+            history.append(rec)
+            print(f"epoch {epoch + 1}: train acc {rec['train_acc']:.4f}  test acc "
+                  f"{test_acc:.4f}  ({rec['samples_per_s']:.0f} samples/s)")
+            epoch, position, correct = epoch + 1, 0, 0
+            checkpoint()
+        report = {
+            "config": cfg.to_dict(), "digest": cfg.digest, "engine": opt.engine,
+            "dataset": ds.name, "train_samples_per_epoch": n_train,
+            "test_samples": int(len(x_test)), "history": history,
+            "final_test_acc": history[-1]["test_acc"] if history else None,
+        }
+        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        if opt.plot and history:
+            plot_history(history, out / "learning_curve.png", f"{cfg.name} / {opt.engine}")
+        return report
+    finally:
+        engine.close()
+
+
+def _verify(state: dict[str, Any], golden: dict[str, Any], epoch: int, position: int) -> None:
+    for kind in ("W", "b"):
+        for i, (a, g) in enumerate(zip(state[kind], golden[kind], strict=True)):
+            if not np.array_equal(np.asarray(a), np.asarray(g)):
+                n = int((np.asarray(a) != np.asarray(g)).sum())
+                raise EpfpgaError(
+                    f"weights read back differ from the golden model: {kind}{i} has {n} "
+                    f"different entries (epoch {epoch + 1}, sample {position})")
+
+
+def plot_history(history: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(ep, [100 * h["train_acc"] for h in history], "o-", label="train (online)")
+    ax.plot(ep, [100 * h["test_acc"] for h in history], "s-", label="test")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
