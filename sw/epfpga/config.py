@@ -58,6 +58,7 @@ class EPConfig:
     beta_frac: int = 8
     lrs: tuple[float, ...] = (0.01, 0.005)
     lr_frac: int = 16
+    lr_decay: float = 1.0
     rounding: str = "stochastic"
     sr_bits: int = 16
     nudge: str = "positive"
@@ -120,6 +121,9 @@ class EPConfig:
             err.append(f"lanes (parallel MAC lanes) must be >= 1, got {self.lanes}")
         if self.part not in PART_DSP_WIDTH:
             err.append(f"part must be one of {sorted(PART_DSP_WIDTH)}, got {self.part!r}")
+        if not 0 < self.lr_decay <= 1:
+            err.append(f"lr_decay (per-epoch rate multiplier) must be in (0, 1], got "
+                       f"{self.lr_decay}")
         if not 4 <= self.lr_frac <= 24:
             err.append(f"lr_frac must be in 4..24, got {self.lr_frac}")
         if err:
@@ -202,8 +206,14 @@ class EPConfig:
     @property
     def update_q(self) -> tuple[int, ...]:
         """Per-layer eta/beta (eta/2beta for symmetric nudge) in units of 2**-lr_frac."""
+        return self.update_q_at(0)
+
+    def update_q_at(self, epoch: int) -> tuple[int, ...]:
+        """update_q in a given epoch: the host lowers the rates by lr_decay per epoch
+        (SET_PARAMS on a board), so golden and gateware use the same integers."""
         denom = self.beta_effective * (2 if self.nudge == "symmetric" else 1)
-        return tuple(int(round(lr / denom * (1 << self.lr_frac))) for lr in self.lrs)
+        scale = self.lr_decay ** epoch
+        return tuple(int(round(lr * scale / denom * (1 << self.lr_frac))) for lr in self.lrs)
 
     def fan_in(self, layer: int) -> int:
         """Synapses into state layer ``layer`` (1..L): from below and, if any, from above."""

@@ -21,6 +21,7 @@ class Engine(Protocol):
     cfg: EPConfig
 
     def train_chunk(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray: ...
+    def set_epoch(self, epoch: int) -> None: ...
     def infer_batch(self, X: np.ndarray) -> np.ndarray: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, d: dict[str, Any]) -> None: ...
@@ -55,6 +56,9 @@ class GoldenEngine:
     def load_state_dict(self, d: dict[str, Any]) -> None:
         self.model.load_state_dict(d)
 
+    def set_epoch(self, epoch: int) -> None:
+        self.model.set_epoch(epoch)
+
     def close(self) -> None:
         pass
 
@@ -87,6 +91,9 @@ class FloatEngine:
     def load_state_dict(self, d: dict[str, Any]) -> None:
         self.model.load_state_dict(d)
 
+    def set_epoch(self, epoch: int) -> None:
+        self.model.set_epoch(epoch)
+
     def close(self) -> None:
         pass
 
@@ -111,6 +118,9 @@ class BoardAdapter:
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         self.board.load_state_dict(d)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.board.set_update_q(self.cfg.update_q_at(epoch))
 
     def close(self) -> None:
         self.board.close()

@@ -49,6 +49,7 @@ class GoldenModel:
         self.lfsr = [nx.lfsr_seed(cfg.seed, layer) for layer in range(cfg.n_layers)]
         self.sign_lfsr = nx.lfsr_seed(cfg.seed, cfg.n_layers)
         self.samples_trained = 0
+        self.update_q = cfg.update_q
         self._block = nx.LfsrBlock(max(a + b + 1 for a, b in zip(
             cfg.layers[:-1], cfg.layers[1:], strict=True)))
 
@@ -85,6 +86,10 @@ class GoldenModel:
         self.lfsr = [int(s) for s in d["lfsr"]]  # type: ignore[union-attr]
         self.sign_lfsr = int(d["sign_lfsr"])  # type: ignore[arg-type]
         self.samples_trained = int(d["samples_trained"])  # type: ignore[arg-type]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Learning rates of this epoch (config lr_decay); a runtime parameter in gateware."""
+        self.update_q = self.cfg.update_q_at(epoch)
 
     # ---------------------------------------------------------------- dynamics
     def _check_x(self, x: np.ndarray) -> np.ndarray:
@@ -180,7 +185,7 @@ class GoldenModel:
         post_m: np.ndarray, sign: int, input_layer: bool,
     ) -> None:
         cfg = self.cfg
-        k = sign * cfg.update_q[layer]
+        k = sign * self.update_q[layer]
         stochastic = cfg.rounding == "stochastic"
         if stochastic:
             a, bcol = self._random_bits(layer)

@@ -27,6 +27,10 @@ class FloatEP:
         self.b = [np.array(v, dtype=np.float64) for v in (fb if b is None else b)]
         self.rng = np.random.default_rng(cfg.seed + 1)
         self.samples_trained = 0
+        self.lr_scale = 1.0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.lr_scale = self.cfg.lr_decay ** epoch
 
     def state_dict(self) -> dict[str, object]:
         return {"W": [w.copy() for w in self.W], "b": [v.copy() for v in self.b],
@@ -101,7 +105,7 @@ class FloatEP:
         """One EP step on a batch; returns the free-phase predictions."""
         dW, db, s_free = self.ep_update(X, Y)
         for i, lr in enumerate(self.cfg.lrs):
-            self.W[i] += lr * dW[i]
-            self.b[i] += lr * db[i]
+            self.W[i] += lr * self.lr_scale * dW[i]
+            self.b[i] += lr * self.lr_scale * db[i]
         self.samples_trained += len(np.atleast_2d(X))
         return np.argmax(s_free[-1], axis=1)

@@ -88,6 +88,9 @@ def train(cfg: EPConfig, ds: Dataset, opt: TrainOptions) -> dict[str, Any]:
         t_start = time.time()
         while epoch < opt.epochs:
             order = epoch_order(cfg, epoch, len(ds.x_train))[:n_train]
+            engine.set_epoch(epoch)
+            if shadow is not None:
+                shadow.set_epoch(epoch)
             bar = tqdm(total=n_train, initial=position, desc=f"epoch {epoch + 1}/{opt.epochs}",
                        unit="sample", disable=not opt.progress, dynamic_ncols=True)
             t0, done0, last_ck = time.time(), position, position
