@@ -115,3 +115,19 @@ def test_lfsr_block_equals_stepping() -> None:
             ref.append(s)
         assert blk.states(seed, 300).tolist() == ref
         assert blk.states(seed, 17).tolist() == ref[:17]
+
+
+@given(st.integers(1, 900), st.integers(0, 40), st.integers(2, 20), st.integers(5, 16),
+       st.integers(1, 12), st.sampled_from([0.125, 0.5, 1.0]))
+def test_acc_bits_needed_covers_worst_case(n_in, n_hidden, n_out, wb, af, beta) -> None:
+    """Worst-case pre-activation, summed with Python ints, fits the width EPConfig asks for."""
+    layers = (n_in, n_hidden, n_out) if n_hidden else (n_in, n_out)
+    cfg = EPConfig(layers=layers, act_frac=af, weight_bits=wb, weight_frac=wb - 1,
+                   beta=beta, beta_frac=3, lrs=(0.1,) * (len(layers) - 1),
+                   part="none", acc_bits=62, lr_frac=24)
+    wmin = cfg.weight_min  # |wmin| is the largest magnitude
+    for layer, need in zip(range(1, len(layers)), cfg.acc_bits_needed, strict=True):
+        worst = abs(wmin) * cfg.act_one * cfg.fan_in(layer) + abs(wmin) * cfg.act_one
+        if layer == len(layers) - 1:
+            worst += cfg.act_one * cfg.beta_q * 2 ** cfg.nudge_shift
+        assert -(2 ** (need - 1)) <= -worst and worst < 2 ** (need - 1)
