@@ -14,12 +14,13 @@ from .config import get_config
 from .datasets import load_dataset
 from .errors import EpfpgaError
 
-TARGETS = ("golden", "float", "gateware", "link", "all")
+TARGETS = ("golden", "float", "widths", "gateware", "link", "all")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", choices=TARGETS, nargs="?", default="golden",
                    help="golden: golden-model samples/s; float: numpy reference vs PyTorch; "
+                        "widths: accuracy cost of each bit width vs float; "
                         "gateware: cycles/sample in Verilator; link: bytes and samples/s "
                         "over the host link")
     p.add_argument("--config", default="up5k", help="config for golden")
@@ -88,9 +89,35 @@ def bench_float_vs_torch(n: int) -> list[dict[str, object]]:
     return rows
 
 
+def bench_widths(cfg_name: str, n: int) -> list[dict[str, object]]:
+    """One pass over n samples per width variant, test accuracy beside the float model."""
+    from .engines import FloatEngine, GoldenEngine
+
+    base = get_config(cfg_name)
+    ds = load_dataset("mnist")
+    X, Y = ds.x_train[:n], ds.y_train[:n]
+    variants: list[tuple[str, object]] = [("float64", None)]
+    for wb in (16, 14, 12, 10):
+        variants.append((f"w{wb} a{base.act_frac}", base.replace(
+            weight_bits=wb, weight_frac=wb - 3, beta_frac=min(base.beta_frac, wb - 3))))
+    for af in (6, 4):
+        variants.append((f"w{base.weight_bits} a{af}", base.replace(act_frac=af)))
+    rows = []
+    for label, cfg in variants:
+        eng = FloatEngine(base) if cfg is None else GoldenEngine(cfg)  # type: ignore[arg-type]
+        t = time.perf_counter()
+        for i in range(0, n, 500):
+            eng.train_chunk(X[i:i + 500], Y[i:i + 500])
+        dt = time.perf_counter() - t
+        acc = float((eng.infer_batch(ds.x_test) == ds.y_test).mean())
+        rows.append({"variant": label, "test_acc": acc, "samples_per_s": n / dt})
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
     _one_thread()
-    targets = ("golden", "float", "gateware", "link") if args.target == "all" else (args.target,)
+    targets = ("golden", "float", "widths", "gateware", "link") if args.target == "all" \
+        else (args.target,)
     for target in targets:
         if target == "golden":
             r = bench_golden(args.config, args.samples)
@@ -104,6 +131,14 @@ def run(args: argparse.Namespace) -> int:
                 print(f"| {r['config']} | {r['batch']} | {r['numpy_samples_per_s']:.0f} | "
                       f"{r['torch_samples_per_s']:.0f} | {r['ratio_numpy_over_torch']:.2f}x | "
                       f"{r['max_weight_diff']:.1e} |")
+        elif target == "widths":
+            rows = bench_widths(args.config, args.samples)
+            ref = rows[0]["test_acc"]
+            print(f"| {args.config}, {args.samples} samples | test acc | vs float | samples/s |")
+            print("|---|---|---|---|")
+            for r in rows:
+                print(f"| {r['variant']} | {100 * r['test_acc']:.2f}% | "
+                      f"{100 * (r['test_acc'] - ref):+.2f} | {r['samples_per_s']:.0f} |")
         elif target == "gateware":
             from .sim import bench as gw
 
