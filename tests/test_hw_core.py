@@ -1,0 +1,180 @@
+"""EP core in the Amaranth simulator against the golden model: every free state, nudged
+state, prediction and weight after every sample, over random configs and weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from epfpga.config import EPConfig
+from epfpga.golden import GoldenModel
+from epfpga.hw.core import EPCore
+from tests.test_golden import random_params
+
+
+def random_hw_config(rng: np.random.Generator) -> EPConfig:
+    layers = [int(rng.integers(3, 10))]
+    layers += [int(rng.integers(2, 7)) for _ in range(int(rng.integers(0, 3)))]
+    layers.append(int(rng.integers(2, 5)))
+    wb = int(rng.integers(8, 17))
+    return EPConfig(
+        layers=tuple(layers), act_frac=int(rng.integers(4, 9)), weight_bits=wb,
+        weight_frac=int(rng.integers(wb // 2, wb - 1)), T1=int(rng.integers(1, 5)),
+        T2=int(rng.integers(0, 4)), beta=float(rng.choice([1.0, 0.5, 0.25])), beta_frac=3,
+        lrs=tuple(float(rng.uniform(0.05, 0.8)) for _ in range(len(layers) - 1)),
+        rounding=str(rng.choice(["nearest", "stochastic"])), sr_bits=int(rng.integers(4, 17)),
+        nudge=str(rng.choice(["positive", "random_sign"])), seed=int(rng.integers(0, 99)),
+        part="none", lanes=1,
+    )
+
+
+def run_core(cfg: EPConfig, W, b, samples, flip: tuple[int, int] | None = None):
+    """Train ``samples`` on the core; returns per-sample (pred, free, nudged, W, b) read
+    back through the host port.  ``flip`` = (layer, index): corrupt one weight bit."""
+    dut = EPCore(cfg)
+    am = dut.amap
+    out = []
+
+    async def tb(ctx):  # noqa: ANN001
+        async def write(addr: int, v: int) -> None:
+            ctx.set(dut.host_addr, addr)
+            ctx.set(dut.host_wdata, int(v))
+            ctx.set(dut.host_we, 1)
+            await ctx.tick()
+            ctx.set(dut.host_we, 0)
+
+        async def read(addr: int) -> int:
+            ctx.set(dut.host_addr, addr)
+            ctx.set(dut.host_re, 1)
+            await ctx.tick()
+            ctx.set(dut.host_re, 0)
+            return ctx.get(dut.host_rdata)
+
+        async def region(kind: str, layer: int, size: int) -> list[int]:
+            return [await read(am.base(kind, layer) + k) for k in range(size)]
+
+        for layer in range(cfg.n_layers):
+            w = W[layer].ravel().copy()
+            if flip is not None and flip[0] == layer:
+                w[flip[1]] ^= 1
+            for k, v in enumerate(w):
+                await write(am.base("W", layer) + k, v)
+            for k, v in enumerate(b[layer]):
+                await write(am.base("b", layer) + k, v)
+        for x, y, neg in samples:
+            ctx.set(dut.job.payload, {"train": 1, "neg": neg, "label": y})
+            ctx.set(dut.job.valid, 1)
+            await ctx.tick().until(dut.job.ready)
+            ctx.set(dut.job.valid, 0)
+            for p in x:
+                ctx.set(dut.pixels.payload, int(p))
+                ctx.set(dut.pixels.valid, 1)
+                await ctx.tick().until(dut.pixels.ready)
+            ctx.set(dut.pixels.valid, 0)
+            ctx.set(dut.result.ready, 1)
+            (pred,) = await ctx.tick().sample(dut.result.payload).until(dut.result.valid)
+            ctx.set(dut.result.ready, 0)
+            await ctx.tick()
+            sizes = cfg.layers[1:]
+            out.append((
+                pred,
+                [await region("sf", lay, sizes[lay]) for lay in range(cfg.n_layers)],
+                [await region("s", lay, sizes[lay]) for lay in range(cfg.n_layers)],
+                [await region("W", lay, W[lay].size) for lay in range(cfg.n_layers)],
+                [await region("b", lay, sizes[lay]) for lay in range(cfg.n_layers)],
+            ))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    return out
+
+
+def golden_run(cfg: EPConfig, W, b, xs, ys):
+    g = GoldenModel(cfg, W, b)
+    res, samples = [], []
+    for x, y in zip(xs, ys, strict=True):
+        tr = g.train_sample(x, y)
+        samples.append((x, y, int(tr.beta_sign < 0)))
+        res.append((tr.prediction, [v.tolist() for v in tr.free],
+                    [v.tolist() for v in tr.nudged], [w.ravel().tolist() for w in g.W],
+                    [v.tolist() for v in g.b]))
+    return res, samples
+
+
+def _inputs(cfg: EPConfig, rng: np.random.Generator, n: int):
+    xs = [rng.integers(0, cfg.act_one + 1, cfg.layers[0]) * (rng.random(cfg.layers[0]) < 0.6)
+          for _ in range(n)]
+    ys = [int(rng.integers(0, cfg.layers[-1])) for _ in range(n)]
+    return xs, ys
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_core_bit_exact_random_configs(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    cfg = random_hw_config(rng)
+    W, b = random_params(cfg, rng)
+    xs, ys = _inputs(cfg, rng, 4)
+    want, samples = golden_run(cfg, W, b, xs, ys)
+    got = run_core(cfg, W, b, samples)
+    for k, (g_, h_) in enumerate(zip(want, got, strict=True)):
+        for name, a, c in zip(("prediction", "free", "nudged", "W", "b"), g_, h_, strict=True):
+            assert a == c, f"sample {k}: {name} differs (config {cfg})"
+
+
+def test_single_flipped_weight_bit_is_detected() -> None:
+    rng = np.random.default_rng(7)
+    cfg = EPConfig(layers=(8, 5, 3), T1=4, T2=3, beta=0.5, beta_frac=3, lrs=(0.3, 0.3),
+                   part="none")
+    W, b = random_params(cfg, rng, sat_frac=0.0)
+    xs, ys = _inputs(cfg, rng, 2)
+    want, samples = golden_run(cfg, W, b, xs, ys)
+    assert run_core(cfg, W, b, samples) == want
+    got = run_core(cfg, W, b, samples, flip=(0, 3))
+    assert got != want
+    assert got[-1][3][0] != want[-1][3][0]  # the flipped weight shows up in W0
+
+
+def test_inference_leaves_weights_alone() -> None:
+    rng = np.random.default_rng(3)
+    cfg = EPConfig(layers=(6, 4, 3), T1=3, T2=2, beta_frac=3, lrs=(0.5, 0.5), part="none")
+    W, b = random_params(cfg, rng)
+    g = GoldenModel(cfg, W, b)
+    x = rng.integers(0, cfg.act_one + 1, 6)
+    dut = EPCore(cfg)
+    result = {}
+
+    async def tb(ctx):  # noqa: ANN001
+        for layer in range(cfg.n_layers):
+            for k, v in enumerate(W[layer].ravel()):
+                ctx.set(dut.host_addr, dut.amap.base("W", layer) + k)
+                ctx.set(dut.host_wdata, int(v))
+                ctx.set(dut.host_we, 1)
+                await ctx.tick()
+            for k, v in enumerate(b[layer]):
+                ctx.set(dut.host_addr, dut.amap.base("b", layer) + k)
+                ctx.set(dut.host_wdata, int(v))
+                await ctx.tick()
+        ctx.set(dut.host_we, 0)
+        ctx.set(dut.job.payload, {"train": 0, "neg": 0, "label": 0})
+        ctx.set(dut.job.valid, 1)
+        await ctx.tick().until(dut.job.ready)
+        ctx.set(dut.job.valid, 0)
+        for p in x:
+            ctx.set(dut.pixels.payload, int(p))
+            ctx.set(dut.pixels.valid, 1)
+            await ctx.tick().until(dut.pixels.ready)
+        ctx.set(dut.pixels.valid, 0)
+        ctx.set(dut.result.ready, 1)
+        (result["pred"],) = await ctx.tick().sample(dut.result.payload).until(
+            dut.result.valid)
+        result["samples"] = ctx.get(dut.samples)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert result["pred"] == g.infer(x)
+    assert result["samples"] == 0
