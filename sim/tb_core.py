@@ -1,0 +1,191 @@
+"""cocotb testbench of the EP core on Verilator, scored bit for bit against the golden model.
+
+Structure: ``HostPort`` (weight/state access), ``SampleDriver`` (job + pixel streams
+with random valid gaps), ``ResultMonitor`` (prediction stream with random ready
+backpressure) and ``Scoreboard`` (golden model beside the DUT).  The clock runs in the
+simulator (cocotb ``Clock``); during relaxation Python only waits for the result edge,
+so long runs are not paced by Python.
+
+Input comes from the JSON file named by EPFPGA_JOB; the verdict goes to EPFPGA_RESULT.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from typing import Any
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.utils import get_sim_time
+
+from epfpga.config import EPConfig
+from epfpga.golden import GoldenModel
+from epfpga.hw.core import AddressMap
+
+
+class HostPort:
+    def __init__(self, dut: Any, amap: AddressMap):
+        self.dut, self.amap = dut, amap
+
+    async def write(self, addr: int, value: int) -> None:
+        d = self.dut
+        d.host_addr.value = addr
+        d.host_wdata.value = int(value) & ((1 << 33) - 1)
+        d.host_we.value = 1
+        await RisingEdge(d.clk)
+        d.host_we.value = 0
+
+    async def read(self, addr: int) -> int:
+        d = self.dut
+        d.host_addr.value = addr
+        d.host_re.value = 1
+        await RisingEdge(d.clk)
+        d.host_re.value = 0
+        await RisingEdge(d.clk)  # sync read: data valid after the edge that took the address
+        v = int(d.host_rdata.value)
+        return v - (1 << 33) if v >> 32 else v
+
+    async def read_region(self, kind: str, layer: int, size: int) -> list[int]:
+        base = self.amap.base(kind, layer)
+        return [await self.read(base + k) for k in range(size)]
+
+    async def write_region(self, kind: str, layer: int, values: list[int]) -> None:
+        base = self.amap.base(kind, layer)
+        for k, v in enumerate(values):
+            await self.write(base + k, v)
+
+
+class SampleDriver:
+    def __init__(self, dut: Any, rng: random.Random, gap: float):
+        self.dut, self.rng, self.gap = dut, rng, gap
+
+    async def send(self, pixels: list[int], label: int, train: bool, neg: bool) -> None:
+        d = self.dut
+        d.job__payload.value = int(train) | (int(neg) << 1) | (label << 2)
+        d.job__valid.value = 1
+        await RisingEdge(d.clk)
+        while not int(d.job__ready.value):
+            await RisingEdge(d.clk)
+        d.job__valid.value = 0
+        for p in pixels:
+            while self.rng.random() < self.gap:  # random valid gaps
+                d.pixels__valid.value = 0
+                await RisingEdge(d.clk)
+            d.pixels__payload.value = int(p)
+            d.pixels__valid.value = 1
+            await RisingEdge(d.clk)
+            while not int(d.pixels__ready.value):
+                await RisingEdge(d.clk)
+        d.pixels__valid.value = 0
+
+
+class ResultMonitor:
+    def __init__(self, dut: Any, rng: random.Random, stall: int):
+        self.dut, self.rng, self.stall = dut, rng, stall
+
+    async def receive(self) -> int:
+        d = self.dut
+        if not int(d.result__valid.value):
+            await RisingEdge(d.result__valid)
+        if self.stall:  # ready backpressure: valid must hold and payload stay put
+            await ClockCycles(d.clk, self.rng.randint(0, self.stall))
+        await RisingEdge(d.clk)
+        value = int(d.result__payload.value)
+        d.result__ready.value = 1
+        await RisingEdge(d.clk)
+        d.result__ready.value = 0
+        return value
+
+
+class Scoreboard:
+    def __init__(self) -> None:
+        self.mismatches: list[str] = []
+        self.checked = 0
+
+    def check(self, what: str, got: Any, want: Any) -> None:
+        self.checked += 1
+        if got != want:
+            self.mismatches.append(f"{what}: gateware {str(got)[:120]} != golden {str(want)[:120]}")
+
+
+@cocotb.test()
+async def ep_core_vs_golden(dut: Any) -> None:
+    job = json.loads(open(os.environ["EPFPGA_JOB"]).read())
+    cfg = EPConfig.from_dict(job["config"])
+    rng = random.Random(job.get("seed", 0))
+    amap = AddressMap(cfg)
+    W = [np.array(w, dtype=np.int64) for w in job["W"]]
+    b = [np.array(v, dtype=np.int64) for v in job["b"]]
+    golden = GoldenModel(cfg, W, b)
+    host = HostPort(dut, amap)
+    driver = SampleDriver(dut, rng, job.get("gap", 0.2))
+    monitor = ResultMonitor(dut, rng, job.get("stall", 3))
+    sb = Scoreboard()
+
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    for name in ("host_we", "host_re", "job__valid", "pixels__valid", "result__ready"):
+        getattr(dut, name).value = 0
+    dut.t1.value, dut.t2.value = cfg.T1, cfg.T2
+    dut.beta_q.value = cfg.beta_q
+    dut.stochastic.value = int(cfg.rounding == "stochastic")
+    for layer, q in enumerate(cfg.update_q):
+        getattr(dut, f"update_q{layer}").value = q
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
+
+    for layer in range(cfg.n_layers):
+        w = W[layer].ravel().tolist()
+        if job.get("flip") and job["flip"][0] == layer:
+            w[job["flip"][1]] ^= 1  # fault injection: the scoreboard must notice
+        await host.write_region("W", layer, w)
+        await host.write_region("b", layer, b[layer].tolist())
+
+    sizes = cfg.layers[1:]
+    every = job.get("weights_every_sample", False)
+    cyc_train, cyc_infer = [], []
+    t0 = time.time()
+    c_start = int(dut.cycles.value)
+    ns_start = get_sim_time(unit="ns")
+    for k, (x, y) in enumerate(zip(job["x"], job["y"], strict=True)):
+        tr = golden.train_sample(np.array(x), int(y))
+        c0 = int(dut.cycles.value)
+        await driver.send(x, int(y), True, tr.beta_sign < 0)
+        pred = await monitor.receive()
+        cyc_train.append(int(dut.cycles.value) - c0)
+        sb.check(f"sample {k} prediction", pred, tr.prediction)
+        for layer in range(cfg.n_layers):
+            sb.check(f"sample {k} free s{layer + 1}",
+                     await host.read_region("sf", layer, sizes[layer]), tr.free[layer].tolist())
+            sb.check(f"sample {k} nudged s{layer + 1}",
+                     await host.read_region("s", layer, sizes[layer]),
+                     tr.nudged[layer].tolist())
+        if every or k == len(job["x"]) - 1:
+            for layer in range(cfg.n_layers):
+                sb.check(f"sample {k} W{layer}", await host.read_region(
+                    "W", layer, W[layer].size), golden.W[layer].ravel().tolist())
+                sb.check(f"sample {k} b{layer}", await host.read_region(
+                    "b", layer, sizes[layer]), golden.b[layer].tolist())
+                sb.check(f"sample {k} lfsr{layer}",
+                         (await host.read_region("lfsr", layer, 1))[0], golden.lfsr[layer])
+    for k, x in enumerate(job.get("x_infer", [])):
+        c0 = int(dut.cycles.value)
+        await driver.send(x, 0, False, False)
+        pred = await monitor.receive()
+        cyc_infer.append(int(dut.cycles.value) - c0)
+        sb.check(f"infer {k}", pred, golden.infer(np.array(x)))
+    wall = time.time() - t0
+    result = {
+        "checked": sb.checked, "mismatches": sb.mismatches, "cycles_train": cyc_train,
+        "cycles_infer": cyc_infer, "wall_s": wall,
+        "busy_cycles": int(dut.cycles.value) - c_start,
+        "sim_cycles": int((get_sim_time(unit="ns") - ns_start) / 10),
+        "samples": len(job["x"]),
+    }
+    open(os.environ["EPFPGA_RESULT"], "w").write(json.dumps(result))
