@@ -17,6 +17,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("eval", "epfpga.eval_cli", "evaluate a checkpoint on the test set"),
     ("data", "epfpga.data_cli", "fetch or inspect datasets (MNIST, Fashion-MNIST, IDX)"),
     ("config", "epfpga.config_cli", "show, check or save configs and presets"),
+    ("sim", "epfpga.sim.command", "simulate the EP core in Verilator against the golden model"),
     ("bench", "epfpga.bench", "benchmarks that print figures (speed, accuracy, cycles)"),
 ]
 
