@@ -19,6 +19,7 @@ from epfpga.errors import EpfpgaError
 
 HW_DIR = Path(__file__).resolve().parent.parent / "hw"
 TOP = "ep_core"
+BUILD_FLAGS_VERSION = b"2"  # bump when compiler flags change, so cached builds are redone
 
 
 def verilator_env() -> dict[str, str]:
@@ -36,7 +37,7 @@ def verilator_env() -> dict[str, str]:
     # breaks every C++ compile; a make command-line variable in MAKEFLAGS fixes it.
     flags = os.environ.get("MAKEFLAGS", "")
     if "CFG_CXXFLAGS_PCH_I" not in flags:
-        env["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+        env["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2").strip()
     os.environ.update(env)
     return env
 
@@ -50,7 +51,7 @@ def build_root() -> Path:
 
 
 def sources_digest(cfg: EPConfig) -> str:
-    h = hashlib.sha256(cfg.digest.encode())
+    h = hashlib.sha256(cfg.digest.encode() + BUILD_FLAGS_VERSION)
     for p in sorted(HW_DIR.rglob("*.py")):
         h.update(p.read_bytes())
     return h.hexdigest()[:16]

@@ -18,6 +18,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("data", "epfpga.data_cli", "fetch or inspect datasets (MNIST, Fashion-MNIST, IDX)"),
     ("config", "epfpga.config_cli", "show, check or save configs and presets"),
     ("sim", "epfpga.sim.command", "simulate the EP core in Verilator against the golden model"),
+    ("gradcheck", "epfpga.gradcheck", "EP update vs the true (BPTT) gradient, per layer"),
     ("bench", "epfpga.bench", "benchmarks that print figures (speed, accuracy, cycles)"),
 ]
 
