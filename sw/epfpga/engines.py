@@ -122,6 +122,9 @@ class BoardAdapter:
     def set_epoch(self, epoch: int) -> None:
         self.board.set_update_q(self.cfg.update_q_at(epoch))
 
+    def init_weights(self) -> None:
+        self.board.init_weights()
+
     def close(self) -> None:
         self.board.close()
 

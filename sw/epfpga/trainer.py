@@ -73,6 +73,8 @@ def train(cfg: EPConfig, ds: Dataset, opt: TrainOptions) -> dict[str, Any]:
             raise EpfpgaError(
                 f"{ck_path} already exists: pass --resume to continue it, or choose --out"
             )
+        elif hasattr(engine, "init_weights"):
+            engine.init_weights()  # a board starts from the golden model's initial network
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
 

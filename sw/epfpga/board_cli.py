@@ -1,0 +1,33 @@
+"""``epfpga sim-board``: serve a simulated board on 127.0.0.1 so that
+``epfpga train --engine board --port socket://127.0.0.1:PORT`` runs as on hardware."""
+
+from __future__ import annotations
+
+import argparse
+
+from .config import PRESETS, get_config
+from .errors import EpfpgaError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="up5k",
+                   help=f"preset ({', '.join(PRESETS)}) or .toml/.json file")
+    p.add_argument("--port", type=int, default=7800, help="TCP port on 127.0.0.1")
+    p.add_argument("--model", choices=("golden",), default="golden",
+                   help="golden: the protocol served by the bit-exact golden model (the "
+                        "Verilator-backed SoC is not built yet)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .board_model import BoardModel, serve_tcp
+
+    cfg = get_config(args.config)
+    if not 0 < args.port < 65536:
+        raise EpfpgaError(f"--port must be 1..65535, got {args.port}")
+    print(f"simulated board ({args.model}, {cfg.name}, digest {cfg.digest}) on "
+          f"socket://127.0.0.1:{args.port}; Ctrl-C stops it", flush=True)
+    try:
+        serve_tcp(BoardModel(cfg), args.port)
+    except OSError as e:
+        raise EpfpgaError(f"cannot serve on port {args.port}: {e}") from None
+    return 0

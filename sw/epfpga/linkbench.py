@@ -1,0 +1,60 @@
+"""Link benchmark: bytes per sample (dense vs sparse) on real MNIST, samples/s each
+baud rate allows, and samples/s measured through the protocol to the board model."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+
+from . import protocol as p
+from .config import get_config
+from .datasets import load_dataset
+from .numerics import quantize_pixels
+
+BAUDS = (115_200, 1_000_000, 3_000_000)
+
+
+def main(n: int = 2000) -> None:
+    from .board_model import BoardModel, serve_tcp
+    from .driver import BoardEngine
+
+    cfg = get_config("up5k")
+    ds = load_dataset("mnist")
+    X = quantize_pixels(ds.x_train[:n], cfg)
+    Y = ds.y_train[:n]
+    overhead = p.HEADER + 2
+    resp = overhead + 1
+    dense = np.mean([overhead + len(p.train_payload(x, 0, False, sparse=False)) for x in X])
+    sparse = np.mean([overhead + len(p.train_payload(x, 0, False, sparse=True)) for x in X])
+    print(f"bytes per TRAIN frame on MNIST: dense {dense:.0f}, sparse {sparse:.0f} "
+          f"({dense / sparse:.1f}x smaller); response {resp} bytes")
+    print("| baud | dense samples/s | sparse samples/s |")
+    print("|---|---|---|")
+    for baud in BAUDS:
+        bps = baud / 10  # 8N1: 10 bits per byte; full duplex, so the longer direction binds
+        print(f"| {baud} | {bps / dense:.0f} | {bps / sparse:.0f} |")
+    board = BoardModel(cfg)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stop, ready = threading.Event(), threading.Event()
+    th = threading.Thread(target=serve_tcp, args=(board, port), daemon=True,
+                          kwargs={"stop": stop, "ready": ready})
+    th.start()
+    ready.wait(5)
+    eng = BoardEngine(cfg, f"socket://127.0.0.1:{port}")
+    eng.init_weights()
+    t = time.perf_counter()
+    for i in range(0, n, 100):
+        eng.train_many(X[i:i + 100], Y[i:i + 100])
+    dt = time.perf_counter() - t
+    eng.close()
+    stop.set()
+    print(f"measured over TCP to the golden board model: {n / dt:.0f} samples/s")
+
+
+if __name__ == "__main__":
+    main()

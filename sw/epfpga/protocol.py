@@ -1,0 +1,166 @@
+"""Host link protocol (version 1): framed, sequenced, CRC-checked, over any byte stream.
+
+Frame::
+
+    0xA5 | cmd u8 | seq u8 | len u16 LE | hcrc u8 | payload[len] | crc u16 LE
+
+CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection) over cmd..payload (hcrc
+excluded); ``hcrc`` is the low byte of the same CRC over cmd, seq, len.  The header CRC
+lets a receiver reject a false start byte at once instead of waiting for up to
+MAX_PAYLOAD bytes that a corrupted length field promises.
+Responses carry ``cmd | 0x80`` and the request's sequence number; errors use
+``ERROR`` with (request cmd, error code).  Delivery is go-back-N: the board executes only
+the next expected sequence number, replays its cached response for a recent one (so a
+retried TRAIN whose answer was lost is never trained twice) and drops anything else.
+INFO has no side effects and is always executed; it restarts the sequence, which is how
+a new host session (after a reconnect or a host crash) synchronises.
+See docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+SOF = 0xA5
+VERSION = 1
+MAX_PAYLOAD = 4096
+HEADER = 6  # sof, cmd, seq, len(2), hcrc
+
+INFO, READ, WRITE, SET_PARAMS, TRAIN, INFER, STATUS, ERROR = 1, 2, 3, 4, 5, 6, 7, 0x7F
+COMMANDS = {INFO, READ, WRITE, SET_PARAMS, TRAIN, INFER, STATUS}
+RESPONSE = 0x80
+
+# error codes
+E_UNKNOWN_CMD, E_BAD_PAYLOAD, E_RANGE = 1, 2, 3
+
+# region kinds for READ/WRITE
+REGION_W, REGION_B, REGION_LFSR = 0, 1, 2
+
+DENSE, SPARSE = 0, 1
+
+STATUS_FIELDS = ("samples", "frames_ok", "crc_errors", "framing_errors", "unknown_cmds",
+                 "seq_gaps", "replays")
+
+
+def crc16(data: bytes, crc: int = 0xFFFF) -> int:
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def encode(cmd: int, seq: int, payload: bytes = b"") -> bytes:
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    head = bytes([cmd, seq & 0xFF]) + struct.pack("<H", len(payload))
+    body = head + payload
+    return bytes([SOF]) + head + bytes([crc16(head) & 0xFF]) + payload + struct.pack(
+        "<H", crc16(body))
+
+
+@dataclass
+class Frame:
+    cmd: int
+    seq: int
+    payload: bytes
+
+
+class Parser:
+    """Incremental frame parser: feed any byte chunks, get whole valid frames.
+
+    Garbage before a start byte, a bad CRC or a length over MAX_PAYLOAD costs one byte of
+    resynchronisation (the search restarts just after the false start byte), so it can
+    never hang or swallow a good frame that follows."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.crc_errors = 0
+        self.framing_errors = 0
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self.buf += data
+        out = []
+        while True:
+            start = self.buf.find(SOF)
+            if start < 0:
+                if self.buf:
+                    self.framing_errors += 1
+                self.buf.clear()
+                return out
+            if start:
+                self.framing_errors += 1
+                del self.buf[:start]
+            if len(self.buf) < HEADER:
+                return out
+            head = bytes(self.buf[1:5])
+            if crc16(head) & 0xFF != self.buf[5]:
+                self.framing_errors += 1  # false start byte or damaged header
+                del self.buf[:1]
+                continue
+            length = self.buf[3] | (self.buf[4] << 8)
+            if length > MAX_PAYLOAD:
+                self.framing_errors += 1
+                del self.buf[:1]
+                continue
+            total = HEADER + length + 2
+            if len(self.buf) < total:
+                return out
+            body = head + bytes(self.buf[HEADER:HEADER + length])
+            crc = self.buf[HEADER + length] | (self.buf[HEADER + length + 1] << 8)
+            if crc16(body) != crc:
+                self.crc_errors += 1
+                del self.buf[:1]
+                continue
+            out.append(Frame(body[0], body[1], body[4:]))
+            del self.buf[:total]
+
+
+# ---------------------------------------------------------------- payload codecs
+def encode_sample(x: np.ndarray, sparse: bool) -> bytes:
+    """Pixels as u16: dense = every value; sparse = count + (index, value) of non-zeros."""
+    x = np.asarray(x, dtype=np.int64)
+    if sparse:
+        nz = np.flatnonzero(x)
+        return bytes([SPARSE]) + struct.pack("<H", len(nz)) + np.stack(
+            [nz, x[nz]], axis=1).astype("<u2").tobytes()
+    return bytes([DENSE]) + x.astype("<u2").tobytes()
+
+
+def decode_sample(data: bytes, n_in: int, max_value: int) -> np.ndarray:
+    if not data:
+        raise ValueError("empty sample")
+    x = np.zeros(n_in, dtype=np.int64)
+    if data[0] == DENSE:
+        if len(data) != 1 + 2 * n_in:
+            raise ValueError(f"dense sample needs {n_in} values")
+        x[:] = np.frombuffer(data, "<u2", offset=1)
+    elif data[0] == SPARSE:
+        if len(data) < 3:
+            raise ValueError("sparse sample too short")
+        (count,) = struct.unpack_from("<H", data, 1)
+        if len(data) != 3 + 4 * count:
+            raise ValueError("sparse sample length does not match its count")
+        pairs = np.frombuffer(data, "<u2", offset=3).reshape(count, 2).astype(np.int64)
+        if count and pairs[:, 0].max() >= n_in:
+            raise ValueError("sparse index out of range")
+        x[pairs[:, 0]] = pairs[:, 1]
+    else:
+        raise ValueError(f"unknown sample encoding {data[0]}")
+    if x.max(initial=0) > max_value:
+        raise ValueError("pixel value out of range")
+    return x
+
+
+def train_payload(x: np.ndarray, y: int, neg: bool, sparse: bool = True) -> bytes:
+    return bytes([y, int(neg)]) + encode_sample(x, sparse)
+
+
+def access_payload(kind: int, layer: int, offset: int, count_or_values) -> bytes:  # noqa: ANN001
+    head = struct.pack("<BBI", kind, layer, offset)
+    if isinstance(count_or_values, int):
+        return head + struct.pack("<H", count_or_values)
+    return head + np.asarray(count_or_values, dtype="<i8").tobytes()
