@@ -57,12 +57,12 @@ class BoardModel:
         if f.seq != self.expected:
             self.counters["seq_gaps"] += 1  # go-back-N: the host resends in order
             return b""
+        self.counters["frames_ok"] += 1  # counted on acceptance, as the gateware does
         resp = self._execute(f)
         self.cache[f.seq] = (f.cmd, resp)
         while len(self.cache) > REPLAY_WINDOW:
             self.cache.popitem(last=False)
         self.expected = (self.expected + 1) & 0xFF
-        self.counters["frames_ok"] += 1
         return resp
 
     def _execute(self, f: p.Frame) -> bytes:
@@ -93,7 +93,7 @@ class BoardModel:
                     return err(p.E_BAD_PAYLOAD)
                 if f.cmd == p.READ:
                     (count,) = struct.unpack_from("<H", f.payload, 6)
-                    if offset + count > size:
+                    if offset + count > size or 8 * count > p.MAX_PAYLOAD:
                         return err(p.E_RANGE)
                     vals = [g.lfsr[layer]] if kind == p.REGION_LFSR else target[
                         offset:offset + count]

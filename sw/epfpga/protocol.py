@@ -121,7 +121,8 @@ class Parser:
 
 # ---------------------------------------------------------------- payload codecs
 def encode_sample(x: np.ndarray, sparse: bool) -> bytes:
-    """Pixels as u16: dense = every value; sparse = count + (index, value) of non-zeros."""
+    """Pixels as u16: dense = every value; sparse = count + (index, value) of non-zeros,
+    indices strictly increasing."""
     x = np.asarray(x, dtype=np.int64)
     if sparse:
         nz = np.flatnonzero(x)
@@ -147,6 +148,9 @@ def decode_sample(data: bytes, n_in: int, max_value: int) -> np.ndarray:
         pairs = np.frombuffer(data, "<u2", offset=3).reshape(count, 2).astype(np.int64)
         if count and pairs[:, 0].max() >= n_in:
             raise ValueError("sparse index out of range")
+        if count > 1 and (np.diff(pairs[:, 0]) <= 0).any():
+            raise ValueError("sparse indices must be strictly increasing (hardware streams "
+                             "pixels in order)")
         x[pairs[:, 0]] = pairs[:, 1]
     else:
         raise ValueError(f"unknown sample encoding {data[0]}")

@@ -1,0 +1,463 @@
+"""The SoC: UART (or a raw byte port in simulation) -> frame parser -> command dispatcher
+-> EP core, and responses framed back.  Behaves like ``epfpga.board_model.BoardModel``
+byte for byte on clean links; the tests compare the two.
+
+Delivery rule (go-back-N, see sw/epfpga/protocol.py): only the expected sequence number
+is executed; a recent one is answered again -- TRAIN from a small cache of predictions,
+every other command by re-executing it, since they are idempotent -- and anything else
+is dropped and counted as a gap.  Every payload is validated in a first pass before
+anything reaches the core, so a bad frame changes nothing.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from epfpga import protocol as p
+from epfpga.config import EPConfig
+
+from .core import EPCore
+from .link.framing import FrameParser, UARTRx, UARTTx, crc16_byte
+
+REPLAY = 64
+
+
+class EPSoC(wiring.Component):
+    def __init__(self, cfg: EPConfig, uart_divisor: int | None = None):
+        self.cfg = cfg
+        self.divisor = uart_divisor
+        members = {"status_led": Out(3)}
+        if uart_divisor is None:
+            members.update({"rx_bytes": In(stream.Signature(8)),
+                            "tx_bytes": Out(stream.Signature(8))})
+        else:
+            members.update({"rx": In(1, init=1), "tx": Out(1, init=1)})
+        super().__init__(members)
+
+    def elaborate(self, platform):  # noqa: ANN001, ANN201, C901
+        cfg = self.cfg
+        m = Module()
+        L = cfg.n_layers
+        n0 = cfg.layers[0]
+        m.submodules.core = core = EPCore(cfg)
+        m.submodules.parser = parser = FrameParser()
+        amap = core.amap
+
+        if self.divisor is None:
+            rx_stream, tx_stream = self.rx_bytes, self.tx_bytes
+        else:
+            m.submodules.uart_rx = urx = UARTRx(self.divisor)
+            m.submodules.uart_tx = utx = UARTTx(self.divisor)
+            m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
+            rx_stream, tx_stream = urx.data, utx.data
+        wiring.connect(m, wiring.flipped(rx_stream) if self.divisor is None else rx_stream,
+                       parser.bytes)
+
+        # ---------------------------------------------------------------- state
+        expected = Signal(8)
+        counters = {k: Signal(32, name=f"cnt_{k}") for k in p.STATUS_FIELDS}
+        m.d.comb += [counters["crc_errors"].eq(parser.crc_errors),
+                     counters["framing_errors"].eq(parser.framing_errors),
+                     counters["samples"].eq(core.samples)]
+        update_q = [Signal(core.update_q_width, init=cfg.update_q[i], name=f"uq{i}")
+                    for i in range(L)]
+        for i in range(L):
+            m.d.comb += getattr(core, f"update_q{i}").eq(update_q[i])
+        m.d.comb += [core.t1.eq(cfg.T1), core.t2.eq(cfg.T2), core.beta_q.eq(cfg.beta_q),
+                     core.stochastic.eq(int(cfg.rounding == "stochastic"))]
+        m.submodules.replay = replay = Memory(shape=8, depth=REPLAY, init=[])
+        rp_w, rp_r = replay.write_port(), replay.read_port()
+        m.d.comb += rp_w.en.eq(0)
+
+        cmd, seq, length = parser.cmd, parser.seq, parser.length
+        pa = Signal(range(p.MAX_PAYLOAD + 1))  # payload byte address
+        m.d.comb += parser.pay_addr.eq(pa)
+        pb = parser.pay_data  # byte at the address set last cycle
+
+        # ---------------------------------------------------------------- response
+        r_cmd = Signal(8)
+        r_len = Signal(16)
+        r_err = Signal(8)
+        crc = Signal(16)
+        hk = Signal(range(8))
+        out_byte = Signal(8)
+        m.d.comb += tx_stream.payload.eq(out_byte)
+        word = Signal(64)  # value being read/written, little endian bytes
+        bk = Signal(range(9))
+        k = Signal(range(p.MAX_PAYLOAD + 1))  # generic loop counter
+        cnt = Signal(16)
+        kind = Signal(8)
+        layer = Signal(8)
+        offset = Signal(32)
+        base = Signal(range(amap.size + 1))
+        size = Signal(range(amap.size + 2))
+        y = Signal(8)
+        neg = Signal()
+        sparse = Signal()
+        s0 = Signal(range(p.MAX_PAYLOAD + 1))  # first sample byte
+        pix = Signal(16)
+        j = Signal(range(n0 + 1))
+        q = Signal(16)
+        nxt_idx = Signal(16)
+        nxt_val = Signal(16)
+        last_idx = Signal(17)
+        pred = Signal(8)
+        replaying = Signal()
+        bad = Signal()
+        hostv = Signal(signed(33))
+        m.d.comb += core.host_wdata.eq(hostv)
+
+        info = [p.VERSION] + list(bytes.fromhex(cfg.digest)) + [0b11, 0, len(cfg.layers)]
+        for n in cfg.layers:
+            info += [n & 0xFF, n >> 8]
+        info_rom = Array(Const(v, 8) for v in info)
+        status_bytes = Array(Cat(*(counters[f] for f in p.STATUS_FIELDS)).word_select(
+            i, 8) for i in range(4 * len(p.STATUS_FIELDS)))
+
+        def region_size(kd, ly):  # noqa: ANN001, ANN202
+            """(base, size) of (kind, layer) as a mux over the static address map."""
+            b_, s_ = Const(0, base.shape()), Const(0, size.shape())
+            for kname, kcode in (("W", p.REGION_W), ("b", p.REGION_B), ("lfsr", p.REGION_LFSR)):
+                for li in range(L):
+                    hit = (kd == kcode) & (ly == li)
+                    rb = amap.base(kname, li)
+                    rs = [r[3] for r in amap.regions if r[0] == kname and r[1] == li][0]
+                    b_ = Mux(hit, rb, b_)
+                    s_ = Mux(hit, rs, s_)
+            return b_, s_
+
+        rb_, rs_ = region_size(kind, layer)
+
+        def start_response(rc, rl):  # noqa: ANN001, ANN202
+            m.d.sync += [r_cmd.eq(rc), r_len.eq(rl), hk.eq(0), crc.eq(0xFFFF)]
+
+        with m.FSM(name="disp"):
+            with m.State("WAIT"):
+                with m.If(parser.frame_valid):
+                    back = Signal(8)
+                    m.d.comb += back.eq(expected - seq)
+                    with m.If((seq == expected) | (cmd == p.INFO)):
+                        m.d.sync += [replaying.eq(0), expected.eq(seq + 1),
+                                     counters["frames_ok"].eq(counters["frames_ok"] + 1),
+                                     pa.eq(0), k.eq(0), bad.eq(0)]
+                        m.next = "DECODE"
+                    with m.Elif((back >= 1) & (back <= REPLAY)):
+                        m.d.sync += [replaying.eq(1), pa.eq(0), k.eq(0), bad.eq(0),
+                                     counters["replays"].eq(counters["replays"] + 1)]
+                        m.next = "DECODE"
+                    with m.Else():
+                        m.d.sync += counters["seq_gaps"].eq(counters["seq_gaps"] + 1)
+                        m.d.comb += parser.done.eq(1)
+
+            # read the first 8 payload bytes into `word` (command arguments)
+            with m.State("DECODE"):
+                m.d.sync += [pa.eq(pa + 1), k.eq(k + 1)]
+                with m.If(k >= 1):
+                    m.d.sync += word.eq(Cat(word[8:], pb))
+                with m.If(k == 8):
+                    m.next = "DISPATCH"
+            with m.State("DISPATCH"):
+                w = word  # argument bytes, little endian: byte i = w[8i:8i+8]
+                m.d.sync += [kind.eq(w[0:8]), layer.eq(w[8:16]), offset.eq(w[16:48]),
+                             cnt.eq(w[48:64]), y.eq(w[0:8]), neg.eq(w[8:16] != 0)]
+                with m.Switch(cmd):
+                    with m.Case(p.INFO):
+                        start_response(p.INFO | p.RESPONSE, len(info))
+                        m.next = "HDR"
+                    with m.Case(p.STATUS):
+                        start_response(p.STATUS | p.RESPONSE, 4 * len(p.STATUS_FIELDS))
+                        m.next = "HDR"
+                    with m.Case(p.READ, p.WRITE):
+                        m.next = "ACCESS_CHECK"
+                    with m.Case(p.SET_PARAMS):
+                        with m.If(length != 8 * L):
+                            m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
+                            m.next = "ERR"
+                        with m.Else():
+                            m.d.sync += [pa.eq(0), k.eq(0)]
+                            m.next = "PARAMS"
+                    with m.Case(p.TRAIN, p.INFER):
+                        with m.If((cmd == p.TRAIN) & replaying):
+                            m.d.comb += rp_r.addr.eq(seq[:6])
+                            m.next = "REPLAY_PRED"
+                        with m.Elif((cmd == p.TRAIN) & (w[0:8] >= cfg.layers[-1])):
+                            m.d.sync += r_err.eq(p.E_RANGE)
+                            m.next = "ERR"
+                        with m.Else():
+                            sb = Mux(cmd == p.TRAIN, 2, 0)
+                            m.d.sync += [s0.eq(sb), pa.eq(sb)]
+                            m.next = "SAMPLE_ENC"
+                    with m.Default():
+                        m.d.sync += [r_err.eq(p.E_UNKNOWN_CMD), counters["unknown_cmds"].eq(
+                            counters["unknown_cmds"] + 1)]
+                        m.next = "ERR"
+
+            with m.State("ERR"):
+                start_response(p.ERROR, 2)
+                m.d.sync += r_cmd.eq(p.ERROR)
+                m.next = "HDR"
+
+            # ------------------------------------------------------------ READ / WRITE
+            with m.State("ACCESS_CHECK"):
+                ok_region = (kind <= p.REGION_LFSR) & (layer < L)
+                n_vals = Mux(cmd == p.READ, cnt, (length - 6) >> 3)
+                with m.If(layer >= L):
+                    m.d.sync += r_err.eq(p.E_RANGE)
+                    m.next = "ERR"
+                with m.Elif(~ok_region):
+                    m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
+                    m.next = "ERR"
+                with m.Elif((cmd == p.READ) & (length != 8)):
+                    m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
+                    m.next = "ERR"
+                with m.Elif((cmd == p.WRITE) & (length[:3] != 6)):
+                    m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
+                    m.next = "ERR"
+                with m.Elif((offset + n_vals > rs_) | ((cmd == p.READ) &
+                                                       (cnt > p.MAX_PAYLOAD // 8))):
+                    m.d.sync += r_err.eq(p.E_RANGE)
+                    m.next = "ERR"
+                with m.Else():
+                    m.d.sync += [base.eq(rb_ + offset), cnt.eq(n_vals), k.eq(0), pa.eq(6)]
+                    with m.If(cmd == p.READ):
+                        start_response(p.READ | p.RESPONSE, n_vals << 3)
+                        m.next = "HDR"
+                    with m.Else():
+                        m.next = "WCHECK"
+            # WRITE pass 1: every value in range, before any is written
+            with m.State("WCHECK"):
+                with m.If(k == cnt):
+                    m.d.sync += [k.eq(0), bk.eq(0), pa.eq(6)]
+                    with m.If(bad):
+                        m.d.sync += r_err.eq(p.E_RANGE)
+                        m.next = "ERR"
+                    with m.Else():
+                        m.next = "WLOAD"
+                with m.Else():
+                    m.d.sync += [bk.eq(0)]
+                    m.next = "WCHECK_LOAD"
+            with m.State("WCHECK_LOAD"):
+                m.d.sync += [pa.eq(pa + 1), bk.eq(bk + 1)]
+                with m.If(bk >= 1):
+                    m.d.sync += word.eq(Cat(word[8:], pb))
+                with m.If(bk == 8):
+                    m.d.sync += pa.eq(pa)  # next value starts where this one ended
+                    m.next = "WCHECK_TEST"
+            with m.State("WCHECK_TEST"):
+                v = word.as_signed()
+                with m.If((kind != p.REGION_LFSR) & ((v < cfg.weight_min) |
+                                                     (v > cfg.weight_max))):
+                    m.d.sync += bad.eq(1)
+                m.d.sync += k.eq(k + 1)
+                m.next = "WCHECK"
+            # WRITE pass 2
+            with m.State("WLOAD"):
+                with m.If(k == cnt):
+                    start_response(p.WRITE | p.RESPONSE, 0)
+                    m.next = "HDR"
+                with m.Else():
+                    m.d.sync += bk.eq(0)
+                    m.next = "WLOAD_BYTES"
+            with m.State("WLOAD_BYTES"):
+                m.d.sync += [pa.eq(pa + 1), bk.eq(bk + 1)]
+                with m.If(bk >= 1):
+                    m.d.sync += word.eq(Cat(word[8:], pb))
+                with m.If(bk == 8):
+                    m.d.sync += pa.eq(pa)
+                    m.next = "WSTORE"
+            with m.State("WSTORE"):
+                m.d.comb += [core.host_addr.eq(base + k), core.host_we.eq(1),
+                             hostv.eq(Mux(kind == p.REGION_LFSR, word[:32], word[:33]))]
+                m.d.sync += k.eq(k + 1)
+                m.next = "WLOAD"
+
+            # ------------------------------------------------------------ SET_PARAMS
+            with m.State("PARAMS"):
+                m.d.sync += [pa.eq(pa + 1), k.eq(k + 1)]
+                with m.If(k >= 1):
+                    m.d.sync += word.eq(Cat(word[8:], pb))
+                for i in range(L):
+                    with m.If(k == 8 * i + 8):
+                        m.d.sync += update_q[i].eq(Cat(word[8:], pb)[:core.update_q_width])
+                with m.If(k == 8 * L):
+                    start_response(p.SET_PARAMS | p.RESPONSE, 0)
+                    m.next = "HDR"
+
+            # ------------------------------------------------------------ samples
+            with m.State("SAMPLE_ENC"):
+                m.next = "SAMPLE_ENC2"
+                m.d.sync += pa.eq(s0 + 1)
+            with m.State("SAMPLE_ENC2"):
+                enc = pb
+                m.d.sync += [sparse.eq(enc == p.SPARSE), j.eq(0), q.eq(0), bad.eq(0),
+                             last_idx.eq(0x1FFFF)]
+                with m.If(enc == p.DENSE):
+                    with m.If(length != s0 + 1 + 2 * n0):
+                        m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
+                        m.next = "ERR"
+                    with m.Else():
+                        m.d.sync += pa.eq(s0 + 1)
+                        m.next = "VAL_PIX"
+                with m.Elif(enc == p.SPARSE):
+                    m.d.sync += pa.eq(s0 + 1)
+                    m.next = "SP_COUNT"
+                with m.Else():
+                    m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
+                    m.next = "ERR"
+            with m.State("SP_COUNT"):
+                m.d.sync += pa.eq(pa + 1)
+                m.next = "SP_COUNT2"
+            with m.State("SP_COUNT2"):
+                m.d.sync += [cnt.eq(pb), pa.eq(pa + 1)]
+                m.next = "SP_COUNT3"
+            with m.State("SP_COUNT3"):
+                total = Cat(cnt[:8], pb)
+                m.d.sync += cnt.eq(total)
+                with m.If(length != s0 + 3 + (total << 2)):
+                    m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
+                    m.next = "ERR"
+                with m.Else():
+                    m.d.sync += [pa.eq(s0 + 3), q.eq(0)]
+                    m.next = "VAL_PIX"
+            # validation pass: values <= 1.0, sparse indices increasing and < n0
+            with m.State("VAL_PIX"):
+                n_items = Mux(sparse, cnt, n0)
+                with m.If(q == n_items):
+                    with m.If(bad):
+                        m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
+                        m.next = "ERR"
+                    with m.Else():
+                        m.d.sync += [q.eq(0), j.eq(0),
+                                     pa.eq(Mux(sparse, s0 + 3, s0 + 1))]
+                        m.next = "JOB"
+                with m.Else():
+                    m.d.sync += [bk.eq(0), pa.eq(pa + 1)]
+                    m.next = "VAL_BYTES"
+            with m.State("VAL_BYTES"):
+                # sparse: idx lo, idx hi, val lo, val hi; dense: val lo, val hi
+                m.d.sync += [pa.eq(pa + 1), bk.eq(bk + 1), word.eq(Cat(word[8:], pb))]
+                with m.If(bk == Mux(sparse, 3, 1)):
+                    m.d.sync += pa.eq(pa)
+                    m.next = "VAL_TEST"
+            with m.State("VAL_TEST"):
+                val = Mux(sparse, word[48:64], word[48:64])
+                idx = word[32:48]
+                with m.If(val > cfg.act_one):
+                    m.d.sync += bad.eq(1)
+                with m.If(sparse & ((idx >= n0) | ((last_idx != 0x1FFFF) & (idx <= last_idx)))):
+                    m.d.sync += bad.eq(1)
+                m.d.sync += [last_idx.eq(idx), q.eq(q + 1)]
+                m.next = "VAL_PIX"
+            with m.State("JOB"):
+                m.d.comb += [core.job.valid.eq(1), core.job.payload.train.eq(cmd == p.TRAIN),
+                             core.job.payload.neg.eq(neg & (cmd == p.TRAIN)),
+                             core.job.payload.label.eq(Mux(cmd == p.TRAIN, y, 0))]
+                with m.If(core.job.ready):
+                    m.d.sync += [nxt_idx.eq(0xFFFF), q.eq(0)]
+                    m.next = "FETCH"
+            # fetch the next (index, value): dense -> value of pixel j; sparse -> pair q
+            with m.State("FETCH"):
+                with m.If(j == n0):
+                    m.next = "RESULT"
+                with m.Elif(~sparse | ((nxt_idx == 0xFFFF) & (q < cnt))):
+                    m.d.sync += [bk.eq(0), pa.eq(pa + 1)]
+                    m.next = "FETCH_BYTES"
+                with m.Else():
+                    m.next = "PIXEL"
+            with m.State("FETCH_BYTES"):
+                m.d.sync += [pa.eq(pa + 1), bk.eq(bk + 1), word.eq(Cat(word[8:], pb))]
+                with m.If(bk == Mux(sparse, 3, 1)):
+                    m.d.sync += pa.eq(pa)
+                    m.next = "FETCH_DONE"
+            with m.State("FETCH_DONE"):
+                with m.If(sparse):
+                    m.d.sync += [nxt_idx.eq(word[32:48]), nxt_val.eq(word[48:64]), q.eq(q + 1)]
+                with m.Else():
+                    m.d.sync += [nxt_idx.eq(j), nxt_val.eq(word[48:64])]
+                m.next = "PIXEL"
+            with m.State("PIXEL"):
+                hit = nxt_idx == j
+                m.d.comb += [core.pixels.valid.eq(1),
+                             core.pixels.payload.eq(Mux(hit, nxt_val, 0))]
+                with m.If(core.pixels.ready):
+                    m.d.sync += j.eq(j + 1)
+                    with m.If(hit):
+                        m.d.sync += nxt_idx.eq(0xFFFF)
+                    m.next = "FETCH"
+            with m.State("RESULT"):
+                m.d.comb += core.result.ready.eq(1)
+                with m.If(core.result.valid):
+                    m.d.sync += pred.eq(core.result.payload)
+                    with m.If(cmd == p.TRAIN):
+                        m.d.comb += [rp_w.addr.eq(seq[:6]), rp_w.data.eq(core.result.payload),
+                                     rp_w.en.eq(1)]
+                    start_response(cmd | p.RESPONSE, 1)
+                    m.next = "HDR"
+            with m.State("REPLAY_PRED"):
+                m.d.sync += pred.eq(rp_r.data)
+                start_response(p.TRAIN | p.RESPONSE, 1)
+                m.next = "HDR"
+
+            # ------------------------------------------------------------ framing out
+            with m.State("HDR"):
+                hdr = Array([Const(p.SOF, 8), r_cmd, seq, r_len[:8], r_len[8:], crc[:8]])
+                m.d.comb += [out_byte.eq(hdr[hk]), tx_stream.valid.eq(1)]
+                with m.If(tx_stream.ready):
+                    with m.If((hk >= 1) & (hk <= 4)):
+                        m.d.sync += crc.eq(crc16_byte(m, crc, out_byte))
+                    m.d.sync += hk.eq(hk + 1)
+                    with m.If(hk == 5):
+                        m.d.sync += [k.eq(0), bk.eq(0)]
+                        with m.If(r_len == 0):
+                            m.d.sync += hk.eq(0)
+                            m.next = "CRC_OUT"
+                        with m.Else():
+                            m.next = "BODY"
+            with m.State("BODY"):
+                byte = Signal(8)
+                need_word = (r_cmd == (p.READ | p.RESPONSE)) & (k[:3] == 0) & (bk == 0)
+                with m.If(need_word):  # fetch the next value through the host port
+                    m.d.comb += [core.host_addr.eq(base + (k >> 3)), core.host_re.eq(1)]
+                    m.d.sync += bk.eq(1)
+                with m.Elif((r_cmd == (p.READ | p.RESPONSE)) & (bk == 1)):
+                    m.d.comb += core.host_addr.eq(base + (k >> 3))
+                    m.d.sync += bk.eq(2)
+                with m.Else():
+                    with m.If((r_cmd == (p.READ | p.RESPONSE)) & (bk == 2)):
+                        m.d.comb += core.host_addr.eq(base + (k >> 3))
+                        m.d.sync += [word.eq(core.host_rdata.as_signed()), bk.eq(3)]
+                    with m.Else():
+                        with m.Switch(r_cmd):
+                            with m.Case(p.INFO | p.RESPONSE):
+                                m.d.comb += byte.eq(info_rom[k])
+                            with m.Case(p.STATUS | p.RESPONSE):
+                                m.d.comb += byte.eq(status_bytes[k])
+                            with m.Case(p.READ | p.RESPONSE):
+                                m.d.comb += byte.eq(word.word_select(k[:3], 8))
+                            with m.Case(p.TRAIN | p.RESPONSE, p.INFER | p.RESPONSE):
+                                m.d.comb += byte.eq(pred)
+                            with m.Case(p.ERROR):
+                                m.d.comb += byte.eq(Mux(k == 0, cmd, r_err))
+                        m.d.comb += [out_byte.eq(byte), tx_stream.valid.eq(1)]
+                        with m.If(tx_stream.ready):
+                            m.d.sync += [crc.eq(crc16_byte(m, crc, byte)), k.eq(k + 1)]
+                            with m.If(k[:3] == 7):
+                                m.d.sync += bk.eq(0)
+                            with m.If(k == r_len - 1):
+                                m.d.sync += hk.eq(0)
+                                m.next = "CRC_OUT"
+            with m.State("CRC_OUT"):
+                m.d.comb += [out_byte.eq(Mux(hk == 0, crc[:8], crc[8:])),
+                             tx_stream.valid.eq(1)]
+                with m.If(tx_stream.ready):
+                    m.d.sync += hk.eq(hk + 1)
+                    with m.If(hk == 1):
+                        m.d.comb += parser.done.eq(1)
+                        m.next = "WAIT"
+
+        m.d.comb += self.status_led.eq(Cat(core.busy, counters["crc_errors"] != 0,
+                                           counters["seq_gaps"] != 0))
+        return m

@@ -1,0 +1,131 @@
+"""The SoC (link + dispatcher + core) in the Amaranth simulator answers a request byte
+stream exactly like the golden-backed board model, byte for byte."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from epfpga import protocol as p
+from epfpga.board_model import BoardModel
+from epfpga.config import EPConfig
+from epfpga.golden import GoldenModel
+from epfpga.hw.soc import EPSoC
+
+CFG = EPConfig(layers=(10, 5, 3), T1=5, T2=3, beta=0.5, beta_frac=3, lrs=(0.3, 0.2),
+               nudge="random_sign", part="none", name="soc")
+
+
+def run_soc(cfg: EPConfig, chunks: list[bytes], idle: int = 3000) -> list[bytes]:
+    """Feed each chunk, then collect the SoC's bytes until one whole response frame has
+    arrived or it has been quiet for ``idle`` cycles (a dropped frame gets no answer)."""
+    dut = EPSoC(cfg)
+    replies = []
+
+    async def tb(ctx):  # noqa: ANN001
+        ctx.set(dut.tx_bytes.ready, 1)
+        for chunk in chunks:
+            out = bytearray()
+            for byte in chunk:
+                ctx.set(dut.rx_bytes.payload, byte)
+                ctx.set(dut.rx_bytes.valid, 1)
+                while True:
+                    if ctx.get(dut.tx_bytes.valid):
+                        out.append(ctx.get(dut.tx_bytes.payload))
+                    ready = ctx.get(dut.rx_bytes.ready)
+                    await ctx.tick()
+                    if ready:
+                        break
+            ctx.set(dut.rx_bytes.valid, 0)
+            quiet = 0
+            parser = p.Parser()
+            done = bool(parser.feed(bytes(out)))
+            while quiet < idle and not done:
+                if ctx.get(dut.tx_bytes.valid):
+                    byte = ctx.get(dut.tx_bytes.payload)
+                    out.append(byte)
+                    done = bool(parser.feed(bytes([byte])))
+                    quiet = 0
+                else:
+                    quiet += 1
+                await ctx.tick()
+            replies.append(bytes(out))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    return replies
+
+
+def _session(rng: np.random.Generator) -> list[bytes]:
+    n0 = CFG.layers[0]
+    frames, seq = [], 0
+
+    def add(cmd: int, payload: bytes = b"") -> None:
+        nonlocal seq
+        frames.append(p.encode(cmd, seq, payload))
+        seq = (seq + 1) & 0xFF
+
+    add(p.INFO)
+    g = GoldenModel(CFG)  # the board model starts here; the SoC gets it written
+    for layer in range(CFG.n_layers):
+        add(p.WRITE, p.access_payload(p.REGION_W, layer, 0, g.W[layer].ravel()))
+        add(p.WRITE, p.access_payload(p.REGION_B, layer, 0, g.b[layer]))
+        add(p.WRITE, p.access_payload(p.REGION_LFSR, layer, 0, [g.lfsr[layer]]))
+    add(p.READ, p.access_payload(p.REGION_W, 0, 0, 50))
+    add(p.WRITE, p.access_payload(p.REGION_B, 1, 1, [123, -77]))
+    add(p.SET_PARAMS, np.array([3000, 1500], dtype="<i8").tobytes())
+    for k in range(4):
+        x = rng.integers(0, CFG.act_one + 1, n0) * (rng.random(n0) < 0.5)
+        add(p.TRAIN, p.train_payload(x, int(rng.integers(0, 3)), bool(k % 2), sparse=k < 2))
+    add(p.INFER, p.encode_sample(x, True))
+    add(p.READ, p.access_payload(p.REGION_W, 1, 0, 15))
+    add(p.READ, p.access_payload(p.REGION_LFSR, 0, 0, 1))
+    add(p.STATUS)
+    return frames
+
+
+def test_soc_matches_board_model() -> None:
+    frames = _session(np.random.default_rng(0))
+    board = BoardModel(CFG)
+    want = [board.receive(f) for f in frames]
+    got = run_soc(CFG, frames)
+    for k, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert g == w, f"frame {k}: soc {g.hex()} != model {w.hex()}"
+
+
+def test_soc_errors_and_replays_match() -> None:
+    frames = _session(np.random.default_rng(1))[:7]  # INFO + the weight writes
+    seq0 = 7
+    frames += [
+        p.encode(0x33, seq0 + 0),  # unknown command
+        p.encode(p.TRAIN, seq0 + 1, bytes([7, 0]) + p.encode_sample(np.zeros(10), False)),  # label
+        p.encode(p.READ, seq0 + 2, p.access_payload(p.REGION_W, 5, 0, 1)),  # no such layer
+        p.encode(p.WRITE, seq0 + 3, p.access_payload(p.REGION_W, 0, 0, [1 << 20])),  # overflow
+        p.encode(p.INFER, seq0 + 4, bytes([p.SPARSE, 2, 0, 3, 0, 1, 0, 2, 0, 1, 0])),  # unsorted
+        p.encode(p.TRAIN, seq0 + 5, p.train_payload(np.full(10, 7), 1, False)),
+        p.encode(p.TRAIN, seq0 + 5, p.train_payload(np.full(10, 7), 1, False)),  # retry: replay
+        p.encode(p.TRAIN, seq0 + 9, p.train_payload(np.full(10, 7), 1, False)),  # gap: dropped
+        p.encode(p.STATUS, seq0 + 6),
+    ]
+    board = BoardModel(CFG)
+    want = [board.receive(f) for f in frames]
+    got = run_soc(CFG, frames)
+    for k, (g, w) in enumerate(zip(got[:-1], want[:-1], strict=True)):
+        assert g == w, f"frame {k}: soc {g.hex()} != model {w.hex()}"
+    status = p.Parser().feed(got[-1])[0].payload
+    fields = dict(zip(p.STATUS_FIELDS, np.frombuffer(status, "<u4").tolist(), strict=True))
+    assert fields["samples"] == 1 and fields["replays"] == 1 and fields["seq_gaps"] == 1
+    assert fields["unknown_cmds"] == 1
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_soc_garbage_never_locks_up(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    junk = rng.integers(0, 256, 200).astype(np.uint8).tobytes()
+    info = p.encode(p.INFO, 0)
+    got = run_soc(CFG, [junk, info])
+    frames = p.Parser().feed(got[-1])
+    assert frames and frames[-1].cmd == p.INFO | p.RESPONSE
