@@ -98,7 +98,6 @@ class EPSoC(wiring.Component):
         neg = Signal()
         sparse = Signal()
         s0 = Signal(range(p.MAX_PAYLOAD + 1))  # first sample byte
-        pix = Signal(16)
         j = Signal(range(n0 + 1))
         q = Signal(16)
         nxt_idx = Signal(16)

@@ -18,7 +18,6 @@ from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
 
 HW_DIR = Path(__file__).resolve().parent.parent / "hw"
-TOP = "ep_core"
 BUILD_FLAGS_VERSION = b"2"  # bump when compiler flags change, so cached builds are redone
 
 
@@ -57,27 +56,40 @@ def sources_digest(cfg: EPConfig) -> str:
     return h.hexdigest()[:16]
 
 
-def core_verilog(cfg: EPConfig) -> str:
+DESIGNS = {"core": "ep_core", "soc": "ep_soc"}
+
+
+def design_verilog(cfg: EPConfig, design: str = "core") -> str:
     from amaranth.back import verilog
 
-    from epfpga.hw.core import EPCore
+    if design == "core":
+        from epfpga.hw.core import EPCore
 
-    return verilog.convert(EPCore(cfg), name=TOP)
+        return verilog.convert(EPCore(cfg), name=DESIGNS[design])
+    from epfpga.hw.soc import EPSoC
+
+    return verilog.convert(EPSoC(cfg), name=DESIGNS[design])
 
 
-def build(cfg: EPConfig, waves: bool = False):  # noqa: ANN201
-    """Build (or reuse) the Verilator model of the core; returns (runner, build dir)."""
+def core_verilog(cfg: EPConfig) -> str:
+    return design_verilog(cfg, "core")
+
+
+def build(cfg: EPConfig, waves: bool = False, design: str = "core"):  # noqa: ANN201
+    """Build (or reuse) the Verilator model of ``design``; returns (runner, build dir)."""
     verilator_env()
     from cocotb_tools.runner import get_runner
 
-    d = build_root() / f"{cfg.name}-{sources_digest(cfg)}{'-waves' if waves else ''}"
-    v = d / f"{TOP}.v"
+    top = DESIGNS[design]
+    d = build_root() / (f"{cfg.name}-{design}-{sources_digest(cfg)}"
+                        f"{'-waves' if waves else ''}")
+    v = d / f"{top}.v"
     if not v.exists():  # the directory name is a digest of config + sources
         d.mkdir(parents=True, exist_ok=True)
-        v.write_text(core_verilog(cfg))
+        v.write_text(design_verilog(cfg, design))
     runner = get_runner("verilator")
     runner.build(
-        sources=[v], hdl_toplevel=TOP, build_dir=d, waves=waves,
+        sources=[v], hdl_toplevel=top, build_dir=d, waves=waves,
         build_args=["-Wno-fatal", "-O3", "--x-assign", "0", "--x-initial", "0"]
         + (["--trace-fst", "--trace-structs"] if waves else []),
         log_file=d / "build.log",
@@ -86,17 +98,19 @@ def build(cfg: EPConfig, waves: bool = False):  # noqa: ANN201
 
 
 def run_test(cfg: EPConfig, module: str, job: dict[str, Any], waves: bool = False,
-             timeout_s: int = 1800) -> dict[str, Any]:
-    """Run cocotb test ``module`` on the core with ``job`` (JSON-able) as its input."""
-    runner, d = build(cfg, waves)
+             design: str = "core", extra_env: dict[str, str] | None = None
+             ) -> dict[str, Any]:
+    """Run cocotb test ``module`` on ``design`` with ``job`` (JSON-able) as its input."""
+    runner, d = build(cfg, waves, design)
     with tempfile.TemporaryDirectory() as tmp:
         job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
         job = dict(job, config=cfg.to_dict())
         job_path.write_text(json.dumps(job))
         runner.test(
-            test_module=module, hdl_toplevel=TOP, build_dir=d, test_dir=tmp, waves=waves,
+            test_module=module, hdl_toplevel=DESIGNS[design], build_dir=d, test_dir=tmp,
+            waves=waves,
             extra_env={"EPFPGA_JOB": str(job_path), "EPFPGA_RESULT": str(out_path),
-                       "COCOTB_LOG_LEVEL": "WARNING"},
+                       "COCOTB_LOG_LEVEL": "WARNING", **(extra_env or {})},
             log_file=Path(tmp) / "sim.log",
         )
         if not out_path.exists():

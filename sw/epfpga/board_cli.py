@@ -13,9 +13,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="up5k",
                    help=f"preset ({', '.join(PRESETS)}) or .toml/.json file")
     p.add_argument("--port", type=int, default=7800, help="TCP port on 127.0.0.1")
-    p.add_argument("--model", choices=("golden",), default="golden",
-                   help="golden: the protocol served by the bit-exact golden model (the "
-                        "Verilator-backed SoC is not built yet)")
+    p.add_argument("--model", choices=("verilator", "golden"), default="verilator",
+                   help="verilator: the SoC gateware (link + EP core) simulated in "
+                        "Verilator; golden: the same protocol served by the golden model "
+                        "(fast, for host-side work)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +28,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"simulated board ({args.model}, {cfg.name}, digest {cfg.digest}) on "
           f"socket://127.0.0.1:{args.port}; Ctrl-C stops it", flush=True)
     try:
-        serve_tcp(BoardModel(cfg), args.port)
+        if args.model == "golden":
+            serve_tcp(BoardModel(cfg), args.port)
+        else:
+            from .sim.board_sim import serve
+
+            serve(cfg, args.port)
     except OSError as e:
         raise EpfpgaError(f"cannot serve on port {args.port}: {e}") from None
     return 0
