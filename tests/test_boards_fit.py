@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+
+from epfpga.boards.parts import fit_check, memory_bits
+from epfpga.cli import main
+from epfpga.config import EPConfig, get_config
+from epfpga.errors import EpfpgaError
+
+
+def test_memory_inventory_counts_the_weights() -> None:
+    cfg = get_config("up5k")
+    assert memory_bits(cfg)["weights"] == (784 * 64 + 64 * 10) * 16
+
+
+@pytest.mark.parametrize("board, cfg, message", [
+    ("icebreaker", get_config("up5k"), "does not fit icebreaker (iCE40UP5K): needs"),
+    ("ulx3s", EPConfig(layers=(784, 512, 10), part="ecp5", lanes=1),
+     "does not fit ulx3s (LFE5U-85F): needs"),
+    ("icebreaker", EPConfig(layers=(16, 8, 4), weight_bits=18, part="ecp5"),
+     "wider than the 16-bit multipliers"),
+])
+def test_too_large_configs_are_refused_before_synthesis(board, cfg, message) -> None:
+    with pytest.raises(EpfpgaError) as e:
+        fit_check(cfg, board)
+    assert message in str(e.value)
+    assert "try a smaller hidden layer" in str(e.value) or "multipliers" in str(e.value)
+
+
+def test_fitting_configs_pass(capsys) -> None:
+    assert fit_check(get_config("tiny"), "icebreaker")["ram_bits"] < 30 * 4096
+    assert main(["build", "--board", "ulx3s", "--config", "up5k", "--check-only"]) == 0
+    assert main(["build", "--board", "icebreaker", "--config", "up5k", "--check-only"]) == 2
+    assert "does not fit" in capsys.readouterr().err
