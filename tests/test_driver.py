@@ -5,7 +5,6 @@ trained on the same samples."""
 from __future__ import annotations
 
 import random
-import threading
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from epfpga import protocol as p
-from epfpga.board_model import BoardModel, serve_tcp
+from epfpga.board_model import BoardModel, serve_in_thread
 from epfpga.cli import main
 from epfpga.config import EPConfig, get_config
 from epfpga.driver import Board, BoardEngine, BoardError
@@ -152,8 +151,6 @@ class DyingBoard(BoardModel):
 def test_train_cli_over_tcp_dies_and_resumes(tmp_path, mnist) -> None:
     """`epfpga train --engine board` against a served board that dies mid-epoch; resume
     from the checkpoint: the weights equal the golden model's on the same samples."""
-    import socket
-
     from epfpga.checkpoint import load_checkpoint
     from epfpga.numerics import quantize_pixels
     from epfpga.trainer import epoch_order
@@ -161,14 +158,7 @@ def test_train_cli_over_tcp_dies_and_resumes(tmp_path, mnist) -> None:
     cfg = get_config("up5k")
     board = DyingBoard(cfg)
     board.die_after = 300
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    stop, ready = threading.Event(), threading.Event()
-    th = threading.Thread(target=serve_tcp, args=(board, port), daemon=True,
-                          kwargs={"stop": stop, "ready": ready})
-    th.start()
-    ready.wait(5)
+    port, stop, th = serve_in_thread(board)
     args = ["train", "--engine", "board", "--port", f"socket://127.0.0.1:{port}",
             "--train-samples", "400", "--test-samples", "200", "--checkpoint-every", "200",
             "--no-progress", "--no-plot", "--verify-golden", "--out", str(tmp_path / "b")]

@@ -164,3 +164,16 @@ def serve_tcp(board: BoardModel, port: int, host: str = "127.0.0.1",
                             conn.sendall(out)
                         except OSError:
                             break
+
+
+def serve_in_thread(board: BoardModel) -> tuple[int, threading.Event, threading.Thread]:
+    """Serve ``board`` on a free 127.0.0.1 port in a daemon thread: (port, stop, thread)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stop, ready = threading.Event(), threading.Event()
+    th = threading.Thread(target=serve_tcp, args=(board, port), daemon=True,
+                          kwargs={"stop": stop, "ready": ready})
+    th.start()
+    ready.wait(5)
+    return port, stop, th

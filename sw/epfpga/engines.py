@@ -28,7 +28,25 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-class GoldenEngine:
+class _InProcess:
+    """State handling shared by the engines whose model lives in this process."""
+
+    model: Any
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.model.state_dict()
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.model.load_state_dict(d)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.model.set_epoch(epoch)
+
+    def close(self) -> None:
+        pass
+
+
+class GoldenEngine(_InProcess):
     """Online, bit-exact fixed point; takes uint8 pixels."""
 
     name = "golden"
@@ -50,20 +68,8 @@ class GoldenEngine:
     def infer_batch(self, X: np.ndarray) -> np.ndarray:
         return self.model.infer_batch(quantize_pixels(X, self.cfg))
 
-    def state_dict(self) -> dict[str, Any]:
-        return self.model.state_dict()
 
-    def load_state_dict(self, d: dict[str, Any]) -> None:
-        self.model.load_state_dict(d)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.model.set_epoch(epoch)
-
-    def close(self) -> None:
-        pass
-
-
-class FloatEngine:
+class FloatEngine(_InProcess):
     """Float64 reference; mini-batches of cfg.batch_size; pixels scaled to [0, 1]."""
 
     name = "float"
@@ -84,18 +90,6 @@ class FloatEngine:
 
     def infer_batch(self, X: np.ndarray) -> np.ndarray:
         return self.model.infer_batch(self._x(X))
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.model.state_dict()
-
-    def load_state_dict(self, d: dict[str, Any]) -> None:
-        self.model.load_state_dict(d)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.model.set_epoch(epoch)
-
-    def close(self) -> None:
-        pass
 
 
 class BoardAdapter:

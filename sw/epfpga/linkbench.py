@@ -3,8 +3,6 @@ baud rate allows, and samples/s measured through the protocol to the board model
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import numpy as np
@@ -18,7 +16,7 @@ BAUDS = (115_200, 1_000_000, 3_000_000)
 
 
 def main(n: int = 2000) -> None:
-    from .board_model import BoardModel, serve_tcp
+    from .board_model import BoardModel, serve_in_thread
     from .driver import BoardEngine
 
     cfg = get_config("up5k")
@@ -36,15 +34,7 @@ def main(n: int = 2000) -> None:
     for baud in BAUDS:
         bps = baud / 10  # 8N1: 10 bits per byte; full duplex, so the longer direction binds
         print(f"| {baud} | {bps / dense:.0f} | {bps / sparse:.0f} |")
-    board = BoardModel(cfg)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    stop, ready = threading.Event(), threading.Event()
-    th = threading.Thread(target=serve_tcp, args=(board, port), daemon=True,
-                          kwargs={"stop": stop, "ready": ready})
-    th.start()
-    ready.wait(5)
+    port, stop, _ = serve_in_thread(BoardModel(cfg))
     eng = BoardEngine(cfg, f"socket://127.0.0.1:{port}")
     eng.init_weights()
     t = time.perf_counter()
