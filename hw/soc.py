@@ -196,7 +196,6 @@ class EPSoC(wiring.Component):
 
             with m.State("ERR"):
                 start_response(p.ERROR, 2)
-                m.d.sync += r_cmd.eq(p.ERROR)
                 m.next = "HDR"
 
             # ------------------------------------------------------------ READ / WRITE
