@@ -148,6 +148,20 @@ class EPCore(wiring.Component):
         for port in Ww + Bw + Sw + SFw + [Xw, NZw, Dw, ARw, CRw]:
             m.d.comb += port.en.eq(0)
 
+        def delayed(v, name: str):  # noqa: ANN001, ANN202
+            r = Signal.like(v, name=name)
+            m.d.sync += r.eq(v)
+            return r
+
+        # Weight memories are large (many block RAMs behind a select mux): their read
+        # data is registered once, so the MAC starts from a flop (timing), and the loops
+        # consume at stage 3 with the one-cycle operands delayed to match.
+        Wq = [delayed(r.data, f"w{i}_q") for i, r in enumerate(Wr)]
+        Xd = delayed(Xr.data, "x_d")
+        CRd = delayed(CRr.data, "rand_c_d")
+        Sd = [delayed(r.data, f"s{i + 1}_d") for i, r in enumerate(Sr)]
+        SFd = [delayed(r.data, f"sf{i + 1}_d") for i, r in enumerate(SFr)]
+
         # ---------------------------------------------------------------- registers
         job = Signal(job_layout(cfg))
         cur = Signal()  # state bank holding the previous step
@@ -163,10 +177,9 @@ class EPCore(wiring.Component):
         lfsr = [Signal(32, init=lfsr_seed(cfg.seed, layer), name=f"lfsr{layer}")
                 for layer in range(L)]
         # two-stage loop pipeline
-        v1, v2 = Signal(), Signal()
-        t1_, j2 = Signal.like(t), Signal.like(t)
+        v1, v2, v3 = Signal(), Signal(), Signal()
+        t1_, j2, j3 = Signal.like(t), Signal.like(t), Signal.like(t)
         # update row constants
-        vb, vf = Signal(act), Signal(act)
         a_i = Signal(unsigned(cfg.sr_bits))
         cycles = Signal(32)
         samples = Signal(32)
@@ -198,13 +211,13 @@ class EPCore(wiring.Component):
             issue = t < n_iter
             with m.If(issue):
                 m.d.sync += t.eq(t + 1)
-            m.d.sync += [v1.eq(issue), t1_.eq(t), v2.eq(v1)]
+            m.d.sync += [v1.eq(issue), t1_.eq(t), v2.eq(v1), v3.eq(v2)]
             j1 = Signal.like(t, name=f"j1_{len(loop_names)}")
             loop_names.append(1)
             m.d.comb += j1.eq(NZr.data if indirect else t1_)
-            m.d.sync += j2.eq(j1)
+            m.d.sync += [j2.eq(j1), j3.eq(j2)]
             m.d.comb += NZr.addr.eq(t)
-            return j1, ~issue & ~v1 & ~v2
+            return j1, ~issue & ~v1 & ~v2 & ~v3
 
         loop_names: list[int] = []
 
@@ -264,13 +277,13 @@ class EPCore(wiring.Component):
                 m.d.comb += Br[0].addr.eq(i)
                 m.next = "DRIVE_LATCH"
             with m.State("DRIVE_LATCH"):
-                m.d.sync += [acc.eq(Br[0].data << af), t.eq(0), v1.eq(0), v2.eq(0)]
+                m.d.sync += [acc.eq(Br[0].data << af), t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0)]
                 m.next = "DRIVE_LOOP"
             with m.State("DRIVE_LOOP"):
                 j1, done = loop(nnz, indirect=True)
                 m.d.comb += [Wr[0].addr.eq(i * n[0] + j1), Xr.addr.eq(j1)]
-                with m.If(v2):
-                    m.d.sync += acc.eq(acc + Wr[0].data * Xr.data)
+                with m.If(v3):
+                    m.d.sync += acc.eq(acc + Wq[0] * Xd)
                 with m.If(done):
                     m.d.comb += [Dw.addr.eq(i), Dw.data.eq(acc), Dw.en.eq(1)]
                     m.d.sync += i.eq(i + 1)
@@ -307,7 +320,7 @@ class EPCore(wiring.Component):
                     m.next = f"R{lay}_LATCH"
                 with m.State(f"R{lay}_LATCH"):
                     const = Dr.data if lay == 1 else (Br[lay - 1].data << af)
-                    m.d.sync += [acc.eq(const), t.eq(0), v1.eq(0), v2.eq(0)]
+                    m.d.sync += [acc.eq(const), t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0)]
                     if lay == L:
                         m.d.sync += self_s.eq(Sr[L - 1].data)
                     m.next = f"R{lay}_LOOP"
@@ -317,13 +330,13 @@ class EPCore(wiring.Component):
                     if n_fwd:
                         m.d.comb += [Wr[lay - 1].addr.eq(i * n[lay - 1] + j1),
                                      Sr[lay - 2].addr.eq(cur * n[lay - 1] + j1)]
-                        terms.append(Mux(j2 < n_fwd, Wr[lay - 1].data * Sr[lay - 2].data, 0))
+                        terms.append(Mux(j3 < n_fwd, Wq[lay - 1] * Sd[lay - 2], 0))
                     if n_bwd:
                         m.d.comb += [Wr[lay].addr.eq(j1 * nl + i),
                                      Sr[lay].addr.eq(cur * n[lay + 1] + j1)]
-                        terms.append(Mux(j2 < n_bwd, Wr[lay].data * Sr[lay].data, 0))
+                        terms.append(Mux(j3 < n_bwd, Wq[lay] * Sd[lay], 0))
                     if terms:
-                        with m.If(v2):
+                        with m.If(v3):
                             m.d.sync += acc.eq(acc + sum(terms))
                     with m.If(done):
                         m.next = f"R{lay}_WRITE"
@@ -404,31 +417,32 @@ class EPCore(wiring.Component):
                     m.d.comb += [post_r.addr.eq(cur * n_out + i), postf_r.addr.eq(i),
                                  ARr.addr.eq(i)]
                     m.next = f"U{lay}_LATCH"
+                kvb = Signal(signed(self.update_q_width + cfg.act_bits + 2), name=f"kvb{lay}")
+                kvf = Signal(signed(self.update_q_width + cfg.act_bits + 2), name=f"kvf{lay}")
                 with m.State(f"U{lay}_LATCH"):
-                    m.d.sync += [vb.eq(post_r.data), vf.eq(postf_r.data), a_i.eq(ARr.data),
-                                 t.eq(0), v1.eq(0), v2.eq(0)]
+                    # k * v once per row: the per-weight path then has one multiplier level
+                    m.d.sync += [kvb.eq(k * post_r.data), kvf.eq(k * postf_r.data),
+                                 a_i.eq(ARr.data), t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0)]
                     m.next = f"U{lay}_LOOP"
                 with m.State(f"U{lay}_LOOP"):
                     j1, done = loop(nnz if lay == 0 else n_in, indirect=(lay == 0))
                     m.d.comb += [Wr[lay].addr.eq(i * n_in + j1), CRr.addr.eq(j1)]
                     if lay == 0:
                         m.d.comb += Xr.addr.eq(j1)
-                        ub, uf = Xr.data, Xr.data
+                        ub, uf = Xd, Xd
                     else:
                         m.d.comb += [Sr[lay - 1].addr.eq(cur * n_in + j1),
                                      SFr[lay - 1].addr.eq(j1)]
-                        ub, uf = Sr[lay - 1].data, SFr[lay - 1].data
-                    diff = Signal(signed(2 * cfg.act_bits + 2), name=f"diff{lay}")
-                    m.d.comb += diff.eq(vb * ub - vf * uf)
+                        ub, uf = Sd[lay - 1], SFd[lay - 1]
                     prod = Signal(signed(self.update_q_width + 2 * cfg.act_bits + 4),
                                   name=f"prod{lay}")
-                    m.d.comb += prod.eq(k * diff)
+                    m.d.comb += prod.eq(kvb * ub - kvf * uf)  # = k (vb ub - vf uf), exactly
                     dw = Signal(signed(prod.shape().width), name=f"dw{lay}")
-                    m.d.comb += dw.eq(round_update(prod, a_i ^ CRr.data))
+                    m.d.comb += dw.eq(round_update(prod, a_i ^ CRd))
                     new_w = Signal(signed(prod.shape().width + 1), name=f"new_w{lay}")
-                    m.d.comb += new_w.eq(Wr[lay].data + dw)
-                    with m.If(v2):
-                        m.d.comb += [Ww[lay].addr.eq(i * n_in + j2), Ww[lay].data.eq(sat(new_w)),
+                    m.d.comb += new_w.eq(Wq[lay] + dw)
+                    with m.If(v3):
+                        m.d.comb += [Ww[lay].addr.eq(i * n_in + j3), Ww[lay].data.eq(sat(new_w)),
                                      Ww[lay].en.eq(1)]
                     with m.If(done):
                         m.next = f"U{lay}_BADDR"
@@ -436,11 +450,9 @@ class EPCore(wiring.Component):
                     m.d.comb += [Br[lay].addr.eq(i), CRr.addr.eq(n_in)]
                     m.next = f"U{lay}_BIAS"
                 with m.State(f"U{lay}_BIAS"):
-                    bdiff = Signal(signed(cfg.act_bits + 2), name=f"bdiff{lay}")
-                    m.d.comb += bdiff.eq(vb - vf)
                     bprod = Signal(signed(self.update_q_width + 2 * cfg.act_bits + 4),
                                    name=f"bprod{lay}")
-                    m.d.comb += bprod.eq(k * bdiff * one)
+                    m.d.comb += bprod.eq((kvb - kvf) << af)  # k (vb - vf) * 1.0
                     bnew = Signal(signed(bprod.shape().width + 1), name=f"bnew{lay}")
                     m.d.comb += bnew.eq(Br[lay].data + round_update(bprod, a_i ^ CRr.data))
                     m.d.comb += [Bw[lay].addr.eq(i), Bw[lay].data.eq(sat(bnew)),
@@ -467,6 +479,8 @@ class EPCore(wiring.Component):
                     src = {"W": Wr, "b": Br, "sf": SFr, "s": Sr}.get(kind)
                     if kind == "lfsr":
                         m.d.comb += rd.eq(Cat(host_lfsr, Const(0, 1)))
+                    elif kind == "W":
+                        m.d.comb += rd.eq(Wq[layer])
                     else:
                         m.d.comb += rd.eq(src[layer].data)
         m.d.comb += self.host_rdata.eq(rd)

@@ -46,7 +46,8 @@ class HostPort:
         d.host_re.value = 1
         await RisingEdge(d.clk)
         d.host_re.value = 0
-        await RisingEdge(d.clk)  # sync read: data valid after the edge that took the address
+        await RisingEdge(d.clk)  # weights: registered read, valid two edges after the address
+        await RisingEdge(d.clk)
         v = int(d.host_rdata.value)
         return v - (1 << 33) if v >> 32 else v
 

@@ -49,6 +49,7 @@ def run_core(cfg: EPConfig, W, b, samples, flip: tuple[int, int] | None = None):
             ctx.set(dut.host_re, 1)
             await ctx.tick()
             ctx.set(dut.host_re, 0)
+            await ctx.tick()  # weight reads take two cycles (registered block-RAM output)
             return ctx.get(dut.host_rdata)
 
         async def region(kind: str, layer: int, size: int) -> list[int]:
