@@ -41,6 +41,14 @@ def memory_bits(cfg: EPConfig) -> dict[str, int]:
     }
 
 
+def multipliers(cfg: EPConfig) -> int:
+    """Hard multipliers the core instantiates (hw/core.py): the input drive, a bottom-up
+    and a top-down MAC per connection, the nudge, and per weight layer k*v (two, per row)
+    and kv*u (two, per weight)."""
+    L = cfg.n_layers
+    return 1 + 2 * (L - 1) + 1 + 4 * L
+
+
 def fit_check(cfg: EPConfig, board: str) -> dict[str, object]:
     if board not in PARTS:
         raise EpfpgaError(f"unknown board {board!r}: use one of {', '.join(PARTS)}")
@@ -50,7 +58,11 @@ def fit_check(cfg: EPConfig, board: str) -> dict[str, object]:
     problems = []
     if cfg.weight_bits > part.dsp_width or cfg.act_bits > part.dsp_width:
         problems.append(f"weights/states wider than the {part.dsp_width}-bit multipliers; "
-                        f"use weight_bits <= {part.dsp_width}")
+                        f"try weight_bits <= {part.dsp_width}")
+    mults = multipliers(cfg)
+    if mults > part.dsps:
+        problems.append(f"needs {mults} multipliers but the {part.device} has {part.dsps}; "
+                        "try fewer hidden layers (the core has no multiplier sharing yet)")
     if total > part.ram_bits:
         biggest = max(mem, key=mem.get)  # type: ignore[arg-type]
         hint = ("a smaller hidden layer or narrower weights (weight_bits)"
@@ -63,4 +75,5 @@ def fit_check(cfg: EPConfig, board: str) -> dict[str, object]:
     if problems:
         raise EpfpgaError(f"config {cfg.name!r} does not fit {board} ({part.device}): "
                           + "; ".join(problems))
-    return {"ram_bits": total, "ram_available": part.ram_bits, "memories": mem}
+    return {"ram_bits": total, "ram_available": part.ram_bits, "memories": mem,
+            "multipliers": mults, "multipliers_available": part.dsps}
