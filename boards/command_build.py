@@ -7,6 +7,8 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -30,6 +32,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baud", type=int, default=1_000_000, help="UART baud rate")
     p.add_argument("--out", type=Path, default=Path("build"), help="build directory root")
     p.add_argument("--check-only", action="store_true", help="only run the fit check")
+
+
+def _tool(name: str) -> str:
+    """A YoWASP tool by full path: found on PATH, else beside this Python (a venv whose
+    bin/ is not on PATH, as when .venv/bin/python is called directly)."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None and not name.startswith("/"):
+        raise EpfpgaError(f"{name} is not installed: pip install 'epfpga[fpga]' "
+                          "(YoWASP Yosys and nextpnr from PyPI)")
+    return found or name
 
 
 def _platform(board: str):  # noqa: ANN202
@@ -60,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"cached build: {d}")
         print(report_path.read_text())
         return 0
-    os.environ.update({k: v for k, v in TOOL_ENV.items() if k not in os.environ})
+    os.environ.update({k: _tool(v) for k, v in TOOL_ENV.items() if k not in os.environ})
     from .top import BoardTop
 
     print(f"building {cfg.name} for {args.board} in {d} (first YoWASP run compiles "
