@@ -39,3 +39,14 @@ def test_fitting_configs_pass(capsys) -> None:
     assert main(["build", "--board", "ulx3s", "--config", "up5k", "--check-only"]) == 0
     assert main(["build", "--board", "icebreaker", "--config", "up5k", "--check-only"]) == 2
     assert "does not fit" in capsys.readouterr().err
+
+
+def test_program_without_a_loader_says_how_to_get_one(tmp_path, capsys, monkeypatch) -> None:
+    bit = tmp_path / "epfpga.bit"
+    bit.write_bytes(b"\0")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no openFPGALoader / iceprog
+    assert main(["program", "--board", "ulx3s", str(bit)]) == 2
+    assert "apt-get install openfpgaloader" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    assert main(["program", "--board", "icebreaker"]) == 2
+    assert "run `epfpga build --board icebreaker` first" in capsys.readouterr().err
