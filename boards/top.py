@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import Elaboratable, Module
+from amaranth.lib import io
 
 from epfpga.config import EPConfig
 from epfpga.hw.soc import EPSoC
@@ -20,12 +21,15 @@ class BoardTop(Elaboratable):
         if abs(clk_hz / divisor - self.baud) / self.baud > 0.03:
             raise ValueError(f"{self.baud} baud is not reachable from {clk_hz / 1e6} MHz")
         m.submodules.soc = soc = EPSoC(self.cfg, uart_divisor=divisor)
-        uart = platform.request("uart", 0)
-        m.d.comb += [soc.rx.eq(uart.rx.i), uart.tx.o.eq(soc.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx_buf = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx_buf = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [soc.rx.eq(rx.i), tx.o.eq(soc.tx)]
         for k in range(3):
             try:
-                led = platform.request("led", k)
+                led = platform.request("led", k, dir="-")
             except Exception:  # boards with fewer LEDs
                 break
-            m.d.comb += led.o.eq(soc.status_led[k])
+            m.submodules[f"led{k}_buf"] = buf = io.Buffer("o", led)
+            m.d.comb += buf.o.eq(soc.status_led[k])
         return m
