@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,7 +14,11 @@ FOLDERS = {"sw/epfpga": "epfpga", "hw": "epfpga/hw", "sim": "epfpga/sim",
 
 
 def test_wheel_contains_every_module(tmp_path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT),
+    # build from a clean copy: setuptools reuses a stale build/lib in the source tree
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".venv", "build", ".git", "runs", "__pycache__", "*.egg-info", ".*_cache"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(src),
                     "-w", str(tmp_path)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("epfpga-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
