@@ -341,7 +341,7 @@ class EPSoC(wiring.Component):
                     m.d.sync += pa.eq(pa)
                     m.next = "VAL_TEST"
             with m.State("VAL_TEST"):
-                val = Mux(sparse, word[48:64], word[48:64])
+                val = word[48:64]  # the value is the top half-word in both encodings
                 idx = word[32:48]
                 with m.If(val > cfg.act_one):
                     m.d.sync += bad.eq(1)
