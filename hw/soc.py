@@ -2,17 +2,18 @@
 -> EP core, and responses framed back.  Behaves like ``epfpga.board_model.BoardModel``
 byte for byte on clean links; the tests compare the two.
 
-Delivery rule (go-back-N, see sw/epfpga/protocol.py): only the expected sequence number
-is executed; a recent one is answered again -- TRAIN from a small cache of predictions,
-every other command by re-executing it, since they are idempotent -- and anything else
-is dropped and counted as a gap.  Every payload is validated in a first pass before
+Delivery rule (go-back-N, see docs/protocol.md): only the expected sequence number is
+executed; a retry of one of the last REPLAY_WINDOW accepted frames (same sequence number
+and command) is answered again -- TRAIN from the stored answer, so a sample is never
+trained twice, every other command by re-executing it -- and anything else is dropped
+and counted as a gap.  Every payload is validated in a first pass before
 anything reaches the core, so a bad frame changes nothing.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -22,7 +23,8 @@ from epfpga.config import EPConfig
 from .core import EPCore
 from .link.framing import FrameParser, UARTRx, UARTTx, crc16_byte
 
-REPLAY = 64
+#: What the board remembers of an accepted frame, to recognise and answer its retry.
+ReplayEntry = data.StructLayout({"valid": 1, "seq": 8, "cmd": 8, "error": 1, "byte": 8})
 
 
 class EPSoC(wiring.Component):
@@ -68,9 +70,9 @@ class EPSoC(wiring.Component):
             m.d.comb += getattr(core, f"update_q{i}").eq(update_q[i])
         m.d.comb += [core.t1.eq(cfg.T1), core.t2.eq(cfg.T2), core.beta_q.eq(cfg.beta_q),
                      core.stochastic.eq(int(cfg.rounding == "stochastic"))]
-        m.submodules.replay = replay = Memory(shape=8, depth=REPLAY, init=[])
+        m.submodules.replay = replay = Memory(shape=ReplayEntry, depth=p.REPLAY_WINDOW, init=[])
         rp_w, rp_r = replay.write_port(), replay.read_port()
-        m.d.comb += rp_w.en.eq(0)
+        m.d.comb += [rp_w.en.eq(0), rp_r.addr.eq(parser.seq[:6])]
 
         cmd, seq, length = parser.cmd, parser.seq, parser.length
         pa = Signal(range(p.MAX_PAYLOAD + 1))  # payload byte address
@@ -130,26 +132,44 @@ class EPSoC(wiring.Component):
 
         rb_, rs_ = region_size(kind, layer)
 
-        def start_response(rc, rl):  # noqa: ANN001, ANN202
+        def start_response(rc, rl, byte=0):  # noqa: ANN001, ANN202
+            """Begin answering; a first execution also records the answer for retries
+            (``byte``: the prediction or error code a TRAIN retry must repeat)."""
             m.d.sync += [r_cmd.eq(rc), r_len.eq(rl), hk.eq(0), crc.eq(0xFFFF)]
+            m.d.comb += [rp_w.addr.eq(seq[:6]), rp_w.en.eq(~replaying),
+                         rp_w.data.valid.eq(1), rp_w.data.seq.eq(seq),
+                         rp_w.data.cmd.eq(cmd), rp_w.data.error.eq(rc == p.ERROR),
+                         rp_w.data.byte.eq(byte)]
 
         with m.FSM(name="disp"):
             with m.State("WAIT"):
-                with m.If(parser.frame_valid):
-                    back = Signal(8)
-                    m.d.comb += back.eq(expected - seq)
-                    with m.If((seq == expected) | (cmd == p.INFO)):
-                        m.d.sync += [replaying.eq(0), expected.eq(seq + 1),
-                                     counters["frames_ok"].eq(counters["frames_ok"] + 1),
-                                     pa.eq(0), k.eq(0), bad.eq(0)]
-                        m.next = "DECODE"
-                    with m.Elif((back >= 1) & (back <= REPLAY)):
-                        m.d.sync += [replaying.eq(1), pa.eq(0), k.eq(0), bad.eq(0),
-                                     counters["replays"].eq(counters["replays"] + 1)]
-                        m.next = "DECODE"
+                with m.If(parser.frame_valid):  # the replay entry of seq is read now
+                    m.next = "SEQ"
+            with m.State("SEQ"):
+                back = Signal(8)
+                entry = rp_r.data
+                m.d.comb += back.eq(expected - seq)
+                m.d.sync += [pa.eq(0), k.eq(0), bad.eq(0)]
+                with m.If((seq == expected) | (cmd == p.INFO)):
+                    m.d.sync += [replaying.eq(0), expected.eq(seq + 1),
+                                 counters["frames_ok"].eq(counters["frames_ok"] + 1)]
+                    m.next = "DECODE"
+                with m.Elif((back >= 1) & (back <= p.REPLAY_WINDOW) & entry.valid &
+                            (entry.seq == seq) & (entry.cmd == cmd)):
+                    m.d.sync += [replaying.eq(1),
+                                 counters["replays"].eq(counters["replays"] + 1)]
+                    with m.If(cmd != p.TRAIN):
+                        m.next = "DECODE"  # idempotent: executed again
+                    with m.Elif(entry.error):
+                        m.d.sync += r_err.eq(entry.byte)
+                        m.next = "ERR"
                     with m.Else():
-                        m.d.sync += counters["seq_gaps"].eq(counters["seq_gaps"] + 1)
-                        m.d.comb += parser.done.eq(1)
+                        m.d.sync += pred.eq(entry.byte)
+                        m.next = "REPLAY_PRED"
+                with m.Else():
+                    m.d.sync += counters["seq_gaps"].eq(counters["seq_gaps"] + 1)
+                    m.d.comb += parser.done.eq(1)
+                    m.next = "WAIT"
 
             # read the first 8 payload bytes into `word` (command arguments)
             with m.State("DECODE"):
@@ -179,10 +199,7 @@ class EPSoC(wiring.Component):
                             m.d.sync += [pa.eq(0), k.eq(0)]
                             m.next = "PARAMS"
                     with m.Case(p.TRAIN, p.INFER):
-                        with m.If((cmd == p.TRAIN) & replaying):
-                            m.d.comb += rp_r.addr.eq(seq[:6])
-                            m.next = "REPLAY_PRED"
-                        with m.Elif((cmd == p.TRAIN) & (w[0:8] >= cfg.layers[-1])):
+                        with m.If((cmd == p.TRAIN) & (w[0:8] >= cfg.layers[-1])):
                             m.d.sync += r_err.eq(p.E_RANGE)
                             m.next = "ERR"
                         with m.Else():
@@ -195,7 +212,7 @@ class EPSoC(wiring.Component):
                         m.next = "ERR"
 
             with m.State("ERR"):
-                start_response(p.ERROR, 2)
+                start_response(p.ERROR, 2, r_err)
                 m.next = "HDR"
 
             # ------------------------------------------------------------ READ / WRITE
@@ -389,13 +406,9 @@ class EPSoC(wiring.Component):
                 m.d.comb += core.result.ready.eq(1)
                 with m.If(core.result.valid):
                     m.d.sync += pred.eq(core.result.payload)
-                    with m.If(cmd == p.TRAIN):
-                        m.d.comb += [rp_w.addr.eq(seq[:6]), rp_w.data.eq(core.result.payload),
-                                     rp_w.en.eq(1)]
-                    start_response(cmd | p.RESPONSE, 1)
+                    start_response(cmd | p.RESPONSE, 1, core.result.payload)
                     m.next = "HDR"
             with m.State("REPLAY_PRED"):
-                m.d.sync += pred.eq(rp_r.data)
                 start_response(p.TRAIN | p.RESPONSE, 1)
                 m.next = "HDR"
 

@@ -1,8 +1,11 @@
-"""The Verilator-backed simulated board: builds the SoC and serves it on TCP."""
+"""The Verilator-backed simulated board: the SoC built as a native program (clock and
+TCP bridge in C++, ``sim/native/board_main.cpp``) and served on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -11,21 +14,36 @@ from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
 
 
-def serve(cfg: EPConfig, port: int, sessions: int = 0, ready_file: str | None = None) -> None:
-    """Blocks while serving; ``sessions`` > 0 stops after that many client connections."""
-    from .runner import run_test
+def serve(cfg: EPConfig, port: int, sessions: int = 0, ready_file: str | None = None,
+          stats_file: str | None = None, verbose: bool = False) -> dict:
+    """Blocks while serving; ``sessions`` > 0 stops after that many client connections.
 
-    env = {"EPFPGA_BOARD_PORT": str(port), "EPFPGA_BOARD_SESSIONS": str(sessions)}
+    Returns the simulator's counters (cycles, wall time evaluating the model, bytes);
+    ``verbose`` lets the simulator print a line per closed session."""
+    from .runner import build_native
+
+    exe = build_native(cfg)
+    cmd = [str(exe), "--port", str(port), "--sessions", str(sessions)]
     if ready_file:
-        env["EPFPGA_BOARD_READY"] = ready_file
-    try:
-        run_test(cfg, "epfpga.sim.tb_board", {}, design="soc", extra_env=env)
-    except EpfpgaError as e:
-        if "no result" not in str(e):  # the board test writes no result file: expected
+        cmd += ["--ready", ready_file]
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = stats_file or str(Path(tmp) / "stats.json")
+        proc = subprocess.Popen(cmd + ["--stats", stats], stdout=subprocess.DEVNULL,
+                                stderr=None if verbose else subprocess.DEVNULL)
+        try:
+            proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            proc.wait(10)
             raise
+        if proc.returncode != 0:
+            raise EpfpgaError(f"the simulated board stopped with exit code "
+                              f"{proc.returncode}" + (" (its message is above)" if verbose
+                                                      else ""))
+        return json.loads(Path(stats).read_text()) if os.path.exists(stats) else {}
 
 
-def wait_ready(path: str, timeout: float = 600.0) -> None:
+def wait_ready(path: str, timeout: float = 900.0) -> None:
     t = time.time()
     while not os.path.exists(path):
         if time.time() - t > timeout:
@@ -35,4 +53,3 @@ def wait_ready(path: str, timeout: float = 600.0) -> None:
 
 def ready_path() -> str:
     return str(Path(tempfile.mkdtemp()) / "ready")
-

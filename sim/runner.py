@@ -97,6 +97,39 @@ def build(cfg: EPConfig, waves: bool = False, design: str = "core"):  # noqa: AN
     return runner, d
 
 
+NATIVE_DIR = Path(__file__).resolve().parent / "native"
+
+
+def build_native(cfg: EPConfig, design: str = "soc") -> Path:
+    """Build (or reuse) the stand-alone C++ board: the Verilated SoC with its clock and
+    TCP bridge in one process, for runs too long for a Python-driven clock."""
+    import subprocess
+
+    env = dict(os.environ, **verilator_env())
+    h = hashlib.sha256(sources_digest(cfg).encode())
+    for p in sorted(NATIVE_DIR.glob("*.cpp")):
+        h.update(p.read_bytes())
+    d = build_root() / f"{cfg.name}-{design}-native-{h.hexdigest()[:16]}"
+    exe = d / "obj" / "epfpga-board"
+    if exe.exists():
+        return exe
+    d.mkdir(parents=True, exist_ok=True)
+    v = d / f"{DESIGNS[design]}.v"
+    v.write_text(design_verilog(cfg, design))
+    cmd = ["verilator", "--cc", "--exe", "--build", "-O3", "-Wno-fatal",
+           "--x-assign", "0", "--x-initial", "0", "--top-module", DESIGNS[design],
+           "--prefix", "Vboard", "--Mdir", str(d / "obj"), "-o", "epfpga-board",
+           "-j", str(max(os.cpu_count() or 1, 1)), "-CFLAGS", "-O2",
+           str(v), str(NATIVE_DIR / "board_main.cpp")]
+    log = d / "build.log"
+    with log.open("w") as f:
+        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=d)
+    if r.returncode != 0 or not exe.exists():
+        raise EpfpgaError(f"Verilator build of the native board failed; see {log}:\n"
+                          + log.read_text()[-2000:])
+    return exe
+
+
 def run_test(cfg: EPConfig, module: str, job: dict[str, Any], waves: bool = False,
              design: str = "core", extra_env: dict[str, str] | None = None
              ) -> dict[str, Any]:

@@ -103,7 +103,7 @@ class FrameParser(wiring.Component):
             "bytes": In(stream.Signature(8)),
             "frame_valid": Out(1), "cmd": Out(8), "seq": Out(8), "length": Out(16),
             "pay_addr": In(range(max_payload + 1)), "pay_data": Out(8), "done": In(1),
-            "crc_errors": Out(16), "framing_errors": Out(16),
+            "crc_errors": Out(32), "framing_errors": Out(32),
         })
 
     def elaborate(self, platform):  # noqa: ANN001, ANN201
@@ -123,6 +123,14 @@ class FrameParser(wiring.Component):
         with m.Elif(idle != self.timeout):
             m.d.sync += idle.eq(idle + 1)
         crc_next = crc16_byte(m, crc, b)
+
+        def abandon_on_timeout() -> None:
+            """A frame stalled mid-way is dropped and counted, so the link can never
+            wait forever on bytes that were lost."""
+            with m.Elif(idle == self.timeout):
+                m.d.sync += self.framing_errors.eq(self.framing_errors + 1)
+                m.next = "HUNT"
+
         with m.FSM():
             with m.State("HUNT"):
                 m.d.comb += self.bytes.ready.eq(1)
@@ -139,9 +147,7 @@ class FrameParser(wiring.Component):
                                  idx.eq(idx + 1)]
                     with m.If(idx == 3):
                         m.next = "HCRC"
-                with m.Elif(idle == self.timeout):
-                    m.d.sync += self.framing_errors.eq(self.framing_errors + 1)
-                    m.next = "HUNT"
+                abandon_on_timeout()
             with m.State("HCRC"):
                 m.d.comb += self.bytes.ready.eq(1)
                 length = head[16:32]
@@ -155,8 +161,7 @@ class FrameParser(wiring.Component):
                     with m.Else():
                         m.d.sync += idx.eq(0)
                         m.next = "PAYLOAD"
-                with m.Elif(idle == self.timeout):
-                    m.next = "HUNT"
+                abandon_on_timeout()
             with m.State("PAYLOAD"):
                 m.d.comb += self.bytes.ready.eq(1)
                 with m.If(take):
@@ -165,9 +170,7 @@ class FrameParser(wiring.Component):
                     with m.If(idx == head[16:32] - 1):
                         m.d.sync += idx.eq(0)
                         m.next = "CRC"
-                with m.Elif(idle == self.timeout):
-                    m.d.sync += self.framing_errors.eq(self.framing_errors + 1)
-                    m.next = "HUNT"
+                abandon_on_timeout()
             with m.State("CRC"):
                 m.d.comb += self.bytes.ready.eq(1)
                 with m.If(take):
@@ -178,9 +181,7 @@ class FrameParser(wiring.Component):
                         with m.Else():
                             m.d.sync += self.crc_errors.eq(self.crc_errors + 1)
                             m.next = "HUNT"
-                with m.Elif(idle == self.timeout):
-                    m.d.sync += self.framing_errors.eq(self.framing_errors + 1)
-                    m.next = "HUNT"
+                abandon_on_timeout()
             with m.State("OUT"):
                 m.d.comb += [self.frame_valid.eq(1), self.cmd.eq(head[0:8]),
                              self.seq.eq(head[8:16]), self.length.eq(head[16:32])]

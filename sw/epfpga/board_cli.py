@@ -25,6 +25,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = get_config(args.config)
     if not 0 < args.port < 65536:
         raise EpfpgaError(f"--port must be 1..65535, got {args.port}")
+    if args.model == "verilator":
+        from .sim.runner import build_native
+
+        print("building the Verilator model (cached after the first time) ...", flush=True)
+        build_native(cfg)
     print(f"simulated board ({args.model}, {cfg.name}, digest {cfg.digest}) on "
           f"socket://127.0.0.1:{args.port}; Ctrl-C stops it", flush=True)
     try:
@@ -33,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             from .sim.board_sim import serve
 
-            serve(cfg, args.port)
+            serve(cfg, args.port, verbose=True)
     except OSError as e:
         raise EpfpgaError(f"cannot serve on port {args.port}: {e}") from None
     return 0

@@ -27,6 +27,7 @@ import numpy as np
 SOF = 0xA5
 VERSION = 1
 MAX_PAYLOAD = 4096
+REPLAY_WINDOW = 64  # a retry of one of the last 64 accepted frames is answered again
 HEADER = 6  # sof, cmd, seq, len(2), hcrc
 
 INFO, READ, WRITE, SET_PARAMS, TRAIN, INFER, STATUS, ERROR = 1, 2, 3, 4, 5, 6, 7, 0x7F
@@ -117,6 +118,60 @@ class Parser:
                 continue
             out.append(Frame(body[0], body[1], body[4:]))
             del self.buf[:total]
+
+
+
+class StreamParser:
+    """The board's parser, byte for byte as the gateware (hw/link/framing.py) runs it.
+
+    A board sees each byte once and keeps only the frame it is assembling, so unlike
+    ``Parser`` it does not rescan: a header that fails its CRC costs the header bytes,
+    a payload that fails its CRC costs the whole frame (the host's go-back-N resend
+    recovers it), and every byte outside a frame counts as one framing error.  The
+    board model uses this so the gateware can be checked against it exactly; the
+    gateware's inter-byte timeout has no counterpart here (a model has no clock).
+    """
+
+    def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
+        self.max_payload = max_payload
+        self.crc_errors = 0
+        self.framing_errors = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget a partial frame (a new host session)."""
+        self.state, self.frame = "HUNT", bytearray()
+
+    def feed(self, data: bytes) -> list[Frame]:
+        out = []
+        for byte in data:
+            f = self.frame
+            if self.state == "HUNT":
+                if byte == SOF:
+                    self.state, self.frame = "HEAD", bytearray()
+                else:
+                    self.framing_errors += 1
+                continue
+            f.append(byte)
+            if self.state == "HEAD" and len(f) == 4:
+                self.state = "HCRC"
+            elif self.state == "HCRC":
+                length = f[2] | (f[3] << 8)
+                if byte != crc16(bytes(f[:4])) & 0xFF or length > self.max_payload:
+                    self.framing_errors += 1
+                    self.state = "HUNT"
+                else:
+                    del f[4]  # hcrc is not part of the frame CRC
+                    self.state = "PAYLOAD" if length else "CRC"
+            elif self.state == "PAYLOAD" and len(f) == 4 + (f[2] | (f[3] << 8)):
+                self.state = "CRC"
+            elif self.state == "CRC" and len(f) == 6 + (f[2] | (f[3] << 8)):
+                self.state = "HUNT"
+                if crc16(bytes(f[:-2])) == f[-2] | (f[-1] << 8):
+                    out.append(Frame(f[0], f[1], bytes(f[4:-2])))
+                else:
+                    self.crc_errors += 1
+        return out
 
 
 # ---------------------------------------------------------------- payload codecs
