@@ -55,7 +55,9 @@ def fit_check(cfg: EPConfig, board: str) -> dict[str, object]:
     part = PARTS[board]
     mem = memory_bits(cfg)
     total = sum(mem.values())
-    problems = []
+    from epfpga.hw.core import unsupported
+
+    problems = [f"the gateware does not implement {t} yet" for t in unsupported(cfg)]
     if cfg.weight_bits > part.dsp_width or cfg.act_bits > part.dsp_width:
         problems.append(f"weights/states wider than the {part.dsp_width}-bit multipliers; "
                         f"try weight_bits <= {part.dsp_width}")

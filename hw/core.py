@@ -27,6 +27,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from epfpga.config import EPConfig
+from epfpga.errors import EpfpgaError
 from epfpga.numerics import LFSR_MASK, lfsr_seed
 
 
@@ -68,12 +69,27 @@ def job_layout(cfg: EPConfig) -> data.StructLayout:
     })
 
 
+def unsupported(cfg: EPConfig) -> list[str]:
+    """Config variants the golden model runs but this core does not build yet."""
+    todo = []
+    if cfg.nudge == "symmetric":
+        todo.append("symmetric nudge (use nudge='positive' or 'random_sign')")
+    if cfg.algorithm != "ep":
+        todo.append(f"algorithm={cfg.algorithm!r} (use 'ep')")
+    if cfg.feedback != "tied":
+        todo.append("separate feedback weights (use feedback='tied')")
+    if cfg.noise or cfg.sample_steps:
+        todo.append("noisy relaxation (use noise=0, sample_steps=0)")
+    return todo
+
+
 class EPCore(wiring.Component):
     """One EP network; ``job`` then ``n0`` pixels in, prediction out."""
 
     def __init__(self, cfg: EPConfig):
-        if cfg.nudge == "symmetric":
-            raise ValueError("the EP core does not implement symmetric nudge yet")
+        if todo := unsupported(cfg):
+            raise EpfpgaError(f"config {cfg.name!r}: the EP core does not implement "
+                              + "; ".join(todo) + " yet; the golden and float engines do")
         self.cfg = cfg
         self.amap = AddressMap(cfg)
         L = cfg.n_layers

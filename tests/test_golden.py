@@ -29,24 +29,39 @@ def spec_round(v: int, shift: int) -> int:
 
 
 class SpecModel:
-    """Explicit loops over neurons and synapses with Python integers."""
+    """Explicit loops over neurons and synapses with Python integers, for every variant:
+    separate feedback weights and the non-conservative correction, LFSR noise with
+    sampled-phase averaging, C-EP."""
 
     def __init__(self, cfg: EPConfig, W: list[np.ndarray], b: list[np.ndarray], lfsr: list[int],
-                 sign_lfsr: int):
+                 sign_lfsr: int, B: list[np.ndarray] | None = None, noise_lfsr: int = 0):
         self.cfg = cfg
         self.W = [[[int(v) for v in row] for row in w] for w in W]
         self.b = [[int(v) for v in bb] for bb in b]
+        self.B = [[[int(v) for v in row] for row in m] for m in (B or [])]
         self.lfsr = list(lfsr)
         self.sign_lfsr = sign_lfsr
+        self.noise_lfsr = noise_lfsr
 
     def rho(self, acc: int) -> int:
         v = spec_round(acc, self.cfg.weight_frac)
         return min(max(v, 0), 2**self.cfg.act_frac)
 
-    def step(self, x, s, target=None, beta_q=0):
+    def fb(self, layer: int, k: int, i: int) -> int:
+        """Top-down weight from unit k of state layer layer+1 to unit i of layer."""
+        return self.B[layer - 1][k][i] if self.cfg.feedback == "separate" else \
+            self.W[layer][k][i]
+
+    def step(self, x, s, target=None, beta_q=0, anchor=None):
         cfg, L, F = self.cfg, self.cfg.n_layers, self.cfg.act_frac
         below = [x] + s
+        noise = []
+        q = cfg.noise_q
+        for _ in range(sum(cfg.layers[1:]) if q else 0):
+            self.noise_lfsr = spec_lfsr(self.noise_lfsr)
+            noise.append((self.noise_lfsr % 2**16) * (2 * q + 1) // 2**16 - q)
         new = []
+        u = 0
         for layer in range(1, L + 1):
             vals = []
             for i in range(cfg.layers[layer]):
@@ -55,21 +70,36 @@ class SpecModel:
                     acc += self.W[layer - 1][i][j] * xj
                 if layer < L:
                     for k, sk in enumerate(s[layer]):
-                        acc += self.W[layer][k][i] * sk
+                        acc += self.fb(layer, k, i) * sk
+                if anchor is not None:  # (J^T - J)(s - s*), synapse by synapse
+                    if layer >= 2:
+                        for j in range(cfg.layers[layer - 1]):
+                            acc += (self.fb(layer - 1, i, j) - self.W[layer - 1][i][j]) * (
+                                s[layer - 2][j] - anchor[layer - 2][j])
+                    if layer < L:
+                        for k in range(cfg.layers[layer + 1]):
+                            acc += (self.W[layer][k][i] - self.fb(layer, k, i)) * (
+                                s[layer][k] - anchor[layer][k])
                 if layer == L and target is not None:
                     acc += (target[i] - s[L - 1][i]) * beta_q * 2**(cfg.weight_frac
                                                                   - cfg.beta_frac)
+                if noise:
+                    acc += noise[u]
+                u += 1
                 vals.append(self.rho(acc))
             new.append(vals)
         return new
 
-    def relax(self, x, s, n, target=None, beta_q=0):
+    def relax(self, x, s, n, target=None, beta_q=0, anchor=None):
+        """All states after each of the n steps."""
+        out = []
         for _ in range(n):
-            s = self.step(x, s, target, beta_q)
-        return s
+            s = self.step(x, s, target, beta_q, anchor)
+            out.append(s)
+        return out
 
-    def round_update(self, prod: int, r: int | None) -> int:
-        sh = self.cfg.update_shift
+    def round_update(self, prod: int, r: int | None, e: int) -> int:
+        sh = self.cfg.update_shift + e
         if r is None:
             return spec_round(prod, sh)
         sr = self.cfg.sr_bits
@@ -79,6 +109,55 @@ class SpecModel:
     def sat(self, v: int) -> int:
         return min(max(v, self.cfg.weight_min), self.cfg.weight_max)
 
+    def draw(self, layer: int, n_out: int, n_in: int):
+        if self.cfg.rounding != "stochastic":
+            return None, None
+        rows, cols = [], []
+        for _ in range(n_out):
+            self.lfsr[layer] = spec_lfsr(self.lfsr[layer])
+            rows.append(self.lfsr[layer] % 2**self.cfg.sr_bits)
+        for _ in range(n_in + 1):
+            self.lfsr[layer] = spec_lfsr(self.lfsr[layer])
+            cols.append(self.lfsr[layer] % 2**self.cfg.sr_bits)
+        return rows, cols
+
+    def update(self, hi, lo, ref, sign):
+        """hi, lo: lists of sampled full states (input first); ref: free full state."""
+        cfg = self.cfg
+        one = 2**cfg.act_frac
+        e = (len(hi) - 1).bit_length()
+        sep = cfg.feedback == "separate"
+        for layer in range(cfg.n_layers):
+            n_out, n_in = cfg.layers[layer + 1], cfg.layers[layer]
+            k = sign * cfg.update_q[layer]
+            rows, cols = self.draw(layer, n_out, n_in)
+            for i in range(n_out):
+                for j in range(n_in + 1):  # column n_in is the bias (input fixed at 1.0)
+                    if j == n_in:
+                        prod = sum(h[layer + 1][i] * one for h in hi) - sum(
+                            m[layer + 1][i] * one for m in lo)
+                    elif sep:
+                        prod = (sum(h[layer + 1][i] for h in hi) - sum(
+                            m[layer + 1][i] for m in lo)) * ref[layer][j]
+                    else:
+                        prod = sum(h[layer + 1][i] * h[layer][j] for h in hi) - sum(
+                            m[layer + 1][i] * m[layer][j] for m in lo)
+                    r = None if rows is None else rows[i] ^ cols[j]
+                    d = self.round_update(prod * k, r, e)
+                    if j < n_in:
+                        self.W[layer][i][j] = self.sat(self.W[layer][i][j] + d)
+                    else:
+                        self.b[layer][i] = self.sat(self.b[layer][i] + d)
+            if sep and layer >= 1:  # B: from unit i of layer+1 down to unit j of layer
+                rows, cols = self.draw(layer, n_out, n_in)
+                for i in range(n_out):
+                    for j in range(n_in):
+                        prod = ref[layer + 1][i] * (sum(h[layer][j] for h in hi) - sum(
+                            m[layer][j] for m in lo))
+                        r = None if rows is None else rows[i] ^ cols[j]
+                        B = self.B[layer - 1]
+                        B[i][j] = self.sat(B[i][j] + self.round_update(prod * k, r, e))
+
     def train(self, x, y):
         cfg = self.cfg
         x = [int(v) for v in x]
@@ -86,37 +165,29 @@ class SpecModel:
         if cfg.nudge == "random_sign":
             self.sign_lfsr = spec_lfsr(self.sign_lfsr)
             sign = -1 if self.sign_lfsr & 1 else 1
+        K = cfg.sample_steps or 1
         s0 = [[0] * n for n in cfg.layers[1:]]
-        free = self.relax(x, s0, cfg.T1)
+        free_all = self.relax(x, s0, cfg.T1)
+        free = free_all[-1]
         target = [2**cfg.act_frac if i == y else 0 for i in range(cfg.layers[-1])]
-        plus = self.relax(x, free, cfg.T2, target, sign * cfg.beta_q)
-        minus = self.relax(x, free, cfg.T2, target, -sign * cfg.beta_q) \
-            if cfg.nudge == "symmetric" else free
-        P, M = [x] + plus, [x] + minus
-        for layer in range(cfg.n_layers):
-            n_out, n_in = cfg.layers[layer + 1], cfg.layers[layer]
-            k = sign * cfg.update_q[layer]
-            rows = cols = None
-            if cfg.rounding == "stochastic":
-                rows, cols = [], []
-                for _ in range(n_out):
-                    self.lfsr[layer] = spec_lfsr(self.lfsr[layer])
-                    rows.append(self.lfsr[layer] % 2**cfg.sr_bits)
-                for _ in range(n_in + 1):
-                    self.lfsr[layer] = spec_lfsr(self.lfsr[layer])
-                    cols.append(self.lfsr[layer] % 2**cfg.sr_bits)
-            for i in range(n_out):
-                for j in range(n_in + 1):  # column n_in is the bias (input fixed at 1.0)
-                    pre_p = P[layer][j] if j < n_in else 2**cfg.act_frac
-                    pre_m = M[layer][j] if j < n_in else 2**cfg.act_frac
-                    prod = (P[layer + 1][i] * pre_p - M[layer + 1][i] * pre_m) * k
-                    r = None if rows is None else rows[i] ^ cols[j]
-                    d = self.round_update(prod, r)
-                    if j < n_in:
-                        self.W[layer][i][j] = self.sat(self.W[layer][i][j] + d)
-                    else:
-                        self.b[layer][i] = self.sat(self.b[layer][i] + d)
-        return free, plus, int(np.argmax(free[-1]))
+        anchor = free if cfg.correction else None
+        bq = sign * cfg.beta_q
+        ref = [x] + free
+        if cfg.algorithm == "cep":
+            s = free
+            for _ in range(cfg.T2):
+                (s_new,) = self.relax(x, s, 1, target, bq, anchor)
+                self.update([[x] + s_new], [[x] + s], ref, sign)
+                s = s_new
+            return free, s, int(np.argmax(free[-1]))
+        plus_all = self.relax(x, free, cfg.T2, target, bq, anchor)
+        if cfg.nudge == "symmetric":
+            minus_all = self.relax(x, free, cfg.T2, target, -bq, anchor)
+        else:
+            minus_all = free_all
+        self.update([[x] + v for v in plus_all[-K:]], [[x] + v for v in minus_all[-K:]],
+                    ref, sign)
+        return free, plus_all[-1], int(np.argmax(free[-1]))
 
 
 # ------------------------------------------------------------------ random configs
@@ -136,6 +207,21 @@ def random_config(rng: np.random.Generator) -> EPConfig:
         nudge=str(rng.choice(["positive", "random_sign", "symmetric"])),
         seed=int(rng.integers(0, 1000)), part="none", lanes=1,
     )
+
+
+def random_variant_config(rng: np.random.Generator) -> EPConfig:
+    """A random config with a random seed variant switched on."""
+    cfg = random_config(rng)
+    variant = rng.choice(["cep", "separate", "corrected", "noise"])
+    if variant == "cep":
+        nudge = "positive" if cfg.nudge == "symmetric" else cfg.nudge
+        return cfg.replace(algorithm="cep", nudge=nudge)
+    if variant in ("separate", "corrected"):
+        return cfg.replace(feedback="separate", correction=variant == "corrected",
+                           acc_bits=48)
+    steps = int(2 ** rng.integers(1, 3))
+    return cfg.replace(noise=float(rng.uniform(0.01, 0.2)), T1=max(cfg.T1, steps),
+                       T2=max(cfg.T2, steps), sample_steps=steps)
 
 
 def random_params(cfg: EPConfig, rng: np.random.Generator, sat_frac: float = 0.1):
@@ -169,6 +255,33 @@ def test_golden_matches_per_neuron_spec(seed: int) -> None:
             assert g.W[layer].tolist() == spec.W[layer]
             assert g.b[layer].tolist() == spec.b[layer]
     assert g.lfsr == spec.lfsr
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_golden_variants_match_per_neuron_spec(seed: int) -> None:
+    """C-EP, separate feedback with and without the correction, noisy sampled phases:
+    every state, prediction and weight (B included) equal to the explicit loops."""
+    rng = np.random.default_rng(100 + seed)
+    cfg = random_variant_config(rng)
+    W, b = random_params(cfg, rng)
+    B = [rng.integers(cfg.weight_min // 2, cfg.weight_max // 2 + 1, size=w.shape)
+         for w in W[1:]] if cfg.feedback == "separate" else None
+    g = GoldenModel(cfg, W, b, B)
+    spec = SpecModel(cfg, W, b, g.lfsr, g.sign_lfsr, B, g.noise_lfsr)
+    for _ in range(4):
+        x = rng.integers(0, cfg.act_one + 1, size=cfg.layers[0])
+        x[rng.random(x.shape) < 0.4] = 0
+        y = int(rng.integers(0, cfg.layers[-1]))
+        trace = g.train_sample(x, y)
+        free, nudged, pred = spec.train(x, y)
+        assert [list(v) for v in trace.free] == free, cfg
+        assert [list(v) for v in trace.nudged] == nudged, cfg
+        assert trace.prediction == pred
+        for layer in range(cfg.n_layers):
+            assert g.W[layer].tolist() == spec.W[layer], (cfg, layer)
+            assert g.b[layer].tolist() == spec.b[layer], (cfg, layer)
+        assert [m.tolist() for m in g.B] == spec.B, cfg
+    assert g.lfsr == spec.lfsr and g.noise_lfsr == spec.noise_lfsr
 
 
 def test_update_is_nonzero_and_saturates() -> None:

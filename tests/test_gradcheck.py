@@ -7,7 +7,8 @@ import pytest
 
 from epfpga.cli import main
 from epfpga.config import get_config
-from epfpga.gradcheck import bptt, gradcheck, loss_of
+from epfpga.gradcheck import (bptt, compare, gradcheck, implicit_gradient, loss_of,
+                               nonconservative_check)
 from epfpga.reference import FloatEP
 
 CFG = get_config("tiny").replace(T1=100, T2=100)
@@ -78,6 +79,46 @@ def test_step_by_step_ep_tracks_bptt() -> None:
     for t in (1, 3, 10):
         a, c = running[t - 1][-1].ravel(), bptt_cum[t - 1].ravel()
         assert np.linalg.norm(a - c) <= 0.02 * np.linalg.norm(c) + 1e-9
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_implicit_gradient_equals_bptt_at_convergence(seed: int) -> None:
+    """Two independent true gradients: implicit differentiation at the fixed point and
+    BPTT through 200 converged steps."""
+    x, y = _sample(seed)
+    net = FloatEP(CFG.replace(T1=200))
+    dW, _, _, _ = implicit_gradient(net, x, y)
+    dWb, _, _, _ = bptt(net, x, y)
+    assert max(compare(dW, dWb).rel_error) < 1e-6
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_correction_restores_exact_gradient_in_nonconservative_net(seed: int) -> None:
+    """Seeds 000/001: separate (non-symmetric) feedback weights.  With the correction
+    the EP estimate is the exact gradient at small beta; without it, it is not."""
+    x, y = _sample(seed)
+    r = nonconservative_check(CFG.replace(T1=200, T2=200), x, y, beta=0.001)
+    corr, unc = r["corrected"], r["uncorrected"]
+    assert min(corr.cosine) > 0.99 and max(corr.rel_error) < 0.01
+    assert max(unc.rel_error) > 10 * max(corr.rel_error)
+
+
+def test_cep_update_tracks_bptt_at_small_rate() -> None:
+    """Seed 003: C-EP's weight changes, summed over the nudged phase and divided by
+    the rate, follow -BPTT when the rate is small; a large rate moves the weights
+    during the phase and the agreement degrades."""
+    x, y = _sample(1)
+    cfg = CFG.replace(T1=150, T2=150, algorithm="cep", nudge="positive")
+    want = [-g for g in bptt(FloatEP(cfg), x, y)[0]]
+    errs = []
+    for lr in (1e-6, 3e-5):  # rate / beta = 0.001 and 0.03
+        net = FloatEP(cfg.replace(lrs=(lr, lr)))
+        W0 = [w.copy() for w in net.W]
+        net.cep_step(x[None, :], np.array([y]), beta=0.001)
+        errs.append(max(compare([(w - w0) / lr for w, w0 in zip(net.W, W0, strict=True)],
+                                want).rel_error))
+    assert errs[0] < 0.02
+    assert errs[1] > 10 * errs[0]
 
 
 def test_cli(tmp_path, capsys) -> None:

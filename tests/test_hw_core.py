@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from epfpga.config import EPConfig
+from epfpga.config import EPConfig, get_config
 from epfpga.golden import GoldenModel
 from epfpga.hw.core import EPCore
 from tests.test_golden import random_params
@@ -179,3 +179,14 @@ def test_inference_leaves_weights_alone() -> None:
     sim.run()
     assert result["pred"] == g.infer(x)
     assert result["samples"] == 0
+
+
+@pytest.mark.parametrize("change", [{"nudge": "symmetric"}, {"algorithm": "cep"},
+                                    {"feedback": "separate", "correction": True},
+                                    {"noise": 0.05}])
+def test_core_refuses_variants_it_does_not_build(change: dict) -> None:
+    from epfpga.errors import EpfpgaError
+
+    cfg = get_config("tiny").replace(**change)
+    with pytest.raises(EpfpgaError, match="does not implement"):
+        EPCore(cfg)

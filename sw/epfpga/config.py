@@ -33,7 +33,8 @@ PART_DSP_WIDTH = {"up5k": 16, "ecp5": 18, "none": 64}
 
 NUDGE_MODES = ("positive", "random_sign", "symmetric")
 ROUNDING_MODES = ("nearest", "stochastic")
-ALGORITHMS = ("ep",)
+ALGORITHMS = ("ep", "cep")  # cep: continual EP, weights updated at every nudged step
+FEEDBACK_MODES = ("tied", "separate")
 # Frozen layout version of the numerics; bump when the integer contract changes.
 NUMERICS_VERSION = 1
 
@@ -45,6 +46,14 @@ class EPConfig:
     ``layers`` is (input, hidden..., output).  States and inputs are unsigned fixed
     point in [0, 1] with ``act_frac`` fraction bits; weights and biases are signed
     ``weight_bits`` wide with ``weight_frac`` fraction bits.
+
+    Seed variants: ``algorithm="cep"`` updates the weights at every nudged step (C-EP,
+    seed 003); ``feedback="separate"`` gives each layer its own top-down weights, a
+    non-conservative system (VF), and ``correction`` adds the term of seed 000 that
+    makes the nudged phase respond like the transposed system, restoring the exact
+    gradient; ``noise`` > 0 makes relaxation Langevin-like (uniform noise of that
+    amplitude, in state units, on every pre-activation) and ``sample_steps`` averages
+    each phase's statistics over its last steps (seed 002).
     """
 
     layers: tuple[int, ...] = (784, 64, 10)
@@ -63,6 +72,10 @@ class EPConfig:
     sr_bits: int = 16
     nudge: str = "positive"
     algorithm: str = "ep"
+    feedback: str = "tied"
+    correction: bool = False
+    noise: float = 0.0
+    sample_steps: int = 0
     batch_size: int = 1
     init_gain: float = 1.0
     seed: int = 0
@@ -113,6 +126,20 @@ class EPConfig:
             err.append(f"nudge must be one of {NUDGE_MODES}, got {self.nudge!r}")
         if self.algorithm not in ALGORITHMS:
             err.append(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
+        if self.feedback not in FEEDBACK_MODES:
+            err.append(f"feedback must be one of {FEEDBACK_MODES}, got {self.feedback!r}")
+        if self.correction and self.feedback != "separate":
+            err.append("correction needs feedback='separate' (tied weights are already "
+                       "conservative: nothing to correct)")
+        if self.algorithm == "cep" and self.nudge == "symmetric":
+            err.append("algorithm='cep' updates during one nudged phase; use nudge "
+                       "'positive' or 'random_sign'")
+        if not 0 <= self.noise <= 1:
+            err.append(f"noise must be in [0, 1] (state units), got {self.noise}")
+        if not 0 <= self.sample_steps <= min(self.T1, max(self.T2, 1)) or (
+                self.sample_steps & (self.sample_steps - 1)):
+            err.append(f"sample_steps must be 0 or a power of two (the fixed-point "
+                       f"average is a shift) up to min(T1, T2), got {self.sample_steps}")
         if not 1 <= self.sr_bits <= 16:
             err.append(f"sr_bits must be in 1..16, got {self.sr_bits}")
         if self.batch_size < 1:
@@ -216,11 +243,21 @@ class EPConfig:
         return tuple(int(round(lr * scale / denom * (1 << self.lr_frac))) for lr in self.lrs)
 
     def fan_in(self, layer: int) -> int:
-        """Synapses into state layer ``layer`` (1..L): from below and, if any, from above."""
+        """Synapses into state layer ``layer`` (1..L): from below and, if any, from above
+        and, with the non-conservative correction, (B - W)(s - s*) counted as two
+        synapses per pair (|B - W| can reach twice the weight range)."""
         n = self.layers[layer - 1]
         if layer < len(self.layers) - 1:
             n += self.layers[layer + 1]
+        if self.correction:
+            n += 2 * ((self.layers[layer - 1] if layer > 1 else 0) + (
+                self.layers[layer + 1] if layer < len(self.layers) - 1 else 0))
         return n
+
+    @property
+    def noise_q(self) -> int:
+        """Noise amplitude in accumulator units (2**-(act_frac + weight_frac))."""
+        return int(round(self.noise * (1 << (self.act_frac + self.weight_frac))))
 
     @property
     def acc_bits_needed(self) -> list[int]:
@@ -231,6 +268,7 @@ class EPConfig:
             worst = (self.fan_in(layer) + 1) * wmax * self.act_one  # synapses + bias
             if layer == len(self.layers) - 1:
                 worst += self.act_one * abs(self.beta_q) << self.nudge_shift
+            worst += self.noise_q
             need.append(worst.bit_length() + 1)
         return need
 

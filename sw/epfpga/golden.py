@@ -13,7 +13,7 @@ import numpy as np
 
 from . import numerics as nx
 from .config import EPConfig
-from .init import init_float_params
+from .init import init_float_feedback, init_float_params
 
 
 @dataclass
@@ -37,17 +37,24 @@ class GoldenModel:
         cfg: EPConfig,
         W: list[np.ndarray] | None = None,
         b: list[np.ndarray] | None = None,
+        B: list[np.ndarray] | None = None,
     ):
         self.cfg = cfg
         if W is None or b is None:
             fW, fb = init_float_params(cfg)
             W = [nx.quantize_weights(w, cfg) for w in fW] if W is None else W
             b = [nx.quantize_weights(v, cfg) for v in fb] if b is None else b
+        if cfg.feedback == "separate" and B is None:
+            B = [nx.quantize_weights(m, cfg) for m in init_float_feedback(cfg)]
         self.W = [np.array(w, dtype=np.int64) for w in W]
         self.b = [np.array(v, dtype=np.int64) for v in b]
+        self.B = [np.array(m, dtype=np.int64) for m in B] if cfg.feedback == "separate" \
+            else []
         self._check_params()
         self.lfsr = [nx.lfsr_seed(cfg.seed, layer) for layer in range(cfg.n_layers)]
         self.sign_lfsr = nx.lfsr_seed(cfg.seed, cfg.n_layers)
+        self.noise_lfsr = nx.lfsr_seed(cfg.seed, cfg.n_layers + 1)
+        self._noise_block = nx.LfsrBlock(sum(cfg.layers[1:])) if cfg.noise_q else None
         self.samples_trained = 0
         self.update_q = cfg.update_q
         self._block = nx.LfsrBlock(max(a + b + 1 for a, b in zip(
@@ -69,22 +76,33 @@ class GoldenModel:
                 raise ValueError(f"layer {i}: weights outside {cfg.weight_bits}-bit range")
             if v.size and (v.min() < cfg.weight_min or v.max() > cfg.weight_max):
                 raise ValueError(f"layer {i}: biases outside {cfg.weight_bits}-bit range")
+        want = [w.shape for w in self.W[1:]] if cfg.feedback == "separate" else []
+        if [m.shape for m in self.B] != want:
+            raise ValueError(f"feedback weights: shapes {[m.shape for m in self.B]}, "
+                             f"expected {want}")
+        for m in self.B:
+            if m.size and (m.min() < cfg.weight_min or m.max() > cfg.weight_max):
+                raise ValueError(f"feedback weights outside {cfg.weight_bits}-bit range")
 
     def state_dict(self) -> dict[str, object]:
         return {
             "W": [w.copy() for w in self.W],
             "b": [v.copy() for v in self.b],
+            "B": [m.copy() for m in self.B],
             "lfsr": list(self.lfsr),
             "sign_lfsr": self.sign_lfsr,
+            "noise_lfsr": self.noise_lfsr,
             "samples_trained": self.samples_trained,
         }
 
     def load_state_dict(self, d: dict[str, object]) -> None:
         self.W = [np.array(w, dtype=np.int64) for w in d["W"]]  # type: ignore[union-attr]
         self.b = [np.array(v, dtype=np.int64) for v in d["b"]]  # type: ignore[union-attr]
+        self.B = [np.array(m, dtype=np.int64) for m in d.get("B", [])]  # type: ignore[union-attr]
         self._check_params()
         self.lfsr = [int(s) for s in d["lfsr"]]  # type: ignore[union-attr]
         self.sign_lfsr = int(d["sign_lfsr"])  # type: ignore[arg-type]
+        self.noise_lfsr = int(d.get("noise_lfsr", self.noise_lfsr))  # type: ignore[arg-type]
         self.samples_trained = int(d["samples_trained"])  # type: ignore[arg-type]
 
     def set_epoch(self, epoch: int) -> None:
@@ -108,6 +126,25 @@ class GoldenModel:
         nz = np.flatnonzero(x)
         return self.W[0][:, nz] @ x[nz] + (self.b[0] << self.cfg.act_frac)
 
+    def feedback(self, i: int) -> np.ndarray:
+        """Top-down weights from state layer i+1 to i (i >= 1)."""
+        return self.B[i - 1] if self.cfg.feedback == "separate" else self.W[i]
+
+    def _noise(self, batch: tuple[int, ...]) -> list[np.ndarray]:
+        """One step's noise for every unit, layer 1 first, from the noise LFSR (one
+        state per unit; a batch draws sample by sample)."""
+        cfg = self.cfg
+        n = sum(cfg.layers[1:])
+        count = int(np.prod(batch)) if batch else 1
+        vals = []
+        for _ in range(count):
+            st = self._noise_block.states(self.noise_lfsr, n)
+            self.noise_lfsr = int(st[-1])
+            vals.append(nx.uniform_noise(st, cfg.noise_q))
+        flat = np.array(vals).reshape(batch + (n,))
+        cuts = np.cumsum(cfg.layers[1:])[:-1]
+        return np.split(flat, cuts, axis=-1)
+
     def relax(
         self,
         drive: np.ndarray,
@@ -115,16 +152,20 @@ class GoldenModel:
         steps: int,
         nudge: tuple[np.ndarray, int] | None = None,
         record: list[list[np.ndarray]] | None = None,
+        anchor: list[np.ndarray] | None = None,
     ) -> list[np.ndarray]:
         """Jacobi steps: every layer from the previous step's states.
 
         ``drive`` is layer 1's constant input drive (may be batched: (B, n1));
-        ``nudge`` = (one-hot target in state units, signed beta_q).
+        ``nudge`` = (one-hot target in state units, signed beta_q); ``anchor`` = the
+        free states, for the non-conservative correction (B - W)(s - s*), exact in
+        the accumulator like every other synapse.
         """
         cfg = self.cfg
         L = cfg.n_layers
         af = cfg.act_frac
         for _ in range(steps):
+            noise = self._noise(np.shape(s[0])[:-1]) if cfg.noise_q else None
             new = []
             for layer in range(1, L + 1):
                 if layer == 1:
@@ -132,10 +173,19 @@ class GoldenModel:
                 else:
                     acc = s[layer - 2] @ self.W[layer - 1].T + (self.b[layer - 1] << af)
                 if layer < L:
-                    acc = acc + s[layer] @ self.W[layer]
+                    acc = acc + s[layer] @ self.feedback(layer)
+                if anchor is not None:
+                    if layer >= 2:
+                        acc = acc + (s[layer - 2] - anchor[layer - 2]) @ (
+                            self.feedback(layer - 1) - self.W[layer - 1]).T
+                    if layer < L:
+                        acc = acc + (s[layer] - anchor[layer]) @ (
+                            self.W[layer] - self.feedback(layer))
                 if layer == L and nudge is not None:
                     y, bq = nudge
                     acc = acc + (((y - s[L - 1]) * bq) << cfg.nudge_shift)
+                if noise is not None:
+                    acc = acc + noise[layer - 1]
                 new.append(nx.activation(acc, cfg))
             s = new
             if record is not None:
@@ -172,36 +222,65 @@ class GoldenModel:
         self.sign_lfsr = nx.lfsr_step(self.sign_lfsr)
         return -1 if self.sign_lfsr & 1 else 1
 
-    def _random_bits(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
-        """Row values a_i (n_out steps), then column values b_j (n_in + 1 steps, bias last)."""
-        n_out, n_in = self.W[layer].shape
+    def _random_bits(self, layer: int, n_out: int, n_in: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Row values a_i (n_out steps), then column values b_j (n_in + 1 steps, bias
+        last), from the layer's LFSR."""
         seq = self._block.states(self.lfsr[layer], n_out + n_in + 1)
         self.lfsr[layer] = int(seq[-1])
         m = (1 << self.cfg.sr_bits) - 1
         return seq[:n_out] & m, seq[n_out:] & m
 
-    def _update_layer(
-        self, layer: int, pre_p: np.ndarray, post_p: np.ndarray, pre_m: np.ndarray,
-        post_m: np.ndarray, sign: int, input_layer: bool,
-    ) -> None:
+    def _update_layer(self, layer: int, hi: list[list[np.ndarray]],
+                      lo: list[list[np.ndarray]], ref: list[np.ndarray], sign: int) -> None:
+        """Local update of W_layer, b_layer (and B_layer with separate feedback) from two
+        phases' sampled full states (input first); a sum over 2**e samples is shifted
+        by e more bits, so averaging costs no division."""
         cfg = self.cfg
         k = sign * self.update_q[layer]
+        e = (len(hi) - 1).bit_length()
         stochastic = cfg.rounding == "stochastic"
+        n_out, n_in = self.W[layer].shape
         if stochastic:
-            a, bcol = self._random_bits(layer)
-        if input_layer:  # rank one: x is the same in both phases
-            nz = np.flatnonzero(pre_p)
-            prod = np.outer((post_p - post_m) * k, pre_p[nz])
+            a, bcol = self._random_bits(layer, n_out, n_in)
+        dpost = sum(f[layer + 1] for f in hi) - sum(f[layer + 1] for f in lo)
+        pre = ref[layer]
+        if layer == 0 or cfg.feedback == "separate":
+            # rank one (the input, or one direction of a non-conservative synapse):
+            # only the columns of non-zero presynaptic values change
+            nz = np.flatnonzero(pre)
+            prod = np.outer(dpost * k, pre[nz])
             r = (a[:, None] ^ bcol[None, nz]) if stochastic else None
             w = self.W[layer]
-            w[:, nz] = nx.saturate(w[:, nz] + nx.round_update(prod, cfg, r), cfg)
+            w[:, nz] = nx.saturate(w[:, nz] + nx.round_update(prod, cfg, r, e), cfg)
         else:
-            prod = (np.outer(post_p, pre_p) - np.outer(post_m, pre_m)) * k
+            prod = (sum(np.outer(f[layer + 1], f[layer]) for f in hi) -
+                    sum(np.outer(f[layer + 1], f[layer]) for f in lo)) * k
             r = (a[:, None] ^ bcol[None, :-1]) if stochastic else None
-            self.W[layer] = nx.saturate(self.W[layer] + nx.round_update(prod, cfg, r), cfg)
-        bprod = (post_p - post_m) * (k * cfg.act_one)
+            self.W[layer] = nx.saturate(self.W[layer] + nx.round_update(prod, cfg, r, e), cfg)
+        bprod = dpost * (k * cfg.act_one)
         rb = (a ^ bcol[-1]) if stochastic else None
-        self.b[layer] = nx.saturate(self.b[layer] + nx.round_update(bprod, cfg, rb), cfg)
+        self.b[layer] = nx.saturate(self.b[layer] + nx.round_update(bprod, cfg, rb, e), cfg)
+        if cfg.feedback == "separate" and layer >= 1:
+            dpre = sum(f[layer] for f in hi) - sum(f[layer] for f in lo)
+            prod = np.outer(ref[layer + 1], dpre * k)
+            if stochastic:
+                a, bcol = self._random_bits(layer, n_out, n_in)
+            r = (a[:, None] ^ bcol[None, :-1]) if stochastic else None
+            self.B[layer - 1] = nx.saturate(
+                self.B[layer - 1] + nx.round_update(prod, cfg, r, e), cfg)
+
+    def _phase(self, drive: np.ndarray, s0: list[np.ndarray], steps: int,
+               nudge: tuple[np.ndarray, int] | None, anchor: list[np.ndarray] | None,
+               steps_log: list | None) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
+        """End states and the states the statistics use: the last ``sample_steps``
+        steps of a noisy (sampled) phase, else the end state alone."""
+        rec: list[list[np.ndarray]] = []
+        end = self.relax(drive, s0, steps, nudge, rec, anchor)
+        if steps_log is not None:
+            steps_log.extend(rec)
+        k = self.cfg.sample_steps
+        return end, (rec[-k:] if k and rec else [end])
 
     def train_sample(
         self, x: np.ndarray, y: int, record: bool = False, beta_sign: int | None = None
@@ -215,23 +294,32 @@ class GoldenModel:
             raise ValueError("train_sample takes one sample; the golden model is online")
         sign = self.next_beta_sign() if beta_sign is None else beta_sign
         steps: list[list[np.ndarray]] | None = [] if record else None
-        drive = self.input_drive(x)
-        s_free = self.relax(drive, self._zeros(), cfg.T1, record=steps)
+        s_free, free_ss = self._phase(self.input_drive(x), self._zeros(), cfg.T1, None, None,
+                                      steps)
         target = np.zeros(cfg.layers[-1], dtype=np.int64)
         target[int(y)] = cfg.act_one
         bq = sign * cfg.beta_q
-        s_p = self.relax(drive, s_free, cfg.T2, nudge=(target, bq), record=steps)
-        if cfg.nudge == "symmetric":
-            s_m = self.relax(drive, s_free, cfg.T2, nudge=(target, -bq), record=steps)
+        anchor = s_free if cfg.correction else None
+        ref = [x] + s_free
+        if cfg.algorithm == "cep":
+            s = s_free
+            for _ in range(cfg.T2):  # every nudged step updates, and the next sees it
+                s_new = self.relax(self.input_drive(x), s, 1, (target, bq), steps, anchor)
+                for layer in range(cfg.n_layers):
+                    self._update_layer(layer, [[x] + s_new], [[x] + s], ref, sign)
+                s = s_new
+            s_p = s_m = s
         else:
-            s_m = s_free
-        full_p = [x] + s_p
-        full_m = [x] + s_m
-        for layer in range(cfg.n_layers):
-            self._update_layer(
-                layer, full_p[layer], full_p[layer + 1], full_m[layer], full_m[layer + 1],
-                sign, input_layer=(layer == 0),
-            )
+            drive = self.input_drive(x)
+            s_p, plus = self._phase(drive, s_free, cfg.T2, (target, bq), anchor, steps)
+            if cfg.nudge == "symmetric":
+                s_m, minus = self._phase(drive, s_free, cfg.T2, (target, -bq), anchor, steps)
+            else:
+                s_m, minus = s_free, free_ss
+            hi = [[x] + v for v in plus]
+            lo = [[x] + v for v in minus]
+            for layer in range(cfg.n_layers):
+                self._update_layer(layer, hi, lo, ref, sign)
         self.samples_trained += 1
         return SampleTrace(
             prediction=int(np.argmax(s_free[-1])),

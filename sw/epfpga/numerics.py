@@ -88,18 +88,27 @@ class LfsrBlock:
         return np.bitwise_xor.reduce(self.table[:n, bits], axis=1).astype(np.int64)
 
 
-def stochastic_offset(r: np.ndarray, cfg: EPConfig) -> np.ndarray:
+def stochastic_offset(r: np.ndarray, cfg: EPConfig, extra_shift: int = 0) -> np.ndarray:
     """sr_bits random bits aligned to the top of the update_shift fraction that is dropped."""
-    sh, sr = cfg.update_shift, cfg.sr_bits
+    sh, sr = cfg.update_shift + extra_shift, cfg.sr_bits
     return r << (sh - sr) if sh >= sr else r >> (sr - sh)
 
 
-def round_update(prod: np.ndarray, cfg: EPConfig, r: np.ndarray | None) -> np.ndarray:
+def round_update(prod: np.ndarray, cfg: EPConfig, r: np.ndarray | None,
+                 extra_shift: int = 0) -> np.ndarray:
     """Update product (frac 2*act_frac+lr_frac) -> weight LSBs (frac weight_frac).
 
     Nearest: round half up.  Stochastic: add the random offset, then floor, so the
-    expected result equals the exact value to within 2**-sr_bits LSB.
+    expected result equals the exact value to within 2**-sr_bits LSB.  ``extra_shift``
+    divides by 2**extra_shift first (a sum over that many sampled states).
     """
+    sh = cfg.update_shift + extra_shift
     if r is None:
-        return round_shift(prod, cfg.update_shift)
-    return (prod + stochastic_offset(r, cfg)) >> cfg.update_shift
+        return round_shift(prod, sh)
+    return (prod + stochastic_offset(r, cfg, extra_shift)) >> sh
+
+
+def uniform_noise(states: np.ndarray, amplitude: int) -> np.ndarray:
+    """Integers uniform on [-amplitude, amplitude] from the low 16 bits of LFSR states
+    (multiply-shift, no division, so gateware can compute it the same way)."""
+    return ((states & 0xFFFF) * (2 * amplitude + 1) >> 16) - amplitude
