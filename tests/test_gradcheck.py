@@ -7,8 +7,14 @@ import pytest
 
 from epfpga.cli import main
 from epfpga.config import get_config
-from epfpga.gradcheck import (bptt, compare, gradcheck, implicit_gradient, loss_of,
-                               nonconservative_check)
+from epfpga.gradcheck import (
+    bptt,
+    compare,
+    gradcheck,
+    implicit_gradient,
+    loss_of,
+    nonconservative_check,
+)
 from epfpga.reference import FloatEP
 
 CFG = get_config("tiny").replace(T1=100, T2=100)

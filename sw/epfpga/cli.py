@@ -19,6 +19,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("config", "epfpga.config_cli", "show, check or save configs and presets"),
     ("sim", "epfpga.sim.command", "simulate the EP core in Verilator against the golden model"),
     ("gradcheck", "epfpga.gradcheck", "EP update vs the true (BPTT) gradient, per layer"),
+    ("reproduce", "epfpga.reproduce", "a seed paper's claim measured beside its numbers"),
     ("sim-board", "epfpga.board_cli", "serve a simulated board on 127.0.0.1 for --engine board"),
     ("build", "epfpga.boards.command_build", "fit check and bitstream for a board (YoWASP)"),
     ("program", "epfpga.boards.command_program", "load a bitstream onto a board"),

@@ -210,3 +210,42 @@ class FloatEP:
                 history.append([k * d for d in dW])
             s = s_new
         return s_free
+
+    def path_integral_update(self, X: np.ndarray, Y: np.ndarray, points: int = 4
+                             ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """Seed 002's path-integral estimator of E_1[phi] - E_0[phi] for noisy (sampled)
+        phases: the integral over beta in [0, 1] of d/dbeta E_beta[phi] =
+        -Cov_beta(phi, C) / T, by midpoint quadrature with ``points`` nudged chains.
+
+        T = noise**2 / 6, the temperature of a unit-step Langevin chain with uniform noise
+        of amplitude ``noise``.  Jacobi steps make a layered net two interleaved chains
+        (odd layers at t with even layers at t+1, and the converse), so one sample is
+        taken across two consecutive steps: layer l at step t + (l - 1) % 2.  Tied
+        feedback only; sums over the batch like ``ep_update``."""
+        cfg = self.cfg
+        if not cfg.noise or cfg.sample_steps < 2 or cfg.feedback != "tied":
+            raise ValueError("the path-integral estimator needs noise > 0, sample_steps "
+                             ">= 2 and tied feedback")
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        target = np.eye(cfg.layers[-1])[np.atleast_1d(Y)]
+        drive = X @ self.W[0].T + self.b[0]
+        s_free = self.relax(drive, self._zeros(len(X)), cfg.T1)
+        temp = cfg.noise ** 2 / 6
+        L, K = cfg.n_layers, cfg.sample_steps
+        dW = [np.zeros_like(w) for w in self.W]
+        db = [np.zeros_like(v) for v in self.b]
+        for k in range(points):
+            rec: list[list[np.ndarray]] = []
+            self.relax(drive, s_free, max(cfg.T2, K + 1), (target, (k + 0.5) / points),
+                       None, rec)
+            ss = [[rec[t + i % 2][i] for i in range(L)] for t in range(-K - 1, -1)]
+            cost = np.array([0.5 * ((s[-1] - target) ** 2).sum(1) for s in ss])  # (K, batch)
+            dc = cost - cost.mean(0)
+            scale = 1.0 / ((K - 1) * temp * points)
+            for i in range(L):
+                full = [[X] + s for s in ss]
+                dW[i] -= scale * sum((c[:, None] * f[i + 1]).T @ f[i]
+                                     for f, c in zip(full, dc, strict=True))
+                db[i] -= scale * sum((c[:, None] * f[i + 1]).sum(0)
+                                     for f, c in zip(full, dc, strict=True))
+        return dW, db, s_free
