@@ -33,7 +33,8 @@ def memory_bits(cfg: EPConfig) -> dict[str, int]:
     return {
         "weights": sum(a * b for a, b in zip(n[:-1], n[1:], strict=True)) * wb,
         "biases": sum(n[1:]) * wb,
-        "states": sum(3 * k for k in n[1:]) * ab,  # two banks + free end states
+        # two banks + free end states (+ the +beta end states with symmetric nudge)
+        "states": sum((4 if cfg.nudge == "symmetric" else 3) * k for k in n[1:]) * ab,
         "input": n[0] * (ab + max(1, n[0].bit_length())),  # pixels + sparse index list
         "drive": n[1] * cfg.acc_bits,
         "random": (max(n[1:]) + max(n[:-1]) + 1) * cfg.sr_bits,

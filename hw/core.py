@@ -36,14 +36,16 @@ def _bits(n: int) -> int:
 
 
 class AddressMap:
-    """Flat host address space: weights, biases, free states, current states, LFSRs.
+    """Flat host address space: weights, biases, free states, current states, (+beta end
+    states with symmetric nudge), LFSRs.
 
     Computed from the config so driver, testbench and gateware agree on it."""
 
     def __init__(self, cfg: EPConfig):
         self.regions: list[tuple[str, int, int, int]] = []  # (kind, layer, base, size)
         base = 0
-        for kind in ("W", "b", "sf", "s"):
+        kinds = ("W", "b", "sf", "s") + (("sp",) if cfg.nudge == "symmetric" else ())
+        for kind in kinds:
             for layer in range(cfg.n_layers):
                 n_out, n_in = cfg.layers[layer + 1], cfg.layers[layer]
                 size = n_out * n_in if kind == "W" else n_out
@@ -72,10 +74,6 @@ def job_layout(cfg: EPConfig) -> data.StructLayout:
 def unsupported(cfg: EPConfig) -> list[str]:
     """Config variants the golden model runs but this core does not build yet."""
     todo = []
-    if cfg.nudge == "symmetric":
-        todo.append("symmetric nudge (use nudge='positive' or 'random_sign')")
-    if cfg.algorithm != "ep":
-        todo.append(f"algorithm={cfg.algorithm!r} (use 'ep')")
     if cfg.feedback != "tied":
         todo.append("separate feedback weights (use feedback='tied')")
     if cfg.noise or cfg.sample_steps:
@@ -139,6 +137,9 @@ class EPCore(wiring.Component):
         B = [mem(f"b{i}", wsh, n[i + 1]) for i in range(L)]
         S = [mem(f"s{i + 1}", act, 2 * n[i + 1]) for i in range(L)]  # two banks
         SF = [mem(f"sf{i + 1}", act, n[i + 1]) for i in range(L)]
+        symmetric, cep = cfg.nudge == "symmetric", cfg.algorithm == "cep"
+        # symmetric nudge keeps the +beta end states while the -beta phase runs
+        SP = [mem(f"sp{i + 1}", act, n[i + 1]) for i in range(L)] if symmetric else []
         X = mem("x", act, n[0])
         NZ = mem("nz", unsigned(_bits(n[0] + 1)), n[0])
         DRV = mem("drive", acc_shape, n[1])
@@ -156,12 +157,15 @@ class EPCore(wiring.Component):
         Br, Bw = [rp(x) for x in B], [wp(x) for x in B]
         Sr, Sw = [rp(x) for x in S], [wp(x) for x in S]
         SFr, SFw = [rp(x) for x in SF], [wp(x) for x in SF]
+        SPr, SPw = [rp(x) for x in SP], [wp(x) for x in SP]
+        # C-EP contrasts each nudged step with the one before: the other state bank
+        Slo = [rp(x) for x in S] if cep else []
         Xr, Xw = rp(X), wp(X)
         NZr, NZw = rp(NZ), wp(NZ)
         Dr, Dw = rp(DRV), wp(DRV)
         ARr, ARw = rp(AR), wp(AR)
         CRr, CRw = rp(CR), wp(CR)
-        for port in Ww + Bw + Sw + SFw + [Xw, NZw, Dw, ARw, CRw]:
+        for port in Ww + Bw + Sw + SFw + SPw + [Xw, NZw, Dw, ARw, CRw]:
             m.d.comb += port.en.eq(0)
 
         def delayed(v, name: str):  # noqa: ANN001, ANN202
@@ -177,12 +181,15 @@ class EPCore(wiring.Component):
         CRd = delayed(CRr.data, "rand_c_d")
         Sd = [delayed(r.data, f"s{i + 1}_d") for i, r in enumerate(Sr)]
         SFd = [delayed(r.data, f"sf{i + 1}_d") for i, r in enumerate(SFr)]
+        SPd = [delayed(r.data, f"sp{i + 1}_d") for i, r in enumerate(SPr)]
+        Slod = [delayed(r.data, f"slo{i + 1}_d") for i, r in enumerate(Slo)]
 
         # ---------------------------------------------------------------- registers
         job = Signal(job_layout(cfg))
         cur = Signal()  # state bank holding the previous step
         step = Signal(16)
         nudging = Signal()
+        minus = Signal()  # symmetric nudge: the -beta phase
         nnz = Signal(_bits(n[0] + 1) + 1)
         i = Signal(_bits(max(n) + 1) + 1)
         t = Signal(_bits(max(n) + 2) + 1)
@@ -203,7 +210,7 @@ class EPCore(wiring.Component):
 
         neg = job.neg
         beta_s = Signal(signed(cfg.beta_frac + 3))
-        m.d.comb += beta_s.eq(Mux(neg, -self.beta_q, self.beta_q))
+        m.d.comb += beta_s.eq(Mux(neg ^ minus, -self.beta_q, self.beta_q))
 
         def rho(v):  # noqa: ANN001, ANN202
             r = Signal(signed(cfg.acc_bits + 1))
@@ -252,7 +259,7 @@ class EPCore(wiring.Component):
                     hit = (self.host_addr >= base) & (self.host_addr < base + size)
                     off = self.host_addr - base
                     ports = {"W": (Wr, Ww), "b": (Br, Bw), "sf": (SFr, None),
-                             "s": (Sr, None)}.get(kind)
+                             "s": (Sr, None), "sp": (SPr, None)}.get(kind)
                     with m.If(hit):
                         # the address follows host_addr while idle, so read data stays
                         # valid for as long as the host holds the address
@@ -272,7 +279,8 @@ class EPCore(wiring.Component):
                                 m.d.comb += [w.addr.eq(off), w.data.eq(self.host_wdata),
                                              w.en.eq(1)]
                 with m.If(self.job.valid):
-                    m.d.sync += [job.eq(self.job.payload), t.eq(0), nnz.eq(0)]
+                    m.d.sync += [job.eq(self.job.payload), t.eq(0), nnz.eq(0),
+                                 nudging.eq(0), minus.eq(0)]
                     m.next = "LOAD"
 
             # ------------------------------------------------------------ sample in
@@ -305,7 +313,11 @@ class EPCore(wiring.Component):
                     m.d.sync += i.eq(i + 1)
                     with m.If(i == n[1] - 1):
                         m.d.sync += [i.eq(0)]
-                        m.next = "ZERO"
+                        # C-EP: W0 changed, so the drive is recomputed between steps
+                        m.next = "R1_ADDR" if cep else "ZERO"
+                        if cep:
+                            with m.If(~nudging):
+                                m.next = "ZERO"
                     with m.Else():
                         m.next = "DRIVE_ADDR"
 
@@ -322,6 +334,7 @@ class EPCore(wiring.Component):
 
             # ------------------------------------------------------------ relaxation
             last_free = ~nudging & (step == self.t1 - 1)
+            last_plus = nudging & ~minus & (step == self.t2 - 1)
             for lay in range(1, L + 1):
                 nl = n[lay]
                 n_fwd = n[lay - 1] if lay >= 2 else 0
@@ -374,6 +387,10 @@ class EPCore(wiring.Component):
                         if lay == L:
                             with m.If(s_new > best):
                                 m.d.sync += [best.eq(s_new), best_i.eq(i)]
+                    if symmetric:  # (+beta end = free end when T2 = 0)
+                        with m.If(last_plus | (last_free & (self.t2 == 0))):
+                            m.d.comb += [SPw[lay - 1].addr.eq(i),
+                                         SPw[lay - 1].data.eq(s_new), SPw[lay - 1].en.eq(1)]
                     m.d.sync += i.eq(i + 1)
                     with m.If(i == nl - 1):
                         m.d.sync += i.eq(0)
@@ -391,22 +408,56 @@ class EPCore(wiring.Component):
                     with m.If(job.train & (self.t2 != 0)):
                         m.d.sync += nudging.eq(1)
                         m.next = "R1_ADDR"
-                    with m.Elif(job.train):
-                        m.next = "UPD_START"
+                    with m.Elif(job.train):  # T2 = 0: C-EP has no nudged step to learn on
+                        m.next = "RESULT" if cep else "UPD_START"
                     with m.Else():
                         m.next = "RESULT"
+                with m.Elif(nudging & cep):
+                    m.next = "UPD_START"  # C-EP: every nudged step updates
                 with m.Elif(nudging & (step == self.t2 - 1)):
-                    m.next = "UPD_START"
+                    m.d.sync += step.eq(0)
+                    m.next = "COPY_ADDR" if symmetric else "UPD_START"
+                    if symmetric:
+                        with m.If(minus):
+                            m.next = "UPD_START"
                 with m.Else():
+                    m.next = "R1_ADDR"
+
+            # symmetric nudge: the -beta phase starts again from the free states
+            with m.State("COPY_ADDR"):
+                for layer in range(L):
+                    m.d.comb += SFr[layer].addr.eq(i)
+                m.next = "COPY_WRITE"
+            with m.State("COPY_WRITE"):
+                for layer in range(L):
+                    with m.If(i < n[layer + 1]):
+                        m.d.comb += [Sw[layer].addr.eq(cur * n[layer + 1] + i),
+                                     Sw[layer].data.eq(SFr[layer].data), Sw[layer].en.eq(1)]
+                m.d.sync += i.eq(i + 1)
+                m.next = "COPY_ADDR"
+                with m.If(i == max(n[1:]) - 1):
+                    m.d.sync += [i.eq(0), minus.eq(1)]
                     m.next = "R1_ADDR"
 
             # ------------------------------------------------------------ updates
             with m.State("UPD_START"):
                 m.d.sync += [t.eq(0), i.eq(0)]
                 m.next = "U0_RAND"
+            # the two phases each update contrasts (hi - lo), per variant:
+            #   EP: nudged (bank cur) vs free (SF); symmetric: +beta (SP) vs -beta (bank
+            #   cur); C-EP: this nudged step (bank cur) vs the previous one (other bank)
+            def hi_lo(layer: int):  # noqa: ANN202
+                """(read port, address offset, delayed data) of the hi and lo states."""
+                bank = (Sr[layer], cur * n[layer + 1], Sd[layer])
+                if symmetric:
+                    return (SPr[layer], 0, SPd[layer]), bank
+                if cep:
+                    return bank, (Slo[layer], ~cur * n[layer + 1], Slod[layer])
+                return bank, (SFr[layer], 0, SFd[layer])
+
             for lay in range(L):
                 n_out, n_in = n[lay + 1], n[lay]
-                nxt = f"U{lay + 1}_RAND" if lay + 1 < L else "RESULT"
+                nxt = f"U{lay + 1}_RAND" if lay + 1 < L else "UPD_END"
                 k = Signal(signed(self.update_q_width + 1), name=f"k{lay}")
                 m.d.comb += k.eq(Mux(neg, -getattr(self, f"update_q{lay}"),
                                      getattr(self, f"update_q{lay}")))
@@ -428,9 +479,9 @@ class EPCore(wiring.Component):
                         with m.If(t == n_out + n_in):
                             m.d.sync += [t.eq(0), i.eq(0)]
                             m.next = f"U{lay}_ADDR"
-                post_r, postf_r = Sr[lay], SFr[lay]
+                (post_r, post_o, _), (postf_r, postf_o, _) = hi_lo(lay)
                 with m.State(f"U{lay}_ADDR"):
-                    m.d.comb += [post_r.addr.eq(cur * n_out + i), postf_r.addr.eq(i),
+                    m.d.comb += [post_r.addr.eq(post_o + i), postf_r.addr.eq(postf_o + i),
                                  ARr.addr.eq(i)]
                     m.next = f"U{lay}_LATCH"
                 kvb = Signal(signed(self.update_q_width + cfg.act_bits + 2), name=f"kvb{lay}")
@@ -447,9 +498,8 @@ class EPCore(wiring.Component):
                         m.d.comb += Xr.addr.eq(j1)
                         ub, uf = Xd, Xd
                     else:
-                        m.d.comb += [Sr[lay - 1].addr.eq(cur * n_in + j1),
-                                     SFr[lay - 1].addr.eq(j1)]
-                        ub, uf = Sd[lay - 1], SFd[lay - 1]
+                        (pre_r, pre_o, ub), (pref_r, pref_o, uf) = hi_lo(lay - 1)
+                        m.d.comb += [pre_r.addr.eq(pre_o + j1), pref_r.addr.eq(pref_o + j1)]
                     prod = Signal(signed(self.update_q_width + 2 * cfg.act_bits + 4),
                                   name=f"prod{lay}")
                     m.d.comb += prod.eq(kvb * ub - kvf * uf)  # = k (vb ub - vf uf), exactly
@@ -480,6 +530,13 @@ class EPCore(wiring.Component):
                     with m.Else():
                         m.next = f"U{lay}_ADDR"
 
+            with m.State("UPD_END"):
+                m.next = "RESULT"
+                if cep:  # more nudged steps: recompute the drive with the new W0
+                    with m.If(step != self.t2):
+                        m.d.sync += [i.eq(0), t.eq(0)]
+                        m.next = "DRIVE_ADDR"
+
             # ------------------------------------------------------------ result out
             with m.State("RESULT"):
                 m.d.comb += [self.result.valid.eq(1), self.result.payload.eq(best_i)]
@@ -492,7 +549,7 @@ class EPCore(wiring.Component):
         with m.Switch(host_rsel):
             for r_idx, (kind, layer, _, _) in enumerate(self.amap.regions):
                 with m.Case(r_idx):
-                    src = {"W": Wr, "b": Br, "sf": SFr, "s": Sr}.get(kind)
+                    src = {"W": Wr, "b": Br, "sf": SFr, "s": Sr, "sp": SPr}.get(kind)
                     if kind == "lfsr":
                         m.d.comb += rd.eq(Cat(host_lfsr, Const(0, 1)))
                     elif kind == "W":

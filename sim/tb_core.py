@@ -169,9 +169,17 @@ async def ep_core_vs_golden(dut: Any) -> None:
         for layer in range(cfg.n_layers):
             sb.check(f"sample {k} free s{layer + 1}",
                      await host.read_region("sf", layer, sizes[layer]), tr.free[layer].tolist())
-            sb.check(f"sample {k} nudged s{layer + 1}",
-                     await host.read_region("s", layer, sizes[layer]),
-                     tr.nudged[layer].tolist())
+            if cfg.nudge == "symmetric":  # "sp": the +beta end, "s": the -beta end
+                sb.check(f"sample {k} +beta s{layer + 1}",
+                         await host.read_region("sp", layer, sizes[layer]),
+                         tr.nudged[layer].tolist())
+                sb.check(f"sample {k} -beta s{layer + 1}",
+                         await host.read_region("s", layer, sizes[layer]),
+                         tr.nudged_neg[layer].tolist())
+            else:
+                sb.check(f"sample {k} nudged s{layer + 1}",
+                         await host.read_region("s", layer, sizes[layer]),
+                         tr.nudged[layer].tolist())
         if every or k == len(job["x"]) - 1:
             for layer in range(cfg.n_layers):
                 sb.check(f"sample {k} W{layer}", await host.read_region(

@@ -14,6 +14,8 @@ from tests.test_golden import random_params
 
 
 def random_hw_config(rng: np.random.Generator) -> EPConfig:
+    nudge = str(rng.choice(["positive", "random_sign", "symmetric"]))
+    algorithm = "cep" if nudge != "symmetric" and rng.random() < 0.4 else "ep"
     layers = [int(rng.integers(3, 10))]
     layers += [int(rng.integers(2, 7)) for _ in range(int(rng.integers(0, 3)))]
     layers.append(int(rng.integers(2, 5)))
@@ -24,7 +26,7 @@ def random_hw_config(rng: np.random.Generator) -> EPConfig:
         T2=int(rng.integers(0, 4)), beta=float(rng.choice([1.0, 0.5, 0.25])), beta_frac=3,
         lrs=tuple(float(rng.uniform(0.05, 0.8)) for _ in range(len(layers) - 1)),
         rounding=str(rng.choice(["nearest", "stochastic"])), sr_bits=int(rng.integers(4, 17)),
-        nudge=str(rng.choice(["positive", "random_sign"])), seed=int(rng.integers(0, 99)),
+        nudge=nudge, algorithm=algorithm, seed=int(rng.integers(0, 99)),
         part="none", lanes=1,
     )
 
@@ -78,10 +80,14 @@ def run_core(cfg: EPConfig, W, b, samples, flip: tuple[int, int] | None = None):
             ctx.set(dut.result.ready, 0)
             await ctx.tick()
             sizes = cfg.layers[1:]
+            sym = cfg.nudge == "symmetric"  # "sp": the +beta end, "s": the -beta end
             out.append((
                 pred,
                 [await region("sf", lay, sizes[lay]) for lay in range(cfg.n_layers)],
-                [await region("s", lay, sizes[lay]) for lay in range(cfg.n_layers)],
+                [await region("sp" if sym else "s", lay, sizes[lay])
+                 for lay in range(cfg.n_layers)],
+                [await region("s", lay, sizes[lay]) for lay in range(cfg.n_layers)
+                 ] if sym else None,
                 [await region("W", lay, W[lay].size) for lay in range(cfg.n_layers)],
                 [await region("b", lay, sizes[lay]) for lay in range(cfg.n_layers)],
             ))
@@ -100,7 +106,9 @@ def golden_run(cfg: EPConfig, W, b, xs, ys):
         tr = g.train_sample(x, y)
         samples.append((x, y, int(tr.beta_sign < 0)))
         res.append((tr.prediction, [v.tolist() for v in tr.free],
-                    [v.tolist() for v in tr.nudged], [w.ravel().tolist() for w in g.W],
+                    [v.tolist() for v in tr.nudged],
+                    None if tr.nudged_neg is None else [v.tolist() for v in tr.nudged_neg],
+                    [w.ravel().tolist() for w in g.W],
                     [v.tolist() for v in g.b]))
     return res, samples
 
@@ -112,7 +120,7 @@ def _inputs(cfg: EPConfig, rng: np.random.Generator, n: int):
     return xs, ys
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(14))
 def test_core_bit_exact_random_configs(seed: int) -> None:
     rng = np.random.default_rng(100 + seed)
     cfg = random_hw_config(rng)
@@ -121,7 +129,8 @@ def test_core_bit_exact_random_configs(seed: int) -> None:
     want, samples = golden_run(cfg, W, b, xs, ys)
     got = run_core(cfg, W, b, samples)
     for k, (g_, h_) in enumerate(zip(want, got, strict=True)):
-        for name, a, c in zip(("prediction", "free", "nudged", "W", "b"), g_, h_, strict=True):
+        for name, a, c in zip(("prediction", "free", "nudged", "nudged -beta", "W", "b"), g_,
+                              h_, strict=True):
             assert a == c, f"sample {k}: {name} differs (config {cfg})"
 
 
@@ -135,7 +144,7 @@ def test_single_flipped_weight_bit_is_detected() -> None:
     assert run_core(cfg, W, b, samples) == want
     got = run_core(cfg, W, b, samples, flip=(0, 3))
     assert got != want
-    assert got[-1][3][0] != want[-1][3][0]  # the flipped weight shows up in W0
+    assert got[-1][4][0] != want[-1][4][0]  # the flipped weight shows up in W0
 
 
 def test_inference_leaves_weights_alone() -> None:
@@ -181,8 +190,7 @@ def test_inference_leaves_weights_alone() -> None:
     assert result["samples"] == 0
 
 
-@pytest.mark.parametrize("change", [{"nudge": "symmetric"}, {"algorithm": "cep"},
-                                    {"feedback": "separate", "correction": True},
+@pytest.mark.parametrize("change", [{"feedback": "separate", "correction": True},
                                     {"noise": 0.05}])
 def test_core_refuses_variants_it_does_not_build(change: dict) -> None:
     from epfpga.errors import EpfpgaError
@@ -190,3 +198,18 @@ def test_core_refuses_variants_it_does_not_build(change: dict) -> None:
     cfg = get_config("tiny").replace(**change)
     with pytest.raises(EpfpgaError, match="does not implement"):
         EPCore(cfg)
+
+
+@pytest.mark.parametrize("variant", [{"nudge": "symmetric"},
+                                     {"algorithm": "cep", "nudge": "random_sign"}])
+def test_core_seed_variants_bit_exact(variant: dict) -> None:
+    """Symmetric nudge (+beta and -beta phases from the free states) and C-EP (updates
+    after every nudged step, drive recomputed from the new W0) on a deeper net."""
+    rng = np.random.default_rng(11)
+    cfg = EPConfig(layers=(9, 5, 4, 3), T1=5, T2=4, beta=0.5, beta_frac=3,
+                   lrs=(0.3, 0.2, 0.2), rounding="stochastic", part="none", **variant)
+    W, b = random_params(cfg, rng)
+    xs, ys = _inputs(cfg, rng, 5)
+    want, samples = golden_run(cfg, W, b, xs, ys)
+    assert run_core(cfg, W, b, samples) == want
+    assert want[-1][4] != [w.ravel().tolist() for w in W]  # the weights did move

@@ -40,3 +40,20 @@ def test_flipped_weight_bit_is_detected() -> None:
     X, Y = random_samples(cfg, 3)
     r = run_test(cfg, "epfpga.sim.tb_core", make_job(cfg, X, Y, flip=[0, 5]))
     assert any("W0" in m for m in r["mismatches"])
+
+
+@pytest.mark.parametrize("variant", ["symmetric", "cep"])
+def test_seed_variants_bit_exact_on_verilator(variant: str) -> None:
+    from epfpga.config import EPConfig
+
+    extra = {"nudge": "symmetric"} if variant == "symmetric" else {"algorithm": "cep"}
+    cfg = EPConfig(layers=(12, 6, 4), T1=6, T2=4, beta=0.5, beta_frac=3, lrs=(0.3, 0.2),
+                   part="none", name=f"var-{variant}", **extra)
+    rng = np.random.default_rng(5)
+    W, b = random_params(cfg, rng)
+    X, Y = random_samples(cfg, 8, 5)
+    r = run_test(cfg, "epfpga.sim.tb_core",
+                 make_job(cfg, X, Y, W=W, b=b, weights_every_sample=True, seed=5))
+    assert r["mismatches"] == []
+    states = 3 if variant == "symmetric" else 2  # free, (+beta,) nudged per layer
+    assert r["checked"] == 8 * (1 + (states + 3) * cfg.n_layers) + 2
