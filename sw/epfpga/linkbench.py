@@ -17,7 +17,6 @@ BAUDS = (115_200, 1_000_000, 3_000_000)
 
 def main(n: int = 2000) -> None:
     from .board_model import BoardModel, serve_in_thread
-    from .driver import BoardEngine
 
     cfg = get_config("up5k")
     ds = load_dataset("mnist")
@@ -35,15 +34,48 @@ def main(n: int = 2000) -> None:
         bps = baud / 10  # 8N1: 10 bits per byte; full duplex, so the longer direction binds
         print(f"| {baud} | {bps / dense:.0f} | {bps / sparse:.0f} |")
     port, stop, _ = serve_in_thread(BoardModel(cfg))
+    print(f"measured over TCP to the golden board model: "
+          f"{_train_rate(cfg, port, X, Y):.0f} samples/s")
+    stop.set()
+    m = min(n, 1000)
+    rate, stats = _verilator_board(cfg, X[:m], Y[:m])
+    print(f"measured over TCP to the Verilator SoC board (sim-board): {rate:.1f} samples/s "
+          f"({m} samples); {stats['cycles'] / stats['run_seconds'] / 1e6:.2f} M simulated "
+          f"cycles/s, {stats['cycles'] / m:.0f} cycles per sample incl. the link")
+
+
+def _train_rate(cfg, port: int, X: np.ndarray, Y: np.ndarray) -> float:  # noqa: ANN001
+    from .driver import BoardEngine
+
     eng = BoardEngine(cfg, f"socket://127.0.0.1:{port}")
     eng.init_weights()
     t = time.perf_counter()
-    for i in range(0, n, 100):
+    for i in range(0, len(X), 100):
         eng.train_many(X[i:i + 100], Y[i:i + 100])
     dt = time.perf_counter() - t
     eng.close()
-    stop.set()
-    print(f"measured over TCP to the golden board model: {n / dt:.0f} samples/s")
+    return len(X) / dt
+
+
+def _verilator_board(cfg, X: np.ndarray, Y: np.ndarray) -> tuple[float, dict]:  # noqa: ANN001
+    import socket
+    import threading
+
+    from .sim.board_sim import ready_path, serve, wait_ready
+    from .sim.runner import build_native
+
+    build_native(cfg)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ready, stats = ready_path(), {}
+    th = threading.Thread(target=lambda: stats.update(serve(cfg, port, 1, ready)),
+                          daemon=True)
+    th.start()
+    wait_ready(ready)
+    rate = _train_rate(cfg, port, X, Y)
+    th.join(60)
+    return rate, stats
 
 
 if __name__ == "__main__":
