@@ -141,6 +141,21 @@ class EPSoC(wiring.Component):
                          rp_w.data.cmd.eq(cmd), rp_w.data.error.eq(rc == p.ERROR),
                          rp_w.data.byte.eq(byte)]
 
+        def shift_in(last, then: str, primed: bool) -> None:  # noqa: ANN001
+            """State body: shift payload bytes into the top of ``word`` (little endian)
+            until byte ``last`` of the value, then hold ``pa`` on the next value's first
+            byte and go to ``then``.  ``primed``: the first byte was addressed on entry;
+            otherwise the first cycle only addresses it."""
+            m.d.sync += [pa.eq(pa + 1), bk.eq(bk + 1)]
+            if primed:
+                m.d.sync += word.eq(Cat(word[8:], pb))
+            else:
+                with m.If(bk >= 1):
+                    m.d.sync += word.eq(Cat(word[8:], pb))
+            with m.If(bk == last):
+                m.d.sync += pa.eq(pa)  # next value starts where this one ended
+                m.next = then
+
         with m.FSM(name="disp"):
             with m.State("WAIT"):
                 with m.If(parser.frame_valid):  # the replay entry of seq is read now
@@ -255,12 +270,7 @@ class EPSoC(wiring.Component):
                     m.d.sync += [bk.eq(0)]
                     m.next = "WCHECK_LOAD"
             with m.State("WCHECK_LOAD"):
-                m.d.sync += [pa.eq(pa + 1), bk.eq(bk + 1)]
-                with m.If(bk >= 1):
-                    m.d.sync += word.eq(Cat(word[8:], pb))
-                with m.If(bk == 8):
-                    m.d.sync += pa.eq(pa)  # next value starts where this one ended
-                    m.next = "WCHECK_TEST"
+                shift_in(8, "WCHECK_TEST", primed=False)
             with m.State("WCHECK_TEST"):
                 v = word.as_signed()
                 with m.If((kind != p.REGION_LFSR) & ((v < cfg.weight_min) |
@@ -277,12 +287,7 @@ class EPSoC(wiring.Component):
                     m.d.sync += bk.eq(0)
                     m.next = "WLOAD_BYTES"
             with m.State("WLOAD_BYTES"):
-                m.d.sync += [pa.eq(pa + 1), bk.eq(bk + 1)]
-                with m.If(bk >= 1):
-                    m.d.sync += word.eq(Cat(word[8:], pb))
-                with m.If(bk == 8):
-                    m.d.sync += pa.eq(pa)
-                    m.next = "WSTORE"
+                shift_in(8, "WSTORE", primed=False)
             with m.State("WSTORE"):
                 m.d.comb += [core.host_addr.eq(base + k), core.host_we.eq(1),
                              hostv.eq(Mux(kind == p.REGION_LFSR, word[:32], word[:33]))]
@@ -353,10 +358,7 @@ class EPSoC(wiring.Component):
                     m.next = "VAL_BYTES"
             with m.State("VAL_BYTES"):
                 # sparse: idx lo, idx hi, val lo, val hi; dense: val lo, val hi
-                m.d.sync += [pa.eq(pa + 1), bk.eq(bk + 1), word.eq(Cat(word[8:], pb))]
-                with m.If(bk == Mux(sparse, 3, 1)):
-                    m.d.sync += pa.eq(pa)
-                    m.next = "VAL_TEST"
+                shift_in(Mux(sparse, 3, 1), "VAL_TEST", primed=True)
             with m.State("VAL_TEST"):
                 val = word[48:64]  # the value is the top half-word in both encodings
                 idx = word[32:48]
@@ -383,10 +385,7 @@ class EPSoC(wiring.Component):
                 with m.Else():
                     m.next = "PIXEL"
             with m.State("FETCH_BYTES"):
-                m.d.sync += [pa.eq(pa + 1), bk.eq(bk + 1), word.eq(Cat(word[8:], pb))]
-                with m.If(bk == Mux(sparse, 3, 1)):
-                    m.d.sync += pa.eq(pa)
-                    m.next = "FETCH_DONE"
+                shift_in(Mux(sparse, 3, 1), "FETCH_DONE", primed=True)
             with m.State("FETCH_DONE"):
                 with m.If(sparse):
                     m.d.sync += [nxt_idx.eq(word[32:48]), nxt_val.eq(word[48:64]), q.eq(q + 1)]

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -53,3 +54,19 @@ def wait_ready(path: str, timeout: float = 900.0) -> None:
 
 def ready_path() -> str:
     return str(Path(tempfile.mkdtemp()) / "ready")
+
+
+def serve_in_thread(cfg: EPConfig, sessions: int) -> tuple[int, threading.Thread, dict]:
+    """Build, then serve the Verilator board on a free port in a daemon thread until
+    ``sessions`` connections have closed: (port, thread, stats filled in at the end)."""
+    from epfpga.board_model import free_port
+
+    from .runner import build_native
+
+    build_native(cfg)  # here, so a build error surfaces in the caller
+    port, ready, stats = free_port(), ready_path(), {}
+    th = threading.Thread(target=lambda: stats.update(serve(cfg, port, sessions, ready)),
+                          daemon=True)
+    th.start()
+    wait_ready(ready)
+    return port, th, stats

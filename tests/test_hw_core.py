@@ -65,8 +65,9 @@ def run_core(cfg: EPConfig, W, b, samples, flip: tuple[int, int] | None = None):
                 await write(am.base("W", layer) + k, v)
             for k, v in enumerate(b[layer]):
                 await write(am.base("b", layer) + k, v)
-        for x, y, neg in samples:
-            ctx.set(dut.job.payload, {"train": 1, "neg": neg, "label": y})
+        for x, y, neg, *train in samples:  # (x, y, neg[, train=True])
+            ctx.set(dut.job.payload, {"train": int(train[0] if train else 1), "neg": neg,
+                                      "label": y})
             ctx.set(dut.job.valid, 1)
             await ctx.tick().until(dut.job.ready)
             ctx.set(dut.job.valid, 0)
@@ -153,41 +154,11 @@ def test_inference_leaves_weights_alone() -> None:
     W, b = random_params(cfg, rng)
     g = GoldenModel(cfg, W, b)
     x = rng.integers(0, cfg.act_one + 1, 6)
-    dut = EPCore(cfg)
-    result = {}
-
-    async def tb(ctx):  # noqa: ANN001
-        for layer in range(cfg.n_layers):
-            for k, v in enumerate(W[layer].ravel()):
-                ctx.set(dut.host_addr, dut.amap.base("W", layer) + k)
-                ctx.set(dut.host_wdata, int(v))
-                ctx.set(dut.host_we, 1)
-                await ctx.tick()
-            for k, v in enumerate(b[layer]):
-                ctx.set(dut.host_addr, dut.amap.base("b", layer) + k)
-                ctx.set(dut.host_wdata, int(v))
-                await ctx.tick()
-        ctx.set(dut.host_we, 0)
-        ctx.set(dut.job.payload, {"train": 0, "neg": 0, "label": 0})
-        ctx.set(dut.job.valid, 1)
-        await ctx.tick().until(dut.job.ready)
-        ctx.set(dut.job.valid, 0)
-        for p in x:
-            ctx.set(dut.pixels.payload, int(p))
-            ctx.set(dut.pixels.valid, 1)
-            await ctx.tick().until(dut.pixels.ready)
-        ctx.set(dut.pixels.valid, 0)
-        ctx.set(dut.result.ready, 1)
-        (result["pred"],) = await ctx.tick().sample(dut.result.payload).until(
-            dut.result.valid)
-        result["samples"] = ctx.get(dut.samples)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
-    assert result["pred"] == g.infer(x)
-    assert result["samples"] == 0
+    ((pred, free, _, _, W_after, b_after),) = run_core(cfg, W, b, [(x, 0, 0, False)])
+    assert pred == g.infer(x)
+    assert free == [v.tolist() for v in g.free_phase(x)]
+    assert W_after == [w.ravel().tolist() for w in W]
+    assert b_after == [v.tolist() for v in b]
 
 
 @pytest.mark.parametrize("change", [{"feedback": "separate", "correction": True},

@@ -3,9 +3,6 @@ driver and training CLI, weights read back bit-identical to the golden model."""
 
 from __future__ import annotations
 
-import socket
-import threading
-
 import numpy as np
 import pytest
 
@@ -14,19 +11,13 @@ from epfpga.config import get_config
 from epfpga.driver import Board, BoardEngine, open_transport
 from epfpga.golden import GoldenModel
 from epfpga.numerics import quantize_pixels
-from epfpga.sim.board_sim import ready_path, serve, wait_ready
+from epfpga.sim.board_sim import serve_in_thread
 
 pytestmark = pytest.mark.sim
 
 
 def _board(cfg, sessions: int):  # noqa: ANN001, ANN202
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    rp = ready_path()
-    th = threading.Thread(target=serve, args=(cfg, port, sessions, rp), daemon=True)
-    th.start()
-    wait_ready(rp)
+    port, th, _ = serve_in_thread(cfg, sessions)
     return port, th
 
 

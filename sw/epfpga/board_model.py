@@ -162,11 +162,16 @@ def serve_tcp(board: BoardModel, port: int, host: str = "127.0.0.1",
                             break
 
 
-def serve_in_thread(board: BoardModel) -> tuple[int, threading.Event, threading.Thread]:
-    """Serve ``board`` on a free 127.0.0.1 port in a daemon thread: (port, stop, thread)."""
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+def serve_in_thread(board: BoardModel) -> tuple[int, threading.Event, threading.Thread]:
+    """Serve ``board`` on a free 127.0.0.1 port in a daemon thread: (port, stop, thread)."""
+    port = free_port()
     stop, ready = threading.Event(), threading.Event()
     th = threading.Thread(target=serve_tcp, args=(board, port), daemon=True,
                           kwargs={"stop": stop, "ready": ready})

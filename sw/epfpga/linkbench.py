@@ -58,25 +58,9 @@ def _train_rate(cfg, port: int, X: np.ndarray, Y: np.ndarray) -> float:  # noqa:
 
 
 def _verilator_board(cfg, X: np.ndarray, Y: np.ndarray) -> tuple[float, dict]:  # noqa: ANN001
-    import socket
-    import threading
+    from .sim.board_sim import serve_in_thread
 
-    from .sim.board_sim import ready_path, serve, wait_ready
-    from .sim.runner import build_native
-
-    build_native(cfg)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ready, stats = ready_path(), {}
-    th = threading.Thread(target=lambda: stats.update(serve(cfg, port, 1, ready)),
-                          daemon=True)
-    th.start()
-    wait_ready(ready)
+    port, th, stats = serve_in_thread(cfg, sessions=1)
     rate = _train_rate(cfg, port, X, Y)
     th.join(60)
     return rate, stats
-
-
-if __name__ == "__main__":
-    main()
