@@ -1,25 +1,52 @@
-"""Board tops: the SoC on the board's UART, status on LEDs, reset from the board."""
+"""Board tops: the SoC on the board's UART, status on LEDs, reset from the board, and
+(when a core clock other than the oscillator is asked for) a PLL in front of it."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, Signal
 from amaranth.lib import io
+from amaranth.lib.cdc import ResetSynchronizer
 
 from epfpga.config import EPConfig
+from epfpga.errors import EpfpgaError
 from epfpga.hw.soc import EPSoC
+
+from .pll import ecp5_setting, ice40_setting, pll_instance
 
 
 class BoardTop(Elaboratable):
-    def __init__(self, cfg: EPConfig, baud: int = 1_000_000):
+    def __init__(self, cfg: EPConfig, baud: int = 1_000_000, clock_mhz: float | None = None):
         self.cfg = cfg
         self.baud = baud
+        self.clock_mhz = clock_mhz
+        self.core_mhz: float | None = None  # the clock really made, once elaborated
+
+    def _clock(self, m: Module, platform) -> float:  # noqa: ANN001
+        """Core clock in Hz: the oscillator itself, or a PLL output from it."""
+        f_in = platform.default_clk_frequency / 1e6
+        if self.clock_mhz is None or abs(self.clock_mhz - f_in) < 1e-6:
+            return f_in * 1e6  # the platform's own sync domain
+        family = "ecp5" if "LFE5" in platform.device else "ice40"
+        setting = (ecp5_setting if family == "ecp5" else ice40_setting)(f_in, self.clock_mhz)
+        pin = platform.request(platform.default_clk, dir="-")
+        m.submodules.clk_in_buf = buf = io.Buffer("i", pin)
+        platform.add_clock_constraint(buf.i, f_in * 1e6)
+        m.domains.sync = ClockDomain("sync")
+        locked, clk = Signal(), Signal()
+        m.submodules.pll = pll_instance(family, setting, f_in, buf.i, clk, locked)
+        m.d.comb += ClockSignal("sync").eq(clk)
+        platform.add_clock_constraint(clk, setting.f_out_mhz * 1e6)
+        m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
+        return setting.f_out_mhz * 1e6
 
     def elaborate(self, platform):  # noqa: ANN001, ANN201
         m = Module()
-        clk_hz = platform.default_clk_frequency
+        clk_hz = self._clock(m, platform)
+        self.core_mhz = clk_hz / 1e6
         divisor = int(round(clk_hz / self.baud))
-        if abs(clk_hz / divisor - self.baud) / self.baud > 0.03:
-            raise ValueError(f"{self.baud} baud is not reachable from {clk_hz / 1e6} MHz")
+        if divisor < 2 or abs(clk_hz / divisor - self.baud) / self.baud > 0.03:
+            raise EpfpgaError(f"{self.baud} baud is not reachable from {clk_hz / 1e6:g} MHz "
+                              "within 3%; pick another --baud or --clock")
         m.submodules.soc = soc = EPSoC(self.cfg, uart_divisor=divisor)
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx_buf = rx = io.Buffer("i", uart.rx)

@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("sim-board", "epfpga.board_cli", "serve a simulated board on 127.0.0.1 for --engine board"),
     ("build", "epfpga.boards.command_build", "fit check and bitstream for a board (YoWASP)"),
     ("program", "epfpga.boards.command_program", "load a bitstream onto a board"),
+    ("explore", "epfpga.boards.explore", "design space: configs x boards, fit, speed, accuracy"),
     ("bench", "epfpga.bench", "benchmarks that print figures (speed, accuracy, cycles)"),
 ]
 
