@@ -47,7 +47,8 @@ class BoardTop(Elaboratable):
         if divisor < 2 or abs(clk_hz / divisor - self.baud) / self.baud > 0.03:
             raise EpfpgaError(f"{self.baud} baud is not reachable from {clk_hz / 1e6:g} MHz "
                               "within 3%; pick another --baud or --clock")
-        m.submodules.soc = soc = EPSoC(self.cfg, uart_divisor=divisor)
+        spram = "LFE5" not in platform.device and self.cfg.part == "up5k"
+        m.submodules.soc = soc = EPSoC(self.cfg, uart_divisor=divisor, spram=spram)
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx_buf = rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx_buf = tx = io.Buffer("o", uart.tx)

@@ -21,6 +21,8 @@ Architecture (why it looks like this):
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
@@ -29,6 +31,8 @@ from amaranth.lib.wiring import In, Out
 from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
 from epfpga.numerics import LFSR_MASK, lfsr_seed
+
+from .spram import SinglePortMemory
 
 
 def _bits(n: int) -> int:
@@ -84,11 +88,14 @@ def unsupported(cfg: EPConfig) -> list[str]:
 class EPCore(wiring.Component):
     """One EP network; ``job`` then ``n0`` pixels in, prediction out."""
 
-    def __init__(self, cfg: EPConfig):
+    def __init__(self, cfg: EPConfig, spram: bool = False):
+        """``spram``: build W0 from the iCE40UP5K's SB_SPRAM256KA blocks (part 'up5k'
+        only); the single-port schedule is used for that part either way."""
         if todo := unsupported(cfg):
             raise EpfpgaError(f"config {cfg.name!r}: the EP core does not implement "
                               + "; ".join(todo) + " yet; the golden and float engines do")
         self.cfg = cfg
+        self.spram = spram
         self.amap = AddressMap(cfg)
         L = cfg.n_layers
         self.update_q_width = cfg.lr_frac + 10
@@ -133,7 +140,11 @@ class EPCore(wiring.Component):
             m.submodules[name] = mm
             return mm
 
-        W = [mem(f"w{i}", wsh, n[i + 1] * n[i]) for i in range(L)]
+        # On the UP5K, W0 (most of the weights) lives in single-port SPRAM: one read or
+        # one write per cycle, so its update loop reads and writes on alternate cycles.
+        single_w0 = cfg.part == "up5k"
+        W = [None if i == 0 and single_w0 else mem(f"w{i}", wsh, n[i + 1] * n[i])
+             for i in range(L)]
         B = [mem(f"b{i}", wsh, n[i + 1]) for i in range(L)]
         S = [mem(f"s{i + 1}", act, 2 * n[i + 1]) for i in range(L)]  # two banks
         SF = [mem(f"sf{i + 1}", act, n[i + 1]) for i in range(L)]
@@ -153,7 +164,21 @@ class EPCore(wiring.Component):
         def wp(mm: Memory):  # noqa: ANN202
             return mm.write_port()
 
-        Wr, Ww = [rp(x) for x in W], [wp(x) for x in W]
+        Wr = [rp(x) if x is not None else None for x in W]
+        Ww = [wp(x) if x is not None else None for x in W]
+        if single_w0:
+            m.submodules.w0 = w0 = SinglePortMemory(cfg.weight_bits, n[1] * n[0],
+                                                    spram=self.spram)
+            Wr[0] = SimpleNamespace(addr=Signal(range(n[1] * n[0]), name="w0_raddr"),
+                                    data=w0.rdata.as_signed())
+            Ww[0] = SimpleNamespace(addr=Signal(range(n[1] * n[0]), name="w0_waddr"),
+                                    data=Signal(wsh, name="w0_wdata"), en=Signal(name="w0_we"))
+            # writes land one cycle late: a write then never meets the read that the
+            # alternate-cycle loop issues in the same cycle
+            wa, wd, we_ = Signal.like(Ww[0].addr), Signal(wsh), Signal()
+            m.d.sync += [wa.eq(Ww[0].addr), wd.eq(Ww[0].data), we_.eq(Ww[0].en)]
+            m.d.comb += [w0.addr.eq(Mux(we_, wa, Wr[0].addr)), w0.wdata.eq(wd),
+                         w0.we.eq(we_)]
         Br, Bw = [rp(x) for x in B], [wp(x) for x in B]
         Sr, Sw = [rp(x) for x in S], [wp(x) for x in S]
         SFr, SFw = [rp(x) for x in SF], [wp(x) for x in SF]
@@ -204,6 +229,7 @@ class EPCore(wiring.Component):
         t1_, j2, j3 = Signal.like(t), Signal.like(t), Signal.like(t)
         # update row constants
         a_i = Signal(unsigned(cfg.sr_bits))
+        half = Signal()  # single-port W0 update: read slot (0) / write slot (1)
         cycles = Signal(32)
         samples = Signal(32)
         m.d.comb += [self.cycles.eq(cycles), self.samples.eq(samples)]
@@ -229,9 +255,10 @@ class EPCore(wiring.Component):
             off = Mux(self.stochastic, stoch, 1 << (sh - 1))
             return (prod + off) >> sh
 
-        def loop(n_iter, indirect: bool):  # noqa: ANN001, ANN202
-            """Advance the two-stage pipeline; returns (j1 = stage-1 index, done)."""
-            issue = t < n_iter
+        def loop(n_iter, indirect: bool, gate=1):  # noqa: ANN001, ANN202
+            """Advance the two-stage pipeline; returns (j1 = stage-1 index, done).
+            ``gate`` low holds issue for a cycle (single-port write slots)."""
+            issue = (t < n_iter) & gate
             with m.If(issue):
                 m.d.sync += t.eq(t + 1)
             m.d.sync += [v1.eq(issue), t1_.eq(t), v2.eq(v1), v3.eq(v2)]
@@ -489,10 +516,15 @@ class EPCore(wiring.Component):
                 with m.State(f"U{lay}_LATCH"):
                     # k * v once per row: the per-weight path then has one multiplier level
                     m.d.sync += [kvb.eq(k * post_r.data), kvf.eq(k * postf_r.data),
-                                 a_i.eq(ARr.data), t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0)]
+                                 a_i.eq(ARr.data), t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0),
+                                 half.eq(0)]
                     m.next = f"U{lay}_LOOP"
                 with m.State(f"U{lay}_LOOP"):
-                    j1, done = loop(nnz if lay == 0 else n_in, indirect=(lay == 0))
+                    alternate = lay == 0 and single_w0
+                    if alternate:
+                        m.d.sync += half.eq(~half)
+                    j1, done = loop(nnz if lay == 0 else n_in, indirect=(lay == 0),
+                                    gate=~half if alternate else 1)
                     m.d.comb += [Wr[lay].addr.eq(i * n_in + j1), CRr.addr.eq(j1)]
                     if lay == 0:
                         m.d.comb += Xr.addr.eq(j1)

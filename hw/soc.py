@@ -28,9 +28,10 @@ ReplayEntry = data.StructLayout({"valid": 1, "seq": 8, "cmd": 8, "error": 1, "by
 
 
 class EPSoC(wiring.Component):
-    def __init__(self, cfg: EPConfig, uart_divisor: int | None = None):
+    def __init__(self, cfg: EPConfig, uart_divisor: int | None = None, spram: bool = False):
         self.cfg = cfg
         self.divisor = uart_divisor
+        self.spram = spram  # W0 in the iCE40UP5K's SPRAM blocks (see hw/spram.py)
         members = {"status_led": Out(3)}
         if uart_divisor is None:
             members.update({"rx_bytes": In(stream.Signature(8)),
@@ -44,7 +45,7 @@ class EPSoC(wiring.Component):
         m = Module()
         L = cfg.n_layers
         n0 = cfg.layers[0]
-        m.submodules.core = core = EPCore(cfg)
+        m.submodules.core = core = EPCore(cfg, spram=self.spram)
         m.submodules.parser = parser = FrameParser()
         amap = core.amap
 

@@ -27,7 +27,7 @@ def random_hw_config(rng: np.random.Generator) -> EPConfig:
         lrs=tuple(float(rng.uniform(0.05, 0.8)) for _ in range(len(layers) - 1)),
         rounding=str(rng.choice(["nearest", "stochastic"])), sr_bits=int(rng.integers(4, 17)),
         nudge=nudge, algorithm=algorithm, seed=int(rng.integers(0, 99)),
-        part="none", lanes=1,
+        part=str(rng.choice(["none", "up5k"])), lanes=1,  # up5k: single-port W0 schedule
     )
 
 
