@@ -171,8 +171,9 @@ class FloatEP:
             beta = -beta
         return beta
 
-    def _apply(self, dW: list[np.ndarray], db: list[np.ndarray], dB: list[np.ndarray],
-               scale: float) -> None:
+    def apply_update(self, dW: list[np.ndarray], db: list[np.ndarray],
+                     dB: list[np.ndarray], scale: float) -> None:
+        """Step every layer by its rate times ``scale`` along the given estimates."""
         for i, lr in enumerate(self.cfg.lrs):
             self.W[i] += lr * scale * dW[i]
             self.b[i] += lr * scale * db[i]
@@ -186,7 +187,7 @@ class FloatEP:
             s_free = self.cep_step(X, np.atleast_1d(Y))
         else:
             dW, db, dB, s_free = self.ep_update(X, Y)
-            self._apply(dW, db, dB, self.lr_scale)
+            self.apply_update(dW, db, dB, self.lr_scale)
         self.samples_trained += len(X)
         return np.argmax(s_free[-1], axis=1)
 
@@ -205,7 +206,7 @@ class FloatEP:
             s_new = self.relax(X @ self.W[0].T + self.b[0], s, 1, (target, beta), anchor)
             dW, db, dB = self.contrast(X, [s_new], [s], s_free)
             k = self.lr_scale / (beta * len(X))
-            self._apply(dW, db, dB, k)
+            self.apply_update(dW, db, dB, k)
             if history is not None:
                 history.append([k * d for d in dW])
             s = s_new

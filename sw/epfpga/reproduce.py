@@ -209,12 +209,12 @@ def finite_nudge(mode: Mode, out: Path, dataset: str) -> dict[str, Any]:
 
     def pi_update(n: FloatEP, x: np.ndarray, y: int) -> None:
         dW, db, _ = n.path_integral_update(x, np.array([y]))
-        n._apply(dW, db, [], n.lr_scale)
+        n.apply_update(dW, db, [], n.lr_scale)
 
     def backprop(n: FloatEP, x: np.ndarray, y: int) -> None:
         clean = FloatEP(FINITE.replace(noise=0.0, sample_steps=0), n.W, n.b)
         dW, db, _, _ = implicit_gradient(clean, x, y)
-        n._apply([-g for g in dW], [-g for g in db], [], n.lr_scale)
+        n.apply_update([-g for g in dW], [-g for g in db], [], n.lr_scale)
 
     acc = {f"beta = {b:g}": train_float(FINITE.replace(beta=b), ds, mode, f"beta {b:g}")
            for b in (1.0, 0.01)}
