@@ -156,15 +156,19 @@ def cep(mode: Mode, out: Path, dataset: str) -> dict[str, Any]:
         "golden EP": train_golden(BASE, ds, mode, "golden EP"),
         "golden C-EP": train_golden(BASE.replace(algorithm="cep"), ds, mode, "golden C-EP"),
     }
-    t1 = _table(["C-EP rate / beta", "rel. error of the C-EP update vs -BPTT", "paper"],
-                [[f"{r:g}", f"{np.mean(v):.4f}",
+    # median over samples: a sample whose phases do not settle in T1 steps gives EP and
+    # BPTT different fixed points whatever the rate; it is counted, not averaged in
+    t1 = _table(["C-EP rate / beta", "rel. error of the C-EP update vs -BPTT (median)",
+                 "samples with error > 1", "paper"],
+                [[f"{r:g}", f"{np.median(v):.4f}", f"{sum(e > 1 for e in v)} / {len(v)}",
                   "-> 0 as the rate -> 0 (theorem 1)" if r == 1e-5 else ""]
                  for r, v in agree.items()])
     t2 = _table(["MNIST", "float", "golden", "paper"],
                 [["EP", _pct(acc["float EP"]), _pct(acc["golden EP"]), "-"],
                  ["C-EP", _pct(acc["float C-EP"]), _pct(acc["golden C-EP"]),
                   "approaches EP"]])
-    _bar_plot(out / "cep.png", [f"{r:g}" for r in agree], [np.mean(v) for v in agree.values()],
+    _bar_plot(out / "cep.png", [f"{r:g}" for r in agree],
+              [np.median(v) for v in agree.values()],
               "rel. error vs -BPTT", "seed 003: C-EP update against BPTT by rate/beta")
     return {"table": t1 + "\n\n" + t2, "agreement": agree, "accuracy": acc}
 
