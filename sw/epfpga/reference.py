@@ -218,10 +218,16 @@ class FloatEP:
         phases: the integral over beta in [0, 1] of d/dbeta E_beta[phi] =
         -Cov_beta(phi, C) / T, by midpoint quadrature with ``points`` nudged chains.
 
-        T = noise**2 / 6, the temperature of a unit-step Langevin chain with uniform noise
-        of amplitude ``noise``.  Jacobi steps make a layered net two interleaved chains
-        (odd layers at t with even layers at t+1, and the converse), so one sample is
-        taken across two consecutive steps: layer l at step t + (l - 1) % 2.  Tied
+        T = noise**2 / 3, the variance of the uniform noise: a unit resampled from
+        clip(u + noise) each step then has the spread of a Gibbs unit with energy s**2 / 2
+        at that temperature (checked on a linear-regime net: the covariance matches the
+        response to a small nudge within 5%).  Jacobi steps make a layered net two
+        interleaved chains (odd layers at t with even layers at t+1, and the converse),
+        so one sample is taken across two consecutive steps: layer l at step
+        t + (l - 1) % 2.  Near beta = 1 the nudge, which acts through the previous
+        output state, gives the output a self-loop of gain beta and the chain can fall
+        into a period-2 oscillation; the covariance form, which assumes a Gibbs
+        distribution, then overstates the response (docs/results.md).  Tied
         feedback only; sums over the batch like ``ep_update``."""
         cfg = self.cfg
         if not cfg.noise or cfg.sample_steps < 2 or cfg.feedback != "tied":
@@ -231,7 +237,7 @@ class FloatEP:
         target = np.eye(cfg.layers[-1])[np.atleast_1d(Y)]
         drive = X @ self.W[0].T + self.b[0]
         s_free = self.relax(drive, self._zeros(len(X)), cfg.T1)
-        temp = cfg.noise ** 2 / 6
+        temp = cfg.noise ** 2 / 3
         L, K = cfg.n_layers, cfg.sample_steps
         dW = [np.zeros_like(w) for w in self.W]
         db = [np.zeros_like(v) for v in self.b]
