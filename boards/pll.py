@@ -70,8 +70,10 @@ def _checked(best: PLLSetting | None, f_out: float, family: str) -> PLLSetting:
     return best
 
 
-def pll_instance(family: str, setting: PLLSetting, f_in: float, clk_in: Signal,
+def pll_instance(family: str, setting: PLLSetting, f_in: float, clk_in,  # noqa: ANN001
                  clk_out: Signal, locked: Signal) -> Instance:
+    """``clk_in``: the buffered oscillator (ECP5) or the oscillator pin's io port
+    (iCE40)."""
     p = setting.params
     if family == "ecp5":
         return Instance(
@@ -85,10 +87,11 @@ def pll_instance(family: str, setting: PLLSetting, f_in: float, clk_in: Signal,
             i_PHASESEL1=0, i_PHASEDIR=0, i_PHASESTEP=0, i_PHASELOADREG=0,
             i_PLLWAKESYNC=0, i_ENCLKOP=0, o_CLKOP=clk_out, o_LOCK=locked,
         )
+    # the UP5K's PLL sits behind the clock pad: it takes the pin itself, not a buffer
     return Instance(
-        "SB_PLL40_CORE",
+        "SB_PLL40_PAD",
         p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"], p_DIVQ=p["DIVQ"],
         p_FILTER_RANGE=p["FILTER_RANGE"],
-        i_REFERENCECLK=clk_in, i_RESETB=1, i_BYPASS=0, o_PLLOUTGLOBAL=clk_out,
+        i_PACKAGEPIN=clk_in, i_RESETB=1, i_BYPASS=0, o_PLLOUTGLOBAL=clk_out,
         o_LOCK=locked,
     )

@@ -29,11 +29,15 @@ class BoardTop(Elaboratable):
         family = "ecp5" if "LFE5" in platform.device else "ice40"
         setting = (ecp5_setting if family == "ecp5" else ice40_setting)(f_in, self.clock_mhz)
         pin = platform.request(platform.default_clk, dir="-")
-        m.submodules.clk_in_buf = buf = io.Buffer("i", pin)
-        platform.add_clock_constraint(buf.i, f_in * 1e6)
+        if family == "ecp5":
+            m.submodules.clk_in_buf = buf = io.Buffer("i", pin)
+            platform.add_clock_constraint(buf.i, f_in * 1e6)
+            clk_in = buf.i
+        else:
+            clk_in = pin.io
         m.domains.sync = ClockDomain("sync")
         locked, clk = Signal(), Signal()
-        m.submodules.pll = pll_instance(family, setting, f_in, buf.i, clk, locked)
+        m.submodules.pll = pll_instance(family, setting, f_in, clk_in, clk, locked)
         m.d.comb += ClockSignal("sync").eq(clk)
         platform.add_clock_constraint(clk, setting.f_out_mhz * 1e6)
         m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")

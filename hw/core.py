@@ -75,6 +75,19 @@ def job_layout(cfg: EPConfig) -> data.StructLayout:
     })
 
 
+def update_q_width(cfg: EPConfig) -> int:
+    """Bits of the runtime eta/beta register (room for SET_PARAMS up to 2**10)."""
+    return cfg.lr_frac + 10
+
+
+def multiplier_shape(cfg: EPConfig) -> tuple[int, int]:
+    """Signed operand widths (a, b) of the core's two shared multipliers: a takes a
+    weight, k, k*v or (y - s); b a state, a pixel or beta."""
+    kv = update_q_width(cfg) + cfg.act_bits + 2
+    return (max(kv, cfg.weight_bits, update_q_width(cfg) + 1, cfg.act_bits + 2),
+            max(cfg.act_bits + 1, cfg.beta_frac + 3))
+
+
 def unsupported(cfg: EPConfig) -> list[str]:
     """Config variants the golden model runs but this core does not build yet."""
     todo = []
@@ -98,7 +111,7 @@ class EPCore(wiring.Component):
         self.spram = spram
         self.amap = AddressMap(cfg)
         L = cfg.n_layers
-        self.update_q_width = cfg.lr_frac + 10
+        self.update_q_width = update_q_width(cfg)
         members = {
             "job": In(stream.Signature(job_layout(cfg))),
             "pixels": In(stream.Signature(unsigned(cfg.act_bits))),
@@ -234,6 +247,21 @@ class EPCore(wiring.Component):
         samples = Signal(32)
         m.d.comb += [self.cycles.eq(cycles), self.samples.eq(samples)]
 
+        # Two shared multipliers form every product (drive, both relaxation directions,
+        # nudge, update): the FSM states that need them are exclusive, and DSP blocks
+        # are the scarcest resource on the iCE40UP5K (8).
+        kv_width = self.update_q_width + cfg.act_bits + 2
+        wa, wb = multiplier_shape(cfg)
+        mul_a = [Signal(signed(wa), name=f"mul{q}_a") for q in range(2)]
+        mul_b = [Signal(signed(wb), name=f"mul{q}_b") for q in range(2)]
+        mul_p = [Signal(signed(wa + wb), name=f"mul{q}_p") for q in range(2)]
+        m.d.comb += [mul_p[q].eq(mul_a[q] * mul_b[q]) for q in range(2)]
+
+        def mul(q: int, a, b):  # noqa: ANN001, ANN202
+            """a * b on shared multiplier q (drive it from one FSM state at a time)."""
+            m.d.comb += [mul_a[q].eq(a), mul_b[q].eq(b)]
+            return mul_p[q]
+
         neg = job.neg
         beta_s = Signal(signed(cfg.beta_frac + 3))
         m.d.comb += beta_s.eq(Mux(neg ^ minus, -self.beta_q, self.beta_q))
@@ -334,7 +362,7 @@ class EPCore(wiring.Component):
                 j1, done = loop(nnz, indirect=True)
                 m.d.comb += [Wr[0].addr.eq(i * n[0] + j1), Xr.addr.eq(j1)]
                 with m.If(v3):
-                    m.d.sync += acc.eq(acc + Wq[0] * Xd)
+                    m.d.sync += acc.eq(acc + mul(0, Wq[0], Xd))
                 with m.If(done):
                     m.d.comb += [Dw.addr.eq(i), Dw.data.eq(acc), Dw.en.eq(1)]
                     m.d.sync += i.eq(i + 1)
@@ -386,11 +414,11 @@ class EPCore(wiring.Component):
                     if n_fwd:
                         m.d.comb += [Wr[lay - 1].addr.eq(i * n[lay - 1] + j1),
                                      Sr[lay - 2].addr.eq(cur * n[lay - 1] + j1)]
-                        terms.append(Mux(j3 < n_fwd, Wq[lay - 1] * Sd[lay - 2], 0))
+                        terms.append(Mux(j3 < n_fwd, mul(0, Wq[lay - 1], Sd[lay - 2]), 0))
                     if n_bwd:
                         m.d.comb += [Wr[lay].addr.eq(j1 * nl + i),
                                      Sr[lay].addr.eq(cur * n[lay + 1] + j1)]
-                        terms.append(Mux(j3 < n_bwd, Wq[lay] * Sd[lay], 0))
+                        terms.append(Mux(j3 < n_bwd, mul(1, Wq[lay], Sd[lay]), 0))
                     if terms:
                         with m.If(v3):
                             m.d.sync += acc.eq(acc + sum(terms))
@@ -400,7 +428,7 @@ class EPCore(wiring.Component):
                     total = Signal(signed(cfg.acc_bits + 2), name=f"total{lay}")
                     if lay == L:
                         target = Mux(job.label == i, one, 0)
-                        nudge = ((target - self_s) * beta_s) << cfg.nudge_shift
+                        nudge = mul(0, target - self_s, beta_s) << cfg.nudge_shift
                         m.d.comb += total.eq(acc + Mux(nudging, nudge, 0))
                     else:
                         m.d.comb += total.eq(acc)
@@ -511,11 +539,11 @@ class EPCore(wiring.Component):
                     m.d.comb += [post_r.addr.eq(post_o + i), postf_r.addr.eq(postf_o + i),
                                  ARr.addr.eq(i)]
                     m.next = f"U{lay}_LATCH"
-                kvb = Signal(signed(self.update_q_width + cfg.act_bits + 2), name=f"kvb{lay}")
-                kvf = Signal(signed(self.update_q_width + cfg.act_bits + 2), name=f"kvf{lay}")
+                kvb = Signal(signed(kv_width), name=f"kvb{lay}")
+                kvf = Signal(signed(kv_width), name=f"kvf{lay}")
                 with m.State(f"U{lay}_LATCH"):
                     # k * v once per row: the per-weight path then has one multiplier level
-                    m.d.sync += [kvb.eq(k * post_r.data), kvf.eq(k * postf_r.data),
+                    m.d.sync += [kvb.eq(mul(0, k, post_r.data)), kvf.eq(mul(1, k, postf_r.data)),
                                  a_i.eq(ARr.data), t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0),
                                  half.eq(0)]
                     m.next = f"U{lay}_LOOP"
@@ -534,7 +562,7 @@ class EPCore(wiring.Component):
                         m.d.comb += [pre_r.addr.eq(pre_o + j1), pref_r.addr.eq(pref_o + j1)]
                     prod = Signal(signed(self.update_q_width + 2 * cfg.act_bits + 4),
                                   name=f"prod{lay}")
-                    m.d.comb += prod.eq(kvb * ub - kvf * uf)  # = k (vb ub - vf uf), exactly
+                    m.d.comb += prod.eq(mul(0, kvb, ub) - mul(1, kvf, uf))  # k (vb ub - vf uf)
                     dw = Signal(signed(prod.shape().width), name=f"dw{lay}")
                     m.d.comb += dw.eq(round_update(prod, a_i ^ CRd))
                     new_w = Signal(signed(prod.shape().width + 1), name=f"new_w{lay}")

@@ -11,10 +11,12 @@ from epfpga.errors import EpfpgaError
 def test_memory_inventory_counts_the_weights() -> None:
     cfg = get_config("up5k")
     assert memory_bits(cfg)["weights"] == (784 * 64 + 64 * 10) * 16
+    assert memory_bits(cfg, spram=True)["weights"] == 64 * 10 * 16  # W0 in SPRAM
 
 
 @pytest.mark.parametrize("board, cfg, message", [
-    ("icebreaker", get_config("up5k"), "does not fit icebreaker (iCE40UP5K): needs"),
+    ("icebreaker", get_config("up5k").replace(layers=(784, 128, 10)),
+     "does not fit icebreaker (iCE40UP5K): W0 has 100352 weights but the SPRAM holds 65536"),
     ("ulx3s", EPConfig(layers=(784, 512, 10), part="ecp5", lanes=1),
      "does not fit ulx3s (LFE5U-85F): needs"),
     ("icebreaker", EPConfig(layers=(16, 8, 4), weight_bits=18, part="ecp5"),
@@ -28,17 +30,22 @@ def test_too_large_configs_are_refused_before_synthesis(board, cfg, message) -> 
 
 
 def test_multiplier_count_refuses_the_up5k_part() -> None:
-    """nextpnr needed 15 DSPs for the tiny SoC on the UP5K (8 available): the estimate
-    must refuse it before synthesis."""
-    with pytest.raises(EpfpgaError, match="needs 12 multipliers but the iCE40UP5K has 8"):
-        fit_check(get_config("tiny"), "icebreaker")
+    """Two shared multipliers, each tiled from 16x16 blocks: 52 x 17-bit operands
+    (lr_frac 24, act_frac 15) need 4 x 2 blocks each, 16 of the UP5K's 8."""
+    cfg = get_config("tiny").replace(lr_frac=24, act_frac=15)
+    with pytest.raises(EpfpgaError, match="needs 16 multipliers but the iCE40UP5K has 8"):
+        fit_check(cfg, "icebreaker")
+    from epfpga.boards.parts import multipliers
+
+    assert multipliers(get_config("up5k"), 16) == 6  # 37 x 11 bit: 3 blocks each
 
 
 def test_fitting_configs_pass(capsys) -> None:
     assert fit_check(get_config("tiny"), "ulx3s")["ram_bits"] < 30 * 4096
     assert main(["build", "--board", "ulx3s", "--config", "up5k", "--check-only"]) == 0
+    assert main(["build", "--board", "icebreaker", "--config", "tiny", "--check-only"]) == 0
     assert main(["build", "--board", "icebreaker", "--config", "up5k", "--check-only"]) == 2
-    assert "does not fit" in capsys.readouterr().err
+    assert "block RAMs" in capsys.readouterr().err
 
 
 def test_program_without_a_loader_says_how_to_get_one(tmp_path, capsys, monkeypatch) -> None:
@@ -50,3 +57,15 @@ def test_program_without_a_loader_says_how_to_get_one(tmp_path, capsys, monkeypa
     monkeypatch.chdir(tmp_path)
     assert main(["program", "--board", "icebreaker"]) == 2
     assert "run `epfpga build --board icebreaker` first" in capsys.readouterr().err
+
+
+def test_block_count_matches_nextpnr_on_the_up5k() -> None:
+    """nextpnr placed 33 ICESTORM_RAM for the up5k SoC (W0 in SPRAM): the per-memory
+    block count must say the same and refuse it (30 on the part)."""
+    from epfpga.boards.parts import PARTS, blocks, memories
+
+    modes = PARTS["icebreaker"].ram_modes
+    assert sum(blocks(d, w, modes) for _, d, w in memories(get_config("up5k"), True)) == 33
+    assert blocks(784, 9, modes) == 3  # three 1024 x 4 blocks side by side
+    with pytest.raises(EpfpgaError, match="needs 33 block RAMs but the iCE40UP5K has 30"):
+        fit_check(get_config("up5k"), "icebreaker")
