@@ -74,10 +74,15 @@ def blocks(depth: int, width: int, modes: tuple[tuple[int, int], ...]) -> int:
     return min(-(-depth // d) * -(-width // w) for d, w in modes)
 
 
-def multipliers(cfg: EPConfig, dsp_width: int) -> int:
-    """Hard multiplier blocks of the core's two shared multipliers (hw/core.py), each
-    tiled from dsp_width x dsp_width blocks: a lower bound (Yosys may add one for
-    address arithmetic)."""
+def multipliers(cfg: EPConfig, dsp_width: int, shared: bool = True) -> int:
+    """Hard multiplier blocks of the core (hw/core.py), a lower bound (Yosys may add one
+    for address arithmetic).  Shared (iCE40): two multipliers, each tiled from
+    dsp_width x dsp_width blocks.  Dedicated (ECP5): one per use -- the input drive, a
+    bottom-up and a top-down MAC per connection, the nudge, and per weight layer k*v and
+    kv*u twice."""
+    if not shared:
+        L = cfg.n_layers
+        return 1 + 2 * (L - 1) + 1 + 4 * L
     from epfpga.hw.core import multiplier_shape
 
     wa, wb = multiplier_shape(cfg)
@@ -98,7 +103,7 @@ def fit_check(cfg: EPConfig, board: str) -> dict[str, object]:
     if cfg.weight_bits > part.dsp_width or cfg.act_bits > part.dsp_width:
         problems.append(f"weights/states wider than the {part.dsp_width}-bit multipliers; "
                         f"try weight_bits <= {part.dsp_width}")
-    mults = multipliers(cfg, part.dsp_width)
+    mults = multipliers(cfg, part.dsp_width, shared=not part.lutram)
     if mults > part.dsps:
         problems.append(f"needs {mults} multipliers but the {part.device} has {part.dsps}; "
                         "try a smaller lr_frac or act_frac (narrower update products)")

@@ -51,8 +51,10 @@ class BoardTop(Elaboratable):
         if divisor < 2 or abs(clk_hz / divisor - self.baud) / self.baud > 0.03:
             raise EpfpgaError(f"{self.baud} baud is not reachable from {clk_hz / 1e6:g} MHz "
                               "within 3%; pick another --baud or --clock")
-        spram = "LFE5" not in platform.device and self.cfg.part == "up5k"
-        m.submodules.soc = soc = EPSoC(self.cfg, uart_divisor=divisor, spram=spram)
+        ice40 = "LFE5" not in platform.device  # DSP-poor: share multipliers, SPRAM for W0
+        m.submodules.soc = soc = EPSoC(self.cfg, uart_divisor=divisor,
+                                       spram=ice40 and self.cfg.part == "up5k",
+                                       shared_mul=ice40)
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx_buf = rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx_buf = tx = io.Buffer("o", uart.tx)

@@ -101,14 +101,18 @@ def unsupported(cfg: EPConfig) -> list[str]:
 class EPCore(wiring.Component):
     """One EP network; ``job`` then ``n0`` pixels in, prediction out."""
 
-    def __init__(self, cfg: EPConfig, spram: bool = False):
+    def __init__(self, cfg: EPConfig, spram: bool = False, shared_mul: bool = True):
         """``spram``: build W0 from the iCE40UP5K's SB_SPRAM256KA blocks (part 'up5k'
-        only); the single-port schedule is used for that part either way."""
+        only); the single-port schedule is used for that part either way.
+        ``shared_mul``: form every product on two shared multipliers (few DSP blocks,
+        longer paths) rather than one multiplier per use (fast, for DSP-rich parts);
+        both compute the same numbers."""
         if todo := unsupported(cfg):
             raise EpfpgaError(f"config {cfg.name!r}: the EP core does not implement "
                               + "; ".join(todo) + " yet; the golden and float engines do")
         self.cfg = cfg
         self.spram = spram
+        self.shared_mul = shared_mul
         self.amap = AddressMap(cfg)
         L = cfg.n_layers
         self.update_q_width = update_q_width(cfg)
@@ -259,6 +263,8 @@ class EPCore(wiring.Component):
 
         def mul(q: int, a, b):  # noqa: ANN001, ANN202
             """a * b on shared multiplier q (drive it from one FSM state at a time)."""
+            if not self.shared_mul:
+                return a * b
             m.d.comb += [mul_a[q].eq(a), mul_b[q].eq(b)]
             return mul_p[q]
 

@@ -28,10 +28,12 @@ ReplayEntry = data.StructLayout({"valid": 1, "seq": 8, "cmd": 8, "error": 1, "by
 
 
 class EPSoC(wiring.Component):
-    def __init__(self, cfg: EPConfig, uart_divisor: int | None = None, spram: bool = False):
+    def __init__(self, cfg: EPConfig, uart_divisor: int | None = None, spram: bool = False,
+                 shared_mul: bool = True):
         self.cfg = cfg
         self.divisor = uart_divisor
         self.spram = spram  # W0 in the iCE40UP5K's SPRAM blocks (see hw/spram.py)
+        self.shared_mul = shared_mul  # see EPCore
         members = {"status_led": Out(3)}
         if uart_divisor is None:
             members.update({"rx_bytes": In(stream.Signature(8)),
@@ -45,7 +47,7 @@ class EPSoC(wiring.Component):
         m = Module()
         L = cfg.n_layers
         n0 = cfg.layers[0]
-        m.submodules.core = core = EPCore(cfg, spram=self.spram)
+        m.submodules.core = core = EPCore(cfg, spram=self.spram, shared_mul=self.shared_mul)
         m.submodules.parser = parser = FrameParser()
         amap = core.amap
 

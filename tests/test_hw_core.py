@@ -31,10 +31,11 @@ def random_hw_config(rng: np.random.Generator) -> EPConfig:
     )
 
 
-def run_core(cfg: EPConfig, W, b, samples, flip: tuple[int, int] | None = None):
+def run_core(cfg: EPConfig, W, b, samples, flip: tuple[int, int] | None = None,
+             shared_mul: bool = True):
     """Train ``samples`` on the core; returns per-sample (pred, free, nudged, W, b) read
     back through the host port.  ``flip`` = (layer, index): corrupt one weight bit."""
-    dut = EPCore(cfg)
+    dut = EPCore(cfg, shared_mul=shared_mul)
     am = dut.amap
     out = []
 
@@ -128,7 +129,7 @@ def test_core_bit_exact_random_configs(seed: int) -> None:
     W, b = random_params(cfg, rng)
     xs, ys = _inputs(cfg, rng, 4)
     want, samples = golden_run(cfg, W, b, xs, ys)
-    got = run_core(cfg, W, b, samples)
+    got = run_core(cfg, W, b, samples, shared_mul=seed % 2 == 0)  # both multiplier plans
     for k, (g_, h_) in enumerate(zip(want, got, strict=True)):
         for name, a, c in zip(("prediction", "free", "nudged", "nudged -beta", "W", "b"), g_,
                               h_, strict=True):
