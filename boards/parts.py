@@ -34,39 +34,23 @@ PARTS = {
 
 
 def memory_bits(cfg: EPConfig, spram: bool = False) -> dict[str, int]:
-    """Bits of every block-RAM memory the SoC instantiates (hw/core.py, hw/soc.py);
-    ``spram``: W0 is in SPRAM instead (the iCE40UP5K with part 'up5k')."""
-    n = cfg.layers
-    wb, ab = cfg.weight_bits, cfg.act_bits
-    first = 1 if spram else 0
-    return {
-        "weights": sum(a * b for a, b in zip(n[first:-1], n[first + 1:], strict=True)) * wb,
-        "biases": sum(n[1:]) * wb,
-        # two banks + free end states (+ the +beta end states with symmetric nudge)
-        "states": sum((4 if cfg.nudge == "symmetric" else 3) * k for k in n[1:]) * ab,
-        "input": n[0] * (ab + max(1, n[0].bit_length())),  # pixels + sparse index list
-        "drive": n[1] * cfg.acc_bits,
-        "random": (max(n[1:]) + max(n[:-1]) + 1) * cfg.sr_bits,
-        "link": 4096 * 8 + 64 * 8,  # frame buffer + TRAIN replay cache
-    }
+    """Bits of block RAM per kind of content (summed from ``memories``); ``spram``: W0
+    is in SPRAM instead (the iCE40UP5K with part 'up5k')."""
+    kinds = {"w": "weights", "b": "biases", "s": "states", "x": "input", "n": "input",
+             "d": "drive", "r": "random", "l": "link"}
+    out = dict.fromkeys(dict.fromkeys(kinds.values()), 0)
+    for name, depth, width in memories(cfg, spram):
+        kind = "link" if name == "replay" else kinds[name[0]]
+        out[kind] += depth * width
+    return out
 
 
 def memories(cfg: EPConfig, spram: bool = False) -> list[tuple[str, int, int]]:
-    """(name, depth, width) of every block-RAM memory of the SoC (hw/core.py, hw/soc.py)."""
-    n, L = cfg.layers, cfg.n_layers
-    wb, ab = cfg.weight_bits, cfg.act_bits
-    out = [(f"w{i}", n[i] * n[i + 1], wb) for i in range(1 if spram else 0, L)]
-    out += [(f"b{i}", n[i + 1], wb) for i in range(L)]
-    out += [(f"s{i + 1}", 2 * n[i + 1], ab) for i in range(L)]
-    out += [(f"sf{i + 1}", n[i + 1], ab) for i in range(L)]
-    if cfg.nudge == "symmetric":
-        out += [(f"sp{i + 1}", n[i + 1], ab) for i in range(L)]
-    if cfg.algorithm == "cep":  # a second read port on each state bank: a copy
-        out += [(f"slo{i + 1}", 2 * n[i + 1], ab) for i in range(L)]
-    out += [("x", n[0], ab), ("nz", n[0], max(1, n[0].bit_length())),
-            ("drive", n[1], cfg.acc_bits), ("rand_a", max(n[1:]), cfg.sr_bits),
-            ("rand_c", max(n[:-1]) + 1, cfg.sr_bits), ("link", 4096, 8), ("replay", 64, 26)]
-    return out
+    """(name, depth, width) of every block-RAM memory of the SoC: the core's own plan
+    (hw/layout.py) and the link's frame buffer and TRAIN replay cache (hw/soc.py)."""
+    from epfpga.hw.layout import memory_plan
+
+    return memory_plan(cfg, spram) + [("link", 4096, 8), ("replay", 64, 26)]
 
 
 def blocks(depth: int, width: int, modes: tuple[tuple[int, int], ...]) -> int:
@@ -76,17 +60,19 @@ def blocks(depth: int, width: int, modes: tuple[tuple[int, int], ...]) -> int:
 
 def multipliers(cfg: EPConfig, dsp_width: int, shared: bool = True) -> int:
     """Hard multiplier blocks of the core (hw/core.py), a lower bound (Yosys may add one
-    for address arithmetic).  Shared (iCE40): two multipliers, each tiled from
-    dsp_width x dsp_width blocks.  Dedicated (ECP5): one per use -- the input drive, a
-    bottom-up and a top-down MAC per connection, the nudge, and per weight layer k*v and
-    kv*u twice."""
+    for address arithmetic).  Shared (iCE40): two per MAC lane, each tiled from
+    dsp_width x dsp_width blocks, and the nudge.  Dedicated (ECP5): one per use and lane
+    -- the input drive, a bottom-up and a top-down MAC per connection, per weight layer
+    k*v and kv*u twice -- and the nudge."""
+    P = cfg.lanes
     if not shared:
         L = cfg.n_layers
-        return 1 + 2 * (L - 1) + 1 + 4 * L
+        return P * (1 + 2 * (L - 1) + 4 * L) + 1
     from epfpga.hw.core import multiplier_shape
 
     wa, wb = multiplier_shape(cfg)
-    return 2 * -(-wa // dsp_width) * -(-wb // dsp_width)
+    nudge = -(-(cfg.act_bits + 2) // dsp_width) * -(-(cfg.beta_frac + 3) // dsp_width)
+    return 2 * P * -(-wa // dsp_width) * -(-wb // dsp_width) + nudge
 
 
 def fit_check(cfg: EPConfig, board: str) -> dict[str, object]:
@@ -105,8 +91,10 @@ def fit_check(cfg: EPConfig, board: str) -> dict[str, object]:
                         f"try weight_bits <= {part.dsp_width}")
     mults = multipliers(cfg, part.dsp_width, shared=not part.lutram)
     if mults > part.dsps:
+        fewer = "fewer MAC lanes (lanes), or " if cfg.lanes > 1 else ""
         problems.append(f"needs {mults} multipliers but the {part.device} has {part.dsps}; "
-                        "try a smaller lr_frac or act_frac (narrower update products)")
+                        f"try {fewer}a smaller lr_frac or act_frac (narrower update "
+                        "products)")
     if spram and w0_words > part.spram_words:
         problems.append(f"W0 has {w0_words} weights but the SPRAM holds {part.spram_words}; "
                         "try a smaller hidden layer")
@@ -117,7 +105,8 @@ def fit_check(cfg: EPConfig, board: str) -> dict[str, object]:
     if used_blocks > part.ram_blocks and total <= part.ram_bits and not part.lutram:
         problems.append(f"needs {used_blocks} block RAMs but the {part.device} has "
                         f"{part.ram_blocks} (small memories each take a whole block); "
-                        "try a smaller hidden layer")
+                        f"try {'fewer MAC lanes (lanes) or ' if cfg.lanes > 1 else ''}"
+                        "a smaller hidden layer")
     if total > part.ram_bits:
         biggest = max(mem, key=mem.get)  # type: ignore[arg-type]
         hint = ("a smaller hidden layer or narrower weights (weight_bits)"

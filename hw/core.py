@@ -3,15 +3,19 @@ generated from one ``EPConfig`` and bit-exact with ``epfpga.golden.GoldenModel``
 
 Architecture (why it looks like this):
 
-* Every memory (weights, biases, states, input, sparse index list) has exactly one
-  synchronous read port and one write port, so the same schedule maps onto simple
-  dual-port block RAM on any part.
-* One generic loop engine with a two-stage pipeline serves every inner loop: stage 1
-  turns the loop index into a memory address (through the sparse list of non-zero
-  pixels when the loop is over the input), stage 2 consumes the read data.  Zero pixels
-  never enter the input-drive or the W0-update loop.
-* In a relaxation row the bottom-up term (W_{l-1} s_{l-1}) and the top-down term
-  (W_l^T s_{l+1}) live in different memories, so both MACs run in the same cycle.
+* P = ``cfg.lanes`` MAC lanes.  Each weight matrix sits in P skewed banks (hw/layout.py)
+  so one cycle fetches P weights along a row, down a column, or down a group of rows at
+  any one column; vectors are packed P to a word.  Lanes change speed and size, never a
+  bit of the result.
+* Every memory has one synchronous read port and one write port (plus byte-lane-style
+  write enables on packed vectors), so the schedule maps onto simple dual-port block RAM
+  on any part; W0 can also be single-port (the iCE40UP5K's SPRAM).
+* Relaxation is one flat pipeline over (row, word): rows follow each other without
+  bubbles, the row constant (drive or bias) joins at the first word and rho, the nudge
+  and the state write happen a stage after the last.  Per cycle it does P bottom-up
+  MACs (W_{l-1} row i) and P top-down MACs (W_l column i): two memories, both at once.
+* The input drive and the updates visit P rows at a time, one column per cycle, the
+  column taken from the sparse list of non-zero pixels for W0: zero pixels never enter.
 * States are double-buffered per layer (bank ``cur`` is read, the other written): a step
   is a true Jacobi step whatever the visiting order.  The free end states are also
   written to their own memories, which the update and the host read.
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -32,6 +36,7 @@ from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
 from epfpga.numerics import LFSR_MASK, lfsr_seed
 
+from .layout import exact_divider, memory_plan, weight_layouts, words
 from .spram import SinglePortMemory
 
 
@@ -143,71 +148,110 @@ class EPCore(wiring.Component):
         m = Module()
         L = cfg.n_layers
         n = cfg.layers
+        P = cfg.lanes
+        lg = P.bit_length() - 1
         af, wf = cfg.act_frac, cfg.weight_frac
-        act = unsigned(cfg.act_bits)
-        wsh = signed(cfg.weight_bits)
+        ab, wb_ = cfg.act_bits, cfg.weight_bits
+        act = unsigned(ab)
+        wsh = signed(wb_)
         acc_shape = signed(cfg.acc_bits)
         one = cfg.act_one
         sr_mask = (1 << cfg.sr_bits) - 1
         sh = cfg.update_shift
+        geo = weight_layouts(cfg)
+        nw = [words(k, P) for k in n]  # packed words of each layer's state vector
+
+        def lo(v):  # noqa: ANN001, ANN202
+            """v mod P (a lane or bank number)."""
+            return v[:lg] if P > 1 else Const(0, 1)
+
+        def hi(v):  # noqa: ANN001, ANN202
+            """v // P (a packed word)."""
+            return v >> lg
+
+        def rot(b: int, v):  # noqa: ANN001, ANN202
+            """(b - v) mod P: the lane that bank b serves when the skew is v."""
+            return (Const(b, lg + 1) - v)[:lg] if P > 1 else Const(0, 1)
+
+        def lane(word, k, bits: int, signed_: bool = False):  # noqa: ANN001, ANN202
+            v = word.word_select(k, bits) if P > 1 else word[:bits]
+            return v.as_signed() if signed_ else v
+
+        def onehot(k):  # noqa: ANN001, ANN202
+            return Const(1, P) << k if P > 1 else Const(1, 1)
+
+        def spread(v, bits: int):  # noqa: ANN001, ANN202
+            """v in every lane (a one-lane write enables just one of them)."""
+            s = Signal(bits)
+            m.d.comb += s.eq(v)
+            return Cat(*([s] * P))
 
         # ---------------------------------------------------------------- memories
-        def mem(name: str, shape, depth: int, init=None) -> Memory:  # noqa: ANN001
-            mm = Memory(shape=shape, depth=max(depth, 1), init=init or [])
+        plan = {name: (depth, width) for name, depth, width in memory_plan(cfg)}
+
+        def mem(name: str, shape=None) -> Memory:  # noqa: ANN001
+            depth, width = plan[name]
+            mm = Memory(shape=shape if shape is not None else unsigned(width),
+                        depth=max(depth, 1), init=[])
             m.submodules[name] = mm
             return mm
+
+        def wport(mm: Memory, lane_bits: int | None = None):  # noqa: ANN202
+            return mm.write_port(granularity=lane_bits if P > 1 else None)
 
         # On the UP5K, W0 (most of the weights) lives in single-port SPRAM: one read or
         # one write per cycle, so its update loop reads and writes on alternate cycles.
         single_w0 = cfg.part == "up5k"
-        W = [None if i == 0 and single_w0 else mem(f"w{i}", wsh, n[i + 1] * n[i])
-             for i in range(L)]
-        B = [mem(f"b{i}", wsh, n[i + 1]) for i in range(L)]
-        S = [mem(f"s{i + 1}", act, 2 * n[i + 1]) for i in range(L)]  # two banks
-        SF = [mem(f"sf{i + 1}", act, n[i + 1]) for i in range(L)]
+        Wr: list[list] = []
+        Ww: list[list] = []
+        for li, g in enumerate(geo):
+            rs, ws = [], []
+            for b in range(P):
+                name = f"w{li}_{b}" if P > 1 else f"w{li}"
+                if li == 0 and single_w0:
+                    m.submodules[name] = sp = SinglePortMemory(wb_, g.depth, spram=self.spram)
+                    r = SimpleNamespace(addr=Signal(range(max(g.depth, 2)), name=f"{name}_ra"),
+                                        data=sp.rdata.as_signed())
+                    w = SimpleNamespace(addr=Signal(range(max(g.depth, 2)), name=f"{name}_wa"),
+                                        data=Signal(wsh, name=f"{name}_wd"),
+                                        en=Signal(name=f"{name}_we"))
+                    # writes land one cycle late: a write then never meets the read that
+                    # the alternate-cycle loop issues in the same cycle
+                    wa, wd, we_ = Signal.like(w.addr), Signal(wsh), Signal()
+                    m.d.sync += [wa.eq(w.addr), wd.eq(w.data), we_.eq(w.en)]
+                    m.d.comb += [sp.addr.eq(Mux(we_, wa, r.addr)), sp.wdata.eq(wd),
+                                 sp.we.eq(we_)]
+                else:
+                    mm = mem(name, wsh)
+                    r, w = mm.read_port(), mm.write_port()
+                rs.append(r)
+                ws.append(w)
+            Wr.append(rs)
+            Ww.append(ws)
+        B = [mem(f"b{i}") for i in range(L)]
+        S = [mem(f"s{i + 1}") for i in range(L)]  # two banks: cur and ~cur
+        SF = [mem(f"sf{i + 1}") for i in range(L)]
         symmetric, cep = cfg.nudge == "symmetric", cfg.algorithm == "cep"
         # symmetric nudge keeps the +beta end states while the -beta phase runs
-        SP = [mem(f"sp{i + 1}", act, n[i + 1]) for i in range(L)] if symmetric else []
-        X = mem("x", act, n[0])
-        NZ = mem("nz", unsigned(_bits(n[0] + 1)), n[0])
-        DRV = mem("drive", acc_shape, n[1])
-        max_out, max_in = max(n[1:]), max(n[:-1])
-        AR = mem("rand_a", unsigned(cfg.sr_bits), max_out)
-        CR = mem("rand_c", unsigned(cfg.sr_bits), max_in + 1)
+        SP = [mem(f"sp{i + 1}") for i in range(L)] if symmetric else []
+        X = mem("x", act)
+        NZ = mem("nz", unsigned(_bits(n[0] + 1)))
+        DRV = mem("drive")
+        AR = mem("rand_a")
+        CR = mem("rand_c", unsigned(cfg.sr_bits))
 
-        def rp(mm: Memory):  # noqa: ANN202
-            return mm.read_port()
-
-        def wp(mm: Memory):  # noqa: ANN202
-            return mm.write_port()
-
-        Wr = [rp(x) if x is not None else None for x in W]
-        Ww = [wp(x) if x is not None else None for x in W]
-        if single_w0:
-            m.submodules.w0 = w0 = SinglePortMemory(cfg.weight_bits, n[1] * n[0],
-                                                    spram=self.spram)
-            Wr[0] = SimpleNamespace(addr=Signal(range(n[1] * n[0]), name="w0_raddr"),
-                                    data=w0.rdata.as_signed())
-            Ww[0] = SimpleNamespace(addr=Signal(range(n[1] * n[0]), name="w0_waddr"),
-                                    data=Signal(wsh, name="w0_wdata"), en=Signal(name="w0_we"))
-            # writes land one cycle late: a write then never meets the read that the
-            # alternate-cycle loop issues in the same cycle
-            wa, wd, we_ = Signal.like(Ww[0].addr), Signal(wsh), Signal()
-            m.d.sync += [wa.eq(Ww[0].addr), wd.eq(Ww[0].data), we_.eq(Ww[0].en)]
-            m.d.comb += [w0.addr.eq(Mux(we_, wa, Wr[0].addr)), w0.wdata.eq(wd),
-                         w0.we.eq(we_)]
-        Br, Bw = [rp(x) for x in B], [wp(x) for x in B]
-        Sr, Sw = [rp(x) for x in S], [wp(x) for x in S]
-        SFr, SFw = [rp(x) for x in SF], [wp(x) for x in SF]
-        SPr, SPw = [rp(x) for x in SP], [wp(x) for x in SP]
+        Br, Bw = [x.read_port() for x in B], [wport(x, wb_) for x in B]
+        Sr, Sw = [x.read_port() for x in S], [wport(x, ab) for x in S]
+        SFr, SFw = [x.read_port() for x in SF], [wport(x, ab) for x in SF]
+        SPr, SPw = [x.read_port() for x in SP], [wport(x, ab) for x in SP]
         # C-EP contrasts each nudged step with the one before: the other state bank
-        Slo = [rp(x) for x in S] if cep else []
-        Xr, Xw = rp(X), wp(X)
-        NZr, NZw = rp(NZ), wp(NZ)
-        Dr, Dw = rp(DRV), wp(DRV)
-        ARr, ARw = rp(AR), wp(AR)
-        CRr, CRw = rp(CR), wp(CR)
-        for port in Ww + Bw + Sw + SFw + SPw + [Xw, NZw, Dw, ARw, CRw]:
+        Slo = [x.read_port() for x in S] if cep else []
+        Xr, Xw = X.read_port(), X.write_port()
+        NZr, NZw = NZ.read_port(), NZ.write_port()
+        Dr, Dw = DRV.read_port(), DRV.write_port()
+        ARr, ARw = AR.read_port(), wport(AR, cfg.sr_bits)
+        CRr, CRw = CR.read_port(), CR.write_port()
+        for port in sum(Ww, []) + Bw + Sw + SFw + SPw + [Xw, NZw, Dw, ARw, CRw]:
             m.d.comb += port.en.eq(0)
 
         def delayed(v, name: str):  # noqa: ANN001, ANN202
@@ -218,9 +262,12 @@ class EPCore(wiring.Component):
         # Weight memories are large (many block RAMs behind a select mux): their read
         # data is registered once, so the MAC starts from a flop (timing), and the loops
         # consume at stage 3 with the one-cycle operands delayed to match.
-        Wq = [delayed(r.data, f"w{i}_q") for i, r in enumerate(Wr)]
+        Wq = [[delayed(r.data, f"w{i}_{b}_q") for b, r in enumerate(rs)]
+              for i, rs in enumerate(Wr)]
         Xd = delayed(Xr.data, "x_d")
         CRd = delayed(CRr.data, "rand_c_d")
+        Dd = delayed(Dr.data, "drive_d")
+        Bd = [delayed(r.data, f"b{i}_d") for i, r in enumerate(Br)]
         Sd = [delayed(r.data, f"s{i + 1}_d") for i, r in enumerate(Sr)]
         SFd = [delayed(r.data, f"sf{i + 1}_d") for i, r in enumerate(SFr)]
         SPd = [delayed(r.data, f"sp{i + 1}_d") for i, r in enumerate(SPr)]
@@ -236,30 +283,35 @@ class EPCore(wiring.Component):
         i = Signal(_bits(max(n) + 1) + 1)
         t = Signal(_bits(max(n) + 2) + 1)
         acc = Signal(acc_shape)
+        accs = [Signal(acc_shape, name=f"acc_{k}") for k in range(P)]  # drive, per lane
         self_s = Signal(act)  # s_L[i] for the nudge
-        best = Signal(signed(cfg.act_bits + 1))
+        best = Signal(signed(ab + 1))
         best_i = Signal(_bits(n[-1]))
         lfsr = [Signal(32, init=lfsr_seed(cfg.seed, layer), name=f"lfsr{layer}")
                 for layer in range(L)]
-        # two-stage loop pipeline
+        # row-group loops (drive, updates): a two-stage pipeline
         v1, v2, v3 = Signal(), Signal(), Signal()
         t1_, j2, j3 = Signal.like(t), Signal.like(t), Signal.like(t)
-        # update row constants
-        a_i = Signal(unsigned(cfg.sr_bits))
+        # relaxation: one flat pipeline over (row, word), so rows follow back to back
+        entry = data.StructLayout({"v": 1, "i": i.shape(), "t": t.shape(), "first": 1,
+                                   "last": 1})
+        p1, p2, p3, p4 = (Signal(entry, name=f"relax_p{k}") for k in range(1, 5))
+        # update row-group constants
+        a_k = [Signal(unsigned(cfg.sr_bits), name=f"a_{k}") for k in range(P)]
         half = Signal()  # single-port W0 update: read slot (0) / write slot (1)
         cycles = Signal(32)
         samples = Signal(32)
         m.d.comb += [self.cycles.eq(cycles), self.samples.eq(samples)]
 
-        # Two shared multipliers form every product (drive, both relaxation directions,
-        # nudge, update): the FSM states that need them are exclusive, and DSP blocks
-        # are the scarcest resource on the iCE40UP5K (8).
-        kv_width = self.update_q_width + cfg.act_bits + 2
+        # 2P shared multipliers form every product but the nudge (drive, both relaxation
+        # directions, update): the FSM states that need them are exclusive, and DSP
+        # blocks are the scarcest resource on the iCE40UP5K (8).
+        kv_width = self.update_q_width + ab + 2
         wa, wb = multiplier_shape(cfg)
-        mul_a = [Signal(signed(wa), name=f"mul{q}_a") for q in range(2)]
-        mul_b = [Signal(signed(wb), name=f"mul{q}_b") for q in range(2)]
-        mul_p = [Signal(signed(wa + wb), name=f"mul{q}_p") for q in range(2)]
-        m.d.comb += [mul_p[q].eq(mul_a[q] * mul_b[q]) for q in range(2)]
+        mul_a = [Signal(signed(wa), name=f"mul{q}_a") for q in range(2 * P)]
+        mul_b = [Signal(signed(wb), name=f"mul{q}_b") for q in range(2 * P)]
+        mul_p = [Signal(signed(wa + wb), name=f"mul{q}_p") for q in range(2 * P)]
+        m.d.comb += [mul_p[q].eq(mul_a[q] * mul_b[q]) for q in range(2 * P)]
 
         def mul(q: int, a, b):  # noqa: ANN001, ANN202
             """a * b on shared multiplier q (drive it from one FSM state at a time)."""
@@ -305,11 +357,30 @@ class EPCore(wiring.Component):
 
         loop_names: list[int] = []
 
+        def group_addr(layer: int, b: int, grp, c):  # noqa: ANN001, ANN202
+            """Address in bank b of the weight that lane (b - c) mod P needs when a
+            group of P rows visits column c."""
+            return (grp * P + rot(b, lo(c))) * geo[layer].words + hi(c)
+
+        def by_lane(layer: int, c):  # noqa: ANN001, ANN202
+            """Registered weights reordered so entry k is lane k's (bank (k + c) mod P)."""
+            if P == 1:
+                return Wq[layer]
+            arr = Array(Wq[layer])
+            return [arr[(Const(k, lg + 1) + c)[:lg]] for k in range(P)]
+
         m.d.comb += self.busy.eq(1)
         with m.If(self.busy):
             m.d.sync += cycles.eq(cycles + 1)
 
+        # host port: inputs registered (the weight address is split into row and column
+        # by a reciprocal multiply), so reads answer three cycles after host_re
+        h_addr = delayed(self.host_addr, "h_addr")
+        h_we = delayed(self.host_we, "h_we")
+        h_re = delayed(self.host_re, "h_re")
+        h_wdata = delayed(self.host_wdata, "h_wdata")
         host_rsel = Signal(range(len(self.amap.regions) + 1))
+        host_lane = Signal(max(lg, 1))
         host_lfsr = Signal(32)
 
         with m.FSM(name="ctrl"):
@@ -317,28 +388,47 @@ class EPCore(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += [self.busy.eq(0), self.job.ready.eq(1)]
                 for r_idx, (kind, layer, base, size) in enumerate(self.amap.regions):
-                    hit = (self.host_addr >= base) & (self.host_addr < base + size)
-                    off = self.host_addr - base
-                    ports = {"W": (Wr, Ww), "b": (Br, Bw), "sf": (SFr, None),
-                             "s": (Sr, None), "sp": (SPr, None)}.get(kind)
+                    hit = (h_addr >= base) & (h_addr < base + size)
+                    off = Signal(range(max(size, 2)), name=f"h_off{r_idx}")
+                    m.d.comb += off.eq(h_addr - base)
                     with m.If(hit):
-                        # the address follows host_addr while idle, so read data stays
-                        # valid for as long as the host holds the address
-                        if kind == "s":
-                            m.d.comb += Sr[layer].addr.eq(off + cur * n[layer + 1])
-                        elif kind != "lfsr":
-                            m.d.comb += ports[0][layer].addr.eq(off)
-                        with m.If(self.host_re):
+                        with m.If(h_re):
                             m.d.sync += host_rsel.eq(r_idx)
-                            if kind == "lfsr":
+                        if kind == "lfsr":
+                            with m.If(h_re):
                                 m.d.sync += host_lfsr.eq(lfsr[layer])
-                        with m.If(self.host_we):
-                            if kind == "lfsr":
-                                m.d.sync += lfsr[layer].eq(self.host_wdata[:32])
-                            elif kind in ("W", "b"):
-                                w = ports[1][layer]
-                                m.d.comb += [w.addr.eq(off), w.data.eq(self.host_wdata),
-                                             w.en.eq(1)]
+                            with m.If(h_we):
+                                m.d.sync += lfsr[layer].eq(h_wdata[:32])
+                        elif kind == "W":
+                            g = geo[layer]
+                            if P > 1:
+                                mul_r, shift = exact_divider(g.n_in, size)
+                                row = Signal(range(g.n_out), name=f"h_row{layer}")
+                                col = Signal(range(g.n_in), name=f"h_col{layer}")
+                                m.d.comb += [row.eq((off * mul_r) >> shift),
+                                             col.eq(off - row * g.n_in)]
+                                addr, bank = row * g.words + hi(col), lo(row + col)
+                            else:
+                                addr, bank = off, 0
+                            for b in range(P):
+                                m.d.comb += Wr[layer][b].addr.eq(addr)
+                                with m.If(h_we & (bank == b)):
+                                    m.d.comb += [Ww[layer][b].addr.eq(addr),
+                                                 Ww[layer][b].data.eq(h_wdata),
+                                                 Ww[layer][b].en.eq(1)]
+                            with m.If(h_re):
+                                m.d.sync += host_lane.eq(bank)
+                        else:
+                            word = hi(off) + (cur * nw[layer + 1] if kind == "s" else 0)
+                            src = {"b": Br, "sf": SFr, "s": Sr, "sp": SPr}[kind][layer]
+                            m.d.comb += src.addr.eq(word)
+                            with m.If(h_re):
+                                m.d.sync += host_lane.eq(lo(off))
+                            if kind == "b":
+                                with m.If(h_we):
+                                    m.d.comb += [Bw[layer].addr.eq(word),
+                                                 Bw[layer].data.eq(spread(h_wdata, wb_)),
+                                                 Bw[layer].en.eq(onehot(lo(off)))]
                 with m.If(self.job.valid):
                     m.d.sync += [job.eq(self.job.payload), t.eq(0), nnz.eq(0),
                                  nudging.eq(0), minus.eq(0)]
@@ -358,24 +448,29 @@ class EPCore(wiring.Component):
                         m.next = "DRIVE_ADDR"
 
             # ------------------------------------------------------------ W0 x + b0
+            # P rows at a time, over the non-zero pixels only
             with m.State("DRIVE_ADDR"):
                 m.d.comb += Br[0].addr.eq(i)
                 m.next = "DRIVE_LATCH"
             with m.State("DRIVE_LATCH"):
-                m.d.sync += [acc.eq(Br[0].data << af), t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0)]
+                m.d.sync += [accs[k].eq(lane(Br[0].data, k, wb_, True) << af)
+                             for k in range(P)]
+                m.d.sync += [t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0)]
                 m.next = "DRIVE_LOOP"
             with m.State("DRIVE_LOOP"):
                 j1, done = loop(nnz, indirect=True)
-                m.d.comb += [Wr[0].addr.eq(i * n[0] + j1), Xr.addr.eq(j1)]
+                m.d.comb += [Wr[0][b].addr.eq(group_addr(0, b, i, j1)) for b in range(P)]
+                m.d.comb += Xr.addr.eq(j1)
                 with m.If(v3):
-                    m.d.sync += acc.eq(acc + mul(0, Wq[0], Xd))
+                    w_lane = by_lane(0, lo(j3))
+                    m.d.sync += [accs[k].eq(accs[k] + mul(k, w_lane[k], Xd)) for k in range(P)]
                 with m.If(done):
-                    m.d.comb += [Dw.addr.eq(i), Dw.data.eq(acc), Dw.en.eq(1)]
+                    m.d.comb += [Dw.addr.eq(i), Dw.data.eq(Cat(*accs)), Dw.en.eq(1)]
                     m.d.sync += i.eq(i + 1)
-                    with m.If(i == n[1] - 1):
-                        m.d.sync += [i.eq(0)]
+                    with m.If(i == geo[0].groups - 1):
+                        m.d.sync += [i.eq(0), t.eq(0)]
                         # C-EP: W0 changed, so the drive is recomputed between steps
-                        m.next = "R1_ADDR" if cep else "ZERO"
+                        m.next = "R1" if cep else "ZERO"
                         if cep:
                             with m.If(~nudging):
                                 m.next = "ZERO"
@@ -385,82 +480,100 @@ class EPCore(wiring.Component):
             # ------------------------------------------------------------ s = 0
             with m.State("ZERO"):
                 for layer in range(L):
-                    with m.If(i < n[layer + 1]):
-                        m.d.comb += [Sw[layer].addr.eq(cur * n[layer + 1] + i),
-                                     Sw[layer].data.eq(0), Sw[layer].en.eq(1)]
+                    with m.If(i < nw[layer + 1]):
+                        m.d.comb += [Sw[layer].addr.eq(cur * nw[layer + 1] + i),
+                                     Sw[layer].data.eq(0), Sw[layer].en.eq(-1)]
                 m.d.sync += i.eq(i + 1)
-                with m.If(i == max(n[1:]) - 1):
-                    m.d.sync += [i.eq(0), step.eq(0), nudging.eq(0), best.eq(-1)]
-                    m.next = "R1_ADDR"
+                with m.If(i == max(nw[1:]) - 1):
+                    m.d.sync += [i.eq(0), t.eq(0), step.eq(0), nudging.eq(0), best.eq(-1)]
+                    m.next = "R1"
 
             # ------------------------------------------------------------ relaxation
+            # Row i of layer lay visits word t of both MAC directions per cycle: P
+            # bottom-up products (W_{lay-1} row i) and P top-down ones (W_lay column i).
+            # Stage 1 addresses, stage 3 accumulates, stage 4 applies rho and writes.
             last_free = ~nudging & (step == self.t1 - 1)
             last_plus = nudging & ~minus & (step == self.t2 - 1)
             for lay in range(1, L + 1):
                 nl = n[lay]
-                n_fwd = n[lay - 1] if lay >= 2 else 0
-                n_bwd = n[lay + 1] if lay < L else 0
-                with m.State(f"R{lay}_ADDR"):
+                cf = nw[lay - 1] if lay >= 2 else 0  # bottom-up words
+                cb = nw[lay + 1] if lay < L else 0  # top-down words
+                nt = max(cf, cb, 1)
+                with m.State(f"R{lay}"):
+                    issue = i < nl
+                    with m.If(issue):
+                        with m.If(t == nt - 1):
+                            m.d.sync += [i.eq(i + 1), t.eq(0)]
+                        with m.Else():
+                            m.d.sync += t.eq(t + 1)
+                    m.d.sync += [p1.v.eq(issue), p1.i.eq(i), p1.t.eq(t),
+                                 p1.first.eq(t == 0), p1.last.eq(t == nt - 1),
+                                 p2.eq(p1), p3.eq(p2), p4.eq(p3)]
+                    # stage 1
                     if lay == 1:
-                        m.d.comb += Dr.addr.eq(i)
+                        m.d.comb += Dr.addr.eq(hi(p1.i))
                     else:
-                        m.d.comb += Br[lay - 1].addr.eq(i)
+                        m.d.comb += Br[lay - 1].addr.eq(hi(p1.i))
                     if lay == L:
-                        m.d.comb += Sr[L - 1].addr.eq(cur * nl + i)
-                    m.next = f"R{lay}_LATCH"
-                with m.State(f"R{lay}_LATCH"):
-                    const = Dr.data if lay == 1 else (Br[lay - 1].data << af)
-                    m.d.sync += [acc.eq(const), t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0)]
-                    if lay == L:
-                        m.d.sync += self_s.eq(Sr[L - 1].data)
-                    m.next = f"R{lay}_LOOP"
-                with m.State(f"R{lay}_LOOP"):
-                    j1, done = loop(max(n_fwd, n_bwd), indirect=False)
+                        m.d.comb += Sr[L - 1].addr.eq(cur * nw[L] + hi(p1.i))
+                    if cf:
+                        m.d.comb += [Wr[lay - 1][b].addr.eq(p1.i * geo[lay - 1].words + p1.t)
+                                     for b in range(P)]
+                        m.d.comb += Sr[lay - 2].addr.eq(cur * cf + p1.t)
+                    if cb:
+                        m.d.comb += [Wr[lay][b].addr.eq(
+                            (p1.t * P + rot(b, lo(p1.i))) * geo[lay].words + hi(p1.i))
+                            for b in range(P)]
+                        m.d.comb += Sr[lay].addr.eq(cur * cb + p1.t)
+                    # stage 3
                     terms = []
-                    if n_fwd:
-                        m.d.comb += [Wr[lay - 1].addr.eq(i * n[lay - 1] + j1),
-                                     Sr[lay - 2].addr.eq(cur * n[lay - 1] + j1)]
-                        terms.append(Mux(j3 < n_fwd, mul(0, Wq[lay - 1], Sd[lay - 2]), 0))
-                    if n_bwd:
-                        m.d.comb += [Wr[lay].addr.eq(j1 * nl + i),
-                                     Sr[lay].addr.eq(cur * n[lay + 1] + j1)]
-                        terms.append(Mux(j3 < n_bwd, mul(1, Wq[lay], Sd[lay]), 0))
-                    if terms:
-                        with m.If(v3):
-                            m.d.sync += acc.eq(acc + sum(terms))
-                    with m.If(done):
-                        m.next = f"R{lay}_WRITE"
-                with m.State(f"R{lay}_WRITE"):
+                    if cf:
+                        fwd = sum(mul(b, Wq[lay - 1][b], lane(Sd[lay - 2], rot(b, lo(p3.i)), ab))
+                                  for b in range(P))
+                        terms.append(Mux(p3.t < cf, fwd, 0) if cf < nt else fwd)
+                    if cb:
+                        bwd = sum(mul(P + b, Wq[lay][b], lane(Sd[lay], rot(b, lo(p3.i)), ab))
+                                  for b in range(P))
+                        terms.append(Mux(p3.t < cb, bwd, 0) if cb < nt else bwd)
+                    if lay == 1:
+                        const = lane(Dd, lo(p3.i), cfg.acc_bits, True)
+                    else:
+                        const = lane(Bd[lay - 1], lo(p3.i), wb_, True) << af
+                    with m.If(p3.v):
+                        m.d.sync += acc.eq(Mux(p3.first, const, acc) + sum(terms))
+                        if lay == L:
+                            with m.If(p3.first):
+                                m.d.sync += self_s.eq(lane(Sd[L - 1], lo(p3.i), ab))
+                    # stage 4
                     total = Signal(signed(cfg.acc_bits + 2), name=f"total{lay}")
                     if lay == L:
-                        target = Mux(job.label == i, one, 0)
-                        nudge = mul(0, target - self_s, beta_s) << cfg.nudge_shift
+                        target = Mux(job.label == p4.i, one, 0)
+                        nudge = ((target - self_s) * beta_s) << cfg.nudge_shift
                         m.d.comb += total.eq(acc + Mux(nudging, nudge, 0))
                     else:
                         m.d.comb += total.eq(acc)
                     s_new = Signal(act, name=f"s_new{lay}")
                     m.d.comb += s_new.eq(rho(total))
-                    m.d.comb += [Sw[lay - 1].addr.eq(~cur * nl + i), Sw[lay - 1].data.eq(s_new),
-                                 Sw[lay - 1].en.eq(1)]
-                    with m.If(last_free):
-                        m.d.comb += [SFw[lay - 1].addr.eq(i), SFw[lay - 1].data.eq(s_new),
-                                     SFw[lay - 1].en.eq(1)]
-                        if lay == L:
-                            with m.If(s_new > best):
-                                m.d.sync += [best.eq(s_new), best_i.eq(i)]
-                    if symmetric:  # (+beta end = free end when T2 = 0)
-                        with m.If(last_plus | (last_free & (self.t2 == 0))):
-                            m.d.comb += [SPw[lay - 1].addr.eq(i),
-                                         SPw[lay - 1].data.eq(s_new), SPw[lay - 1].en.eq(1)]
-                    m.d.sync += i.eq(i + 1)
-                    with m.If(i == nl - 1):
-                        m.d.sync += i.eq(0)
-                        if lay < L:
-                            m.next = f"R{lay + 1}_ADDR"
-                        else:
-                            m.next = "STEP_END"
-                    with m.Else():
-                        m.next = f"R{lay}_ADDR"
+                    word, en = hi(p4.i), onehot(lo(p4.i))
+                    with m.If(p4.v & p4.last):
+                        m.d.comb += [Sw[lay - 1].addr.eq(~cur * nw[lay] + word),
+                                     Sw[lay - 1].data.eq(spread(s_new, ab)),
+                                     Sw[lay - 1].en.eq(en)]
+                        with m.If(last_free):
+                            m.d.comb += [SFw[lay - 1].addr.eq(word),
+                                         SFw[lay - 1].data.eq(spread(s_new, ab)),
+                                         SFw[lay - 1].en.eq(en)]
+                            if lay == L:
+                                with m.If(s_new > best):
+                                    m.d.sync += [best.eq(s_new), best_i.eq(p4.i)]
+                        if symmetric:  # (+beta end = free end when T2 = 0)
+                            with m.If(last_plus | (last_free & (self.t2 == 0))):
+                                m.d.comb += [SPw[lay - 1].addr.eq(word),
+                                             SPw[lay - 1].data.eq(spread(s_new, ab)),
+                                             SPw[lay - 1].en.eq(en)]
+                    with m.If(~issue & ~p1.v & ~p2.v & ~p3.v & ~p4.v):
+                        m.d.sync += [i.eq(0), t.eq(0)]
+                        m.next = f"R{lay + 1}" if lay < L else "STEP_END"
 
             with m.State("STEP_END"):
                 m.d.sync += [cur.eq(~cur), step.eq(step + 1)]
@@ -468,7 +581,7 @@ class EPCore(wiring.Component):
                     m.d.sync += step.eq(0)
                     with m.If(job.train & (self.t2 != 0)):
                         m.d.sync += nudging.eq(1)
-                        m.next = "R1_ADDR"
+                        m.next = "R1"
                     with m.Elif(job.train):  # T2 = 0: C-EP has no nudged step to learn on
                         m.next = "RESULT" if cep else "UPD_START"
                     with m.Else():
@@ -482,7 +595,7 @@ class EPCore(wiring.Component):
                         with m.If(minus):
                             m.next = "UPD_START"
                 with m.Else():
-                    m.next = "R1_ADDR"
+                    m.next = "R1"
 
             # symmetric nudge: the -beta phase starts again from the free states
             with m.State("COPY_ADDR"):
@@ -491,16 +604,17 @@ class EPCore(wiring.Component):
                 m.next = "COPY_WRITE"
             with m.State("COPY_WRITE"):
                 for layer in range(L):
-                    with m.If(i < n[layer + 1]):
-                        m.d.comb += [Sw[layer].addr.eq(cur * n[layer + 1] + i),
-                                     Sw[layer].data.eq(SFr[layer].data), Sw[layer].en.eq(1)]
+                    with m.If(i < nw[layer + 1]):
+                        m.d.comb += [Sw[layer].addr.eq(cur * nw[layer + 1] + i),
+                                     Sw[layer].data.eq(SFr[layer].data), Sw[layer].en.eq(-1)]
                 m.d.sync += i.eq(i + 1)
                 m.next = "COPY_ADDR"
-                with m.If(i == max(n[1:]) - 1):
-                    m.d.sync += [i.eq(0), minus.eq(1)]
-                    m.next = "R1_ADDR"
+                with m.If(i == max(nw[1:]) - 1):
+                    m.d.sync += [i.eq(0), t.eq(0), minus.eq(1)]
+                    m.next = "R1"
 
             # ------------------------------------------------------------ updates
+            # P rows (a group) at a time, one column per cycle
             with m.State("UPD_START"):
                 m.d.sync += [t.eq(0), i.eq(0)]
                 m.next = "U0_RAND"
@@ -508,20 +622,28 @@ class EPCore(wiring.Component):
             #   EP: nudged (bank cur) vs free (SF); symmetric: +beta (SP) vs -beta (bank
             #   cur); C-EP: this nudged step (bank cur) vs the previous one (other bank)
             def hi_lo(layer: int):  # noqa: ANN202
-                """(read port, address offset, delayed data) of the hi and lo states."""
-                bank = (Sr[layer], cur * n[layer + 1], Sd[layer])
+                """(read port, word offset, delayed data) of the hi and lo states."""
+                bank = (Sr[layer], cur * nw[layer + 1], Sd[layer])
                 if symmetric:
                     return (SPr[layer], 0, SPd[layer]), bank
                 if cep:
-                    return bank, (Slo[layer], ~cur * n[layer + 1], Slod[layer])
+                    return bank, (Slo[layer], ~cur * nw[layer + 1], Slod[layer])
                 return bank, (SFr[layer], 0, SFd[layer])
 
             for lay in range(L):
+                g = geo[lay]
                 n_out, n_in = n[lay + 1], n[lay]
                 nxt = f"U{lay + 1}_RAND" if lay + 1 < L else "UPD_END"
-                k = Signal(signed(self.update_q_width + 1), name=f"k{lay}")
-                m.d.comb += k.eq(Mux(neg, -getattr(self, f"update_q{lay}"),
-                                     getattr(self, f"update_q{lay}")))
+                k_ = Signal(signed(self.update_q_width + 1), name=f"k{lay}")
+                m.d.comb += k_.eq(Mux(neg, -getattr(self, f"update_q{lay}"),
+                                      getattr(self, f"update_q{lay}")))
+                kvb = [Signal(signed(kv_width), name=f"kvb{lay}_{k}") for k in range(P)]
+                kvf = [Signal(signed(kv_width), name=f"kvf{lay}_{k}") for k in range(P)]
+
+                def row_ok(k: int, grp=i, n_out=n_out):  # noqa: ANN001, ANN202
+                    """Lane k holds a real row (the last group may be partial)."""
+                    return grp * P + k < n_out if n_out % P else Const(1, 1)
+
                 with m.State(f"U{lay}_RAND"):
                     # row values a_0..a_{n_out-1}, then column values c_0..c_{n_in}
                     with m.If(~self.stochastic):
@@ -532,8 +654,9 @@ class EPCore(wiring.Component):
                         m.d.comb += stepped.eq((lfsr[lay] >> 1) ^ Mux(lfsr[lay][0], LFSR_MASK, 0))
                         m.d.sync += [lfsr[lay].eq(stepped), t.eq(t + 1)]
                         with m.If(t < n_out):
-                            m.d.comb += [ARw.addr.eq(t), ARw.data.eq(stepped & sr_mask),
-                                         ARw.en.eq(1)]
+                            m.d.comb += [ARw.addr.eq(hi(t)),
+                                         ARw.data.eq(spread(stepped & sr_mask, cfg.sr_bits)),
+                                         ARw.en.eq(onehot(lo(t)))]
                         with m.Else():
                             m.d.comb += [CRw.addr.eq(t - n_out), CRw.data.eq(stepped & sr_mask),
                                          CRw.en.eq(1)]
@@ -545,13 +668,13 @@ class EPCore(wiring.Component):
                     m.d.comb += [post_r.addr.eq(post_o + i), postf_r.addr.eq(postf_o + i),
                                  ARr.addr.eq(i)]
                     m.next = f"U{lay}_LATCH"
-                kvb = Signal(signed(kv_width), name=f"kvb{lay}")
-                kvf = Signal(signed(kv_width), name=f"kvf{lay}")
                 with m.State(f"U{lay}_LATCH"):
                     # k * v once per row: the per-weight path then has one multiplier level
-                    m.d.sync += [kvb.eq(mul(0, k, post_r.data)), kvf.eq(mul(1, k, postf_r.data)),
-                                 a_i.eq(ARr.data), t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0),
-                                 half.eq(0)]
+                    for k in range(P):
+                        m.d.sync += [kvb[k].eq(mul(k, k_, lane(post_r.data, k, ab))),
+                                     kvf[k].eq(mul(P + k, k_, lane(postf_r.data, k, ab))),
+                                     a_k[k].eq(lane(ARr.data, k, cfg.sr_bits))]
+                    m.d.sync += [t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0), half.eq(0)]
                     m.next = f"U{lay}_LOOP"
                 with m.State(f"U{lay}_LOOP"):
                     alternate = lay == 0 and single_w0
@@ -559,38 +682,57 @@ class EPCore(wiring.Component):
                         m.d.sync += half.eq(~half)
                     j1, done = loop(nnz if lay == 0 else n_in, indirect=(lay == 0),
                                     gate=~half if alternate else 1)
-                    m.d.comb += [Wr[lay].addr.eq(i * n_in + j1), CRr.addr.eq(j1)]
+                    m.d.comb += [Wr[lay][b].addr.eq(group_addr(lay, b, i, j1))
+                                 for b in range(P)]
+                    m.d.comb += CRr.addr.eq(j1)
                     if lay == 0:
                         m.d.comb += Xr.addr.eq(j1)
                         ub, uf = Xd, Xd
                     else:
-                        (pre_r, pre_o, ub), (pref_r, pref_o, uf) = hi_lo(lay - 1)
-                        m.d.comb += [pre_r.addr.eq(pre_o + j1), pref_r.addr.eq(pref_o + j1)]
-                    prod = Signal(signed(self.update_q_width + 2 * cfg.act_bits + 4),
-                                  name=f"prod{lay}")
-                    m.d.comb += prod.eq(mul(0, kvb, ub) - mul(1, kvf, uf))  # k (vb ub - vf uf)
-                    dw = Signal(signed(prod.shape().width), name=f"dw{lay}")
-                    m.d.comb += dw.eq(round_update(prod, a_i ^ CRd))
-                    new_w = Signal(signed(prod.shape().width + 1), name=f"new_w{lay}")
-                    m.d.comb += new_w.eq(Wq[lay] + dw)
+                        (pre_r, pre_o, pre_d), (pref_r, pref_o, pref_d) = hi_lo(lay - 1)
+                        m.d.comb += [pre_r.addr.eq(pre_o + hi(j1)),
+                                     pref_r.addr.eq(pref_o + hi(j1))]
+                        ub, uf = lane(pre_d, lo(j3), ab), lane(pref_d, lo(j3), ab)
+                    w_lane = by_lane(lay, lo(j3))
+                    new_w = []
+                    for k in range(P):
+                        prod = Signal(signed(self.update_q_width + 2 * ab + 4),
+                                      name=f"prod{lay}_{k}")
+                        # k (vb ub - vf uf)
+                        m.d.comb += prod.eq(mul(k, kvb[k], ub) - mul(P + k, kvf[k], uf))
+                        dw = Signal(signed(prod.shape().width), name=f"dw{lay}_{k}")
+                        m.d.comb += dw.eq(round_update(prod, a_k[k] ^ CRd))
+                        nw_ = Signal(wsh, name=f"new_w{lay}_{k}")
+                        m.d.comb += nw_.eq(sat(w_lane[k] + dw))
+                        new_w.append(nw_)
+                    new_arr = Array(new_w) if P > 1 else None
                     with m.If(v3):
-                        m.d.comb += [Ww[lay].addr.eq(i * n_in + j3), Ww[lay].data.eq(sat(new_w)),
-                                     Ww[lay].en.eq(1)]
+                        for b in range(P):
+                            kb = rot(b, lo(j3))
+                            with m.If(row_ok(kb) if n_out % P else 1):
+                                m.d.comb += [
+                                    Ww[lay][b].addr.eq(group_addr(lay, b, i, j3)),
+                                    Ww[lay][b].data.eq(new_arr[kb] if P > 1 else new_w[0]),
+                                    Ww[lay][b].en.eq(1)]
                     with m.If(done):
                         m.next = f"U{lay}_BADDR"
                 with m.State(f"U{lay}_BADDR"):
                     m.d.comb += [Br[lay].addr.eq(i), CRr.addr.eq(n_in)]
                     m.next = f"U{lay}_BIAS"
                 with m.State(f"U{lay}_BIAS"):
-                    bprod = Signal(signed(self.update_q_width + 2 * cfg.act_bits + 4),
-                                   name=f"bprod{lay}")
-                    m.d.comb += bprod.eq((kvb - kvf) << af)  # k (vb - vf) * 1.0
-                    bnew = Signal(signed(bprod.shape().width + 1), name=f"bnew{lay}")
-                    m.d.comb += bnew.eq(Br[lay].data + round_update(bprod, a_i ^ CRr.data))
-                    m.d.comb += [Bw[lay].addr.eq(i), Bw[lay].data.eq(sat(bnew)),
-                                 Bw[lay].en.eq(1)]
+                    bnew = []
+                    for k in range(P):
+                        bprod = Signal(signed(self.update_q_width + 2 * ab + 4),
+                                       name=f"bprod{lay}_{k}")
+                        m.d.comb += bprod.eq((kvb[k] - kvf[k]) << af)  # k (vb - vf) * 1.0
+                        bn = Signal(wsh, name=f"bnew{lay}_{k}")
+                        m.d.comb += bn.eq(sat(lane(Br[lay].data, k, wb_, True)
+                                              + round_update(bprod, a_k[k] ^ CRr.data)))
+                        bnew.append(bn)
+                    m.d.comb += [Bw[lay].addr.eq(i), Bw[lay].data.eq(Cat(*bnew)),
+                                 Bw[lay].en.eq(Cat(*(row_ok(k) for k in range(P))))]
                     m.d.sync += i.eq(i + 1)
-                    with m.If(i == n_out - 1):
+                    with m.If(i == g.groups - 1):
                         m.d.sync += [i.eq(0), t.eq(0)]
                         m.next = nxt
                     with m.Else():
@@ -610,17 +752,19 @@ class EPCore(wiring.Component):
                     m.d.sync += samples.eq(samples + job.train)
                     m.next = "IDLE"
 
-        # host read data: one cycle after host_re, from the region latched then
+        # host read data: from the region and lane latched at the (registered) read
         rd = Signal(signed(33))
         with m.Switch(host_rsel):
             for r_idx, (kind, layer, _, _) in enumerate(self.amap.regions):
                 with m.Case(r_idx):
-                    src = {"W": Wr, "b": Br, "sf": SFr, "s": Sr, "sp": SPr}.get(kind)
                     if kind == "lfsr":
                         m.d.comb += rd.eq(Cat(host_lfsr, Const(0, 1)))
                     elif kind == "W":
-                        m.d.comb += rd.eq(Wq[layer])
+                        m.d.comb += rd.eq(Array(Wq[layer])[host_lane] if P > 1
+                                          else Wq[layer][0])
                     else:
-                        m.d.comb += rd.eq(src[layer].data)
+                        src = {"b": Br, "sf": SFr, "s": Sr, "sp": SPr}[kind][layer]
+                        m.d.comb += rd.eq(lane(src.data, host_lane, wb_ if kind == "b" else ab,
+                                               kind == "b"))
         m.d.comb += self.host_rdata.eq(rd)
         return m

@@ -435,13 +435,13 @@ class EPSoC(wiring.Component):
                 with m.If(need_word):  # fetch the next value through the host port
                     m.d.comb += [core.host_addr.eq(base + (k >> 3)), core.host_re.eq(1)]
                     m.d.sync += bk.eq(1)
-                with m.Elif((r_cmd == (p.READ | p.RESPONSE)) & (bk == 1)):
-                    m.d.comb += core.host_addr.eq(base + (k >> 3))
-                    m.d.sync += bk.eq(2)
+                with m.Elif((r_cmd == (p.READ | p.RESPONSE)) & ((bk == 1) | (bk == 2))):
+                    m.d.comb += core.host_addr.eq(base + (k >> 3))  # the core's read latency
+                    m.d.sync += bk.eq(bk + 1)
                 with m.Else():
-                    with m.If((r_cmd == (p.READ | p.RESPONSE)) & (bk == 2)):
+                    with m.If((r_cmd == (p.READ | p.RESPONSE)) & (bk == 3)):
                         m.d.comb += core.host_addr.eq(base + (k >> 3))
-                        m.d.sync += [word.eq(core.host_rdata.as_signed()), bk.eq(3)]
+                        m.d.sync += [word.eq(core.host_rdata.as_signed()), bk.eq(4)]
                     with m.Else():
                         with m.Switch(r_cmd):
                             with m.Case(p.INFO | p.RESPONSE):

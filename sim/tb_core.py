@@ -46,7 +46,8 @@ class HostPort:
         d.host_re.value = 1
         await RisingEdge(d.clk)
         d.host_re.value = 0
-        await RisingEdge(d.clk)  # weights: registered read, valid two edges after the address
+        await RisingEdge(d.clk)  # valid three edges after host_re: registered host
+        await RisingEdge(d.clk)  # inputs, block-RAM read, registered weight output
         await RisingEdge(d.clk)
         v = int(d.host_rdata.value)
         return v - (1 << 33) if v >> 32 else v

@@ -21,16 +21,19 @@ def test_table_rows_and_lookups(tmp_path, capsys) -> None:
     (builds / "ulx3s-x" / "report.json").write_text(json.dumps(
         {"digest": cfg.digest, "ok": True, "fmax_mhz": {"clk": 33.2}, "clock_mhz": 25.0,
          "cycles_per_sample": 71877.0}))
-    assert main(["explore", "--hidden", "64,256", "--weight-bits", "16", "--runs", str(runs),
-                 "--builds", str(builds)]) == 0
+    assert main(["explore", "--hidden", "64,256", "--weight-bits", "16", "--lanes", "1,4",
+                 "--runs", str(runs), "--builds", str(builds)]) == 0
     out = capsys.readouterr().out
-    row = next(line for line in out.splitlines() if line.startswith("| ulx3s | 64 | 16 |"))
+    row = next(line for line in out.splitlines() if line.startswith("| ulx3s | 64 | 16 | 1 |"))
     assert "96.83%" in row and "33.2" in row and "71877" in row and "| 348 |" in row
+    # four lanes: the same numbers (accuracy found), no build yet (a bound instead)
+    row4 = next(line for line in out.splitlines() if line.startswith("| ulx3s | 64 | 16 | 4 |"))
+    assert "96.83%" in row4 and ">= " in row4
     ice = next(line for line in out.splitlines() if line.startswith("| icebreaker | 256 |"))
     assert "no: " in ice and "<= " in ice  # refused by the fit check; bound only
 
 
-@pytest.mark.parametrize("bad", [["--hidden", "0"], ["--weight-bits", "x"],
+@pytest.mark.parametrize("bad", [["--hidden", "0"], ["--weight-bits", "x"], ["--lanes", "3"],
                                  ["--boards", "nexys"]])
 def test_bad_arguments(bad, capsys) -> None:
     try:

@@ -30,20 +30,31 @@ def test_too_large_configs_are_refused_before_synthesis(board, cfg, message) -> 
 
 
 def test_multiplier_count_refuses_the_up5k_part() -> None:
-    """Two shared multipliers, each tiled from 16x16 blocks: 52 x 17-bit operands
-    (lr_frac 24, act_frac 15) need 4 x 2 blocks each, 16 of the UP5K's 8."""
-    cfg = get_config("tiny").replace(lr_frac=24, act_frac=15)
-    with pytest.raises(EpfpgaError, match="needs 16 multipliers but the iCE40UP5K has 8"):
+    """Two shared multipliers per lane, each tiled from 16x16 blocks: 52 x 17-bit
+    operands (lr_frac 24, act_frac 15) need 4 x 2 blocks each, and the 18 x 11-bit nudge
+    2 more: 18 of the UP5K's 8 with one lane, 34 with two."""
+    cfg = get_config("tiny").replace(lr_frac=24, act_frac=15, lanes=1)
+    with pytest.raises(EpfpgaError, match="needs 18 multipliers but the iCE40UP5K has 8"):
         fit_check(cfg, "icebreaker")
+    with pytest.raises(EpfpgaError, match="needs 34 multipliers.*fewer MAC lanes"):
+        fit_check(cfg.replace(lanes=2), "icebreaker")
     from epfpga.boards.parts import multipliers
 
-    assert multipliers(get_config("up5k"), 16) == 6  # 37 x 11 bit: 3 blocks each
+    assert multipliers(get_config("up5k"), 16) == 7  # 37 x 11 bit: 3 blocks each; nudge 1
+    # ECP5, one multiplier per use: (drive 1 + MACs 2 + updates 8) per lane + the nudge
+    assert multipliers(get_config("ecp5"), 18, shared=False) == 8 * 11 + 1
 
 
-def test_fitting_configs_pass(capsys) -> None:
+def test_fitting_configs_pass(capsys, tmp_path) -> None:
     assert fit_check(get_config("tiny"), "ulx3s")["ram_bits"] < 30 * 4096
     assert main(["build", "--board", "ulx3s", "--config", "up5k", "--check-only"]) == 0
-    assert main(["build", "--board", "icebreaker", "--config", "tiny", "--check-only"]) == 0
+    one_lane = tmp_path / "tiny1.toml"
+    get_config("tiny").replace(lanes=1).save(one_lane)
+    assert main(["build", "--board", "icebreaker", "--config", str(one_lane),
+                 "--check-only"]) == 0
+    # two lanes pack two states per block-RAM word: 36 blocks, and 13 multipliers
+    assert main(["build", "--board", "icebreaker", "--config", "tiny", "--check-only"]) == 2
+    assert "fewer MAC lanes" in capsys.readouterr().err
     assert main(["build", "--board", "icebreaker", "--config", "up5k", "--check-only"]) == 2
     assert "block RAMs" in capsys.readouterr().err
 

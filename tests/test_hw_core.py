@@ -27,7 +27,8 @@ def random_hw_config(rng: np.random.Generator) -> EPConfig:
         lrs=tuple(float(rng.uniform(0.05, 0.8)) for _ in range(len(layers) - 1)),
         rounding=str(rng.choice(["nearest", "stochastic"])), sr_bits=int(rng.integers(4, 17)),
         nudge=nudge, algorithm=algorithm, seed=int(rng.integers(0, 99)),
-        part=str(rng.choice(["none", "up5k"])), lanes=1,  # up5k: single-port W0 schedule
+        part=str(rng.choice(["none", "up5k"])),  # up5k: single-port W0 schedule
+        lanes=int(rng.choice([1, 2, 4])),
     )
 
 
@@ -52,7 +53,8 @@ def run_core(cfg: EPConfig, W, b, samples, flip: tuple[int, int] | None = None,
             ctx.set(dut.host_re, 1)
             await ctx.tick()
             ctx.set(dut.host_re, 0)
-            await ctx.tick()  # weight reads take two cycles (registered block-RAM output)
+            await ctx.tick()  # reads answer three cycles after host_re (registered host
+            await ctx.tick()  # inputs, block-RAM read, registered weight output)
             return ctx.get(dut.host_rdata)
 
         async def region(kind: str, layer: int, size: int) -> list[int]:

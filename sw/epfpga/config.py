@@ -79,7 +79,7 @@ class EPConfig:
     batch_size: int = 1
     init_gain: float = 1.0
     seed: int = 0
-    lanes: int = 4
+    lanes: int = 1
     part: str = "up5k"
     name: str = field(default="custom", compare=False)
 
@@ -144,8 +144,9 @@ class EPConfig:
             err.append(f"sr_bits must be in 1..16, got {self.sr_bits}")
         if self.batch_size < 1:
             err.append(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.lanes < 1:
-            err.append(f"lanes (parallel MAC lanes) must be >= 1, got {self.lanes}")
+        if not 1 <= self.lanes <= 64 or self.lanes & (self.lanes - 1):
+            err.append(f"lanes (parallel MAC lanes) must be a power of two in 1..64, "
+                       f"got {self.lanes}")
         if self.part not in PART_DSP_WIDTH:
             err.append(f"part must be one of {sorted(PART_DSP_WIDTH)}, got {self.part!r}")
         if not 0 < self.lr_decay <= 1:
@@ -337,11 +338,11 @@ PRESETS: dict[str, EPConfig] = {
     # 784*64 16-bit weights = 50176 words: fits the UP5K's 4 SPRAM banks (65536 words).
     # Tuned on MNIST (docs/results.md): 96.8% after 8 epochs in the golden model.
     "up5k": EPConfig(layers=(784, 64, 10), T1=20, T2=8, beta=0.5, lrs=(0.01, 0.005),
-                     lr_decay=0.7, lanes=4, name="up5k"),
+                     lr_decay=0.7, lanes=1, name="up5k"),  # 8 DSPs: one lane
     # Larger hidden layer for the ECP5-85F's 208 EBR blocks.
     "ecp5": EPConfig(
         layers=(784, 256, 10), T1=20, T2=8, beta=0.5, lrs=(0.01, 0.005), lr_decay=0.7,
-        lanes=16, part="ecp5", name="ecp5",
+        lanes=8, part="ecp5", name="ecp5",
     ),
     # Laborieux et al. prototypical EP: float reference yardstick.
     "laborieux": EPConfig(

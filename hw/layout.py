@@ -1,0 +1,105 @@
+"""Where weights, biases and states sit in the core's memories when it runs P MAC lanes.
+
+Weights: each layer's matrix (n_out x n_in) is spread over P banks with a skew, element
+(r, c) in bank (r + c) mod P at address r * words + c // P (words = ceil(n_in / P)).
+The skew is what lets one cycle fetch P weights in every direction the core walks:
+
+* along a row (bottom-up MACs, c = P t .. P t + P - 1): P consecutive c,
+* along a column (top-down MACs, r = P t .. P t + P - 1): P consecutive r,
+* down a group of P rows at one arbitrary column (input drive and weight updates,
+  where the column is a non-zero pixel from the sparse list): P consecutive r,
+
+and in each case the P elements fall in P different banks.  With P = 1 this is the
+plain row-major layout.
+
+Vectors (biases, states, drive, random row values): P lanes per memory word, element i
+in word i // P, lane i mod P, so a group of P rows reads its P values in one cycle.
+Padding (the last partial word or row group) is never written and stays zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from epfpga.config import EPConfig
+
+
+def words(n: int, lanes: int) -> int:
+    """Memory words of an n-element vector packed ``lanes`` per word."""
+    return -(-n // lanes)
+
+
+@dataclass(frozen=True)
+class WeightLayout:
+    n_out: int
+    n_in: int
+    lanes: int
+
+    @property
+    def words(self) -> int:
+        """Words per matrix row in each bank."""
+        return words(self.n_in, self.lanes)
+
+    @property
+    def groups(self) -> int:
+        """Groups of P rows (the drive and the updates visit P rows at a time)."""
+        return words(self.n_out, self.lanes)
+
+    @property
+    def depth(self) -> int:
+        """Words per bank (rows padded to whole groups)."""
+        return self.groups * self.lanes * self.words
+
+    def place(self, r: int, c: int) -> tuple[int, int]:
+        """(bank, address) of element (r, c)."""
+        return (r + c) % self.lanes, r * self.words + c // self.lanes
+
+    def banks(self, w: np.ndarray) -> list[np.ndarray]:
+        """The P bank contents for matrix ``w`` (zero in the padding)."""
+        out = [np.zeros(self.depth, dtype=np.int64) for _ in range(self.lanes)]
+        for r in range(self.n_out):
+            for c in range(self.n_in):
+                bank, addr = self.place(r, c)
+                out[bank][addr] = w[r, c]
+        return out
+
+
+def weight_layouts(cfg: EPConfig) -> list[WeightLayout]:
+    return [WeightLayout(cfg.layers[i + 1], cfg.layers[i], cfg.lanes)
+            for i in range(cfg.n_layers)]
+
+
+def exact_divider(d: int, limit: int) -> tuple[int, int]:
+    """(M, s) with (f * M) >> s == f // d for every 0 <= f < limit: the host port splits
+    a flat weight index into (row, column) without a divider circuit."""
+    f = np.arange(limit, dtype=np.int64)
+    for s in range(1, 48):
+        mul = -(-(1 << s) // d)
+        if limit * mul < (1 << 62) and np.array_equal((f * mul) >> s, f // d):
+            return mul, s
+    raise ValueError(f"no exact reciprocal for {d} below {limit}")
+
+
+def memory_plan(cfg: EPConfig, spram: bool = False) -> list[tuple[str, int, int]]:
+    """(name, depth, width) of every block-RAM memory of the core, as hw/core.py builds
+    them; ``spram``: W0 sits in single-port SPRAM (iCE40UP5K), not block RAM."""
+    n, L, P = cfg.layers, cfg.n_layers, cfg.lanes
+    wb, ab = cfg.weight_bits, cfg.act_bits
+    out = []
+    for i, lay in enumerate(weight_layouts(cfg)):
+        if not (i == 0 and spram):
+            out += [(f"w{i}_{b}" if P > 1 else f"w{i}", lay.depth, wb) for b in range(P)]
+    out += [(f"b{i}", words(n[i + 1], P), P * wb) for i in range(L)]
+    out += [(f"s{i + 1}", 2 * words(n[i + 1], P), P * ab) for i in range(L)]
+    out += [(f"sf{i + 1}", words(n[i + 1], P), P * ab) for i in range(L)]
+    if cfg.nudge == "symmetric":
+        out += [(f"sp{i + 1}", words(n[i + 1], P), P * ab) for i in range(L)]
+    if cfg.algorithm == "cep":  # a second read port on each state bank: a copy
+        out += [(f"slo{i + 1}", 2 * words(n[i + 1], P), P * ab) for i in range(L)]
+    out += [("x", n[0], ab), ("nz", n[0], max(1, n[0].bit_length())),
+            ("drive", words(n[1], P), P * cfg.acc_bits),
+            ("rand_a", words(max(n[1:]), P), P * cfg.sr_bits),
+            ("rand_c", max(n[:-1]) + 1, cfg.sr_bits)]
+    return out
