@@ -119,6 +119,7 @@ class EPCore(wiring.Component):
         self.spram = spram
         self.shared_mul = shared_mul
         self.amap = AddressMap(cfg)
+        self.relax_order: dict[int, str] = {}  # per layer, set at elaboration
         L = cfg.n_layers
         self.update_q_width = update_q_width(cfg)
         members = {
@@ -284,7 +285,7 @@ class EPCore(wiring.Component):
         t = Signal(_bits(max(n) + 2) + 1)
         acc = Signal(acc_shape)
         accs = [Signal(acc_shape, name=f"acc_{k}") for k in range(P)]  # drive, per lane
-        self_s = Signal(act)  # s_L[i] for the nudge
+        self_s = [Signal(act, name=f"self_s{k}") for k in range(P)]  # s_L for the nudge
         best = Signal(signed(ab + 1))
         best_i = Signal(_bits(n[-1]))
         lfsr = [Signal(32, init=lfsr_seed(cfg.seed, layer), name=f"lfsr{layer}")
@@ -489,18 +490,147 @@ class EPCore(wiring.Component):
                     m.next = "R1"
 
             # ------------------------------------------------------------ relaxation
-            # Row i of layer lay visits word t of both MAC directions per cycle: P
-            # bottom-up products (W_{lay-1} row i) and P top-down ones (W_lay column i).
-            # Stage 1 addresses, stage 3 accumulates, stage 4 applies rho and writes.
+            # One flat pipeline over (row or row group, entry): stage 1 addresses,
+            # stage 3 accumulates, stage 4 (after a row's last entry) applies the nudge
+            # and rho and writes.  Per layer the cheaper of two visiting orders:
+            #   rows:   one neuron at a time, word t of both MAC directions per cycle
+            #           (P bottom-up products along W_{lay-1} row i, P top-down ones down
+            #           W_lay column i), one accumulator;
+            #   groups: P neurons at a time, one input per cycle in each direction,
+            #           P accumulators (wins when a direction is shorter than P).
             last_free = ~nudging & (step == self.t1 - 1)
             last_plus = nudging & ~minus & (step == self.t2 - 1)
+
+            def write_states(lay: int, word, value, en) -> None:  # noqa: ANN001
+                m.d.comb += [Sw[lay - 1].addr.eq(~cur * nw[lay] + word),
+                             Sw[lay - 1].data.eq(value), Sw[lay - 1].en.eq(en)]
+                with m.If(last_free):
+                    m.d.comb += [SFw[lay - 1].addr.eq(word), SFw[lay - 1].data.eq(value),
+                                 SFw[lay - 1].en.eq(en)]
+                if symmetric:  # (+beta end = free end when T2 = 0)
+                    with m.If(last_plus | (last_free & (self.t2 == 0))):
+                        m.d.comb += [SPw[lay - 1].addr.eq(word), SPw[lay - 1].data.eq(value),
+                                     SPw[lay - 1].en.eq(en)]
+
+            def new_state(lay: int, acc_, row, s_l, name: str):  # noqa: ANN001, ANN202
+                """rho(acc (+ the nudge on the output layer)) for neuron ``row``."""
+                total = Signal(signed(cfg.acc_bits + 2), name=f"total_{name}")
+                if lay == L:
+                    target = Mux(job.label == row, one, 0)
+                    nudge = ((target - s_l) * beta_s) << cfg.nudge_shift
+                    m.d.comb += total.eq(acc_ + Mux(nudging, nudge, 0))
+                else:
+                    m.d.comb += total.eq(acc_)
+                s_new = Signal(act, name=f"s_new_{name}")
+                m.d.comb += s_new.eq(rho(total))
+                return s_new
+
+            def const_of(lay: int, k):  # noqa: ANN001, ANN202
+                """The row constant at stage 3: the drive (layer 1) or the bias."""
+                if lay == 1:
+                    return lane(Dd, k, cfg.acc_bits, True)
+                return lane(Bd[lay - 1], k, wb_, True) << af
+
+            def relax_rows(lay: int, cf: int, cb: int, nt: int) -> None:
+                # stage 1
+                if lay == 1:
+                    m.d.comb += Dr.addr.eq(hi(p1.i))
+                else:
+                    m.d.comb += Br[lay - 1].addr.eq(hi(p1.i))
+                if lay == L:
+                    m.d.comb += Sr[L - 1].addr.eq(cur * nw[L] + hi(p1.i))
+                if cf:
+                    m.d.comb += [Wr[lay - 1][b].addr.eq(p1.i * geo[lay - 1].words + p1.t)
+                                 for b in range(P)]
+                    m.d.comb += Sr[lay - 2].addr.eq(cur * cf + p1.t)
+                if cb:
+                    m.d.comb += [Wr[lay][b].addr.eq(
+                        (p1.t * P + rot(b, lo(p1.i))) * geo[lay].words + hi(p1.i))
+                        for b in range(P)]
+                    m.d.comb += Sr[lay].addr.eq(cur * cb + p1.t)
+                # stage 3
+                terms = []
+                if cf:
+                    fwd = sum(mul(b, Wq[lay - 1][b], lane(Sd[lay - 2], rot(b, lo(p3.i)), ab))
+                              for b in range(P))
+                    terms.append(Mux(p3.t < cf, fwd, 0) if cf < nt else fwd)
+                if cb:
+                    bwd = sum(mul(P + b, Wq[lay][b], lane(Sd[lay], rot(b, lo(p3.i)), ab))
+                              for b in range(P))
+                    terms.append(Mux(p3.t < cb, bwd, 0) if cb < nt else bwd)
+                with m.If(p3.v):
+                    m.d.sync += acc.eq(Mux(p3.first, const_of(lay, lo(p3.i)), acc) + sum(terms))
+                    if lay == L:
+                        with m.If(p3.first):
+                            m.d.sync += self_s[0].eq(lane(Sd[L - 1], lo(p3.i), ab))
+                # stage 4
+                s_new = new_state(lay, acc, p4.i, self_s[0], f"{lay}")
+                with m.If(p4.v & p4.last):
+                    write_states(lay, hi(p4.i), spread(s_new, ab), onehot(lo(p4.i)))
+                    if lay == L:
+                        with m.If(last_free & (s_new > best)):
+                            m.d.sync += [best.eq(s_new), best_i.eq(p4.i)]
+
+            def relax_groups(lay: int, nf: int, nb: int) -> None:
+                # stage 1
+                if lay == 1:
+                    m.d.comb += Dr.addr.eq(p1.i)
+                else:
+                    m.d.comb += Br[lay - 1].addr.eq(p1.i)
+                if lay == L:
+                    m.d.comb += Sr[L - 1].addr.eq(cur * nw[L] + p1.i)
+                if nf:  # W_{lay-1}[group row, t]
+                    m.d.comb += [Wr[lay - 1][b].addr.eq(group_addr(lay - 1, b, p1.i, p1.t))
+                                 for b in range(P)]
+                    m.d.comb += Sr[lay - 2].addr.eq(cur * nw[lay - 1] + hi(p1.t))
+                if nb:  # W_lay[t, group row]: one address in every bank
+                    m.d.comb += [Wr[lay][b].addr.eq(p1.t * geo[lay].words + p1.i)
+                                 for b in range(P)]
+                    m.d.comb += Sr[lay].addr.eq(cur * nw[lay + 1] + hi(p1.t))
+                # stage 3
+                nt = max(nf, nb, 1)
+                fw = by_lane(lay - 1, lo(p3.t)) if nf else None
+                bw = by_lane(lay, lo(p3.t)) if nb else None
+                for k in range(P):
+                    terms = []
+                    if nf:
+                        f_ = mul(k, fw[k], lane(Sd[lay - 2], lo(p3.t), ab))
+                        terms.append(Mux(p3.t < nf, f_, 0) if nf < nt else f_)
+                    if nb:
+                        b_ = mul(P + k, bw[k], lane(Sd[lay], lo(p3.t), ab))
+                        terms.append(Mux(p3.t < nb, b_, 0) if nb < nt else b_)
+                    with m.If(p3.v):
+                        m.d.sync += accs[k].eq(Mux(p3.first, const_of(lay, k), accs[k])
+                                               + sum(terms))
+                        if lay == L:
+                            with m.If(p3.first):
+                                m.d.sync += self_s[k].eq(lane(Sd[L - 1], k, ab))
+                # stage 4
+                rows = [p4.i * P + k for k in range(P)]
+                s_new = [new_state(lay, accs[k], rows[k], self_s[k], f"{lay}_{k}")
+                         for k in range(P)]
+                ok = [rows[k] < n[lay] if n[lay] % P else Const(1, 1) for k in range(P)]
+                with m.If(p4.v & p4.last):
+                    write_states(lay, p4.i, Cat(*s_new), Cat(*ok))
+                    if lay == L:  # argmax over the lanes in row order, as the golden model
+                        b_val, b_idx = best, best_i
+                        for k in range(P):
+                            take = ok[k] & (s_new[k] > b_val)
+                            b_val, b_idx = Mux(take, s_new[k], b_val), Mux(take, rows[k], b_idx)
+                        with m.If(last_free):
+                            m.d.sync += [best.eq(b_val), best_i.eq(b_idx)]
+
             for lay in range(1, L + 1):
-                nl = n[lay]
-                cf = nw[lay - 1] if lay >= 2 else 0  # bottom-up words
-                cb = nw[lay + 1] if lay < L else 0  # top-down words
-                nt = max(cf, cb, 1)
+                nf = n[lay - 1] if lay >= 2 else 0  # bottom-up inputs
+                nb = n[lay + 1] if lay < L else 0  # top-down inputs
+                cf, cb = words(nf, P), words(nb, P)
+                by_rows = n[lay] * max(cf, cb, 1)
+                by_groups = nw[lay] * max(nf, nb, 1)
+                groups = by_groups < by_rows
+                self.relax_order[lay] = "groups" if groups else "rows"
+                n_iter, nt = (nw[lay], max(nf, nb, 1)) if groups else (n[lay], max(cf, cb, 1))
                 with m.State(f"R{lay}"):
-                    issue = i < nl
+                    issue = i < n_iter
                     with m.If(issue):
                         with m.If(t == nt - 1):
                             m.d.sync += [i.eq(i + 1), t.eq(0)]
@@ -509,68 +639,10 @@ class EPCore(wiring.Component):
                     m.d.sync += [p1.v.eq(issue), p1.i.eq(i), p1.t.eq(t),
                                  p1.first.eq(t == 0), p1.last.eq(t == nt - 1),
                                  p2.eq(p1), p3.eq(p2), p4.eq(p3)]
-                    # stage 1
-                    if lay == 1:
-                        m.d.comb += Dr.addr.eq(hi(p1.i))
+                    if groups:
+                        relax_groups(lay, nf, nb)
                     else:
-                        m.d.comb += Br[lay - 1].addr.eq(hi(p1.i))
-                    if lay == L:
-                        m.d.comb += Sr[L - 1].addr.eq(cur * nw[L] + hi(p1.i))
-                    if cf:
-                        m.d.comb += [Wr[lay - 1][b].addr.eq(p1.i * geo[lay - 1].words + p1.t)
-                                     for b in range(P)]
-                        m.d.comb += Sr[lay - 2].addr.eq(cur * cf + p1.t)
-                    if cb:
-                        m.d.comb += [Wr[lay][b].addr.eq(
-                            (p1.t * P + rot(b, lo(p1.i))) * geo[lay].words + hi(p1.i))
-                            for b in range(P)]
-                        m.d.comb += Sr[lay].addr.eq(cur * cb + p1.t)
-                    # stage 3
-                    terms = []
-                    if cf:
-                        fwd = sum(mul(b, Wq[lay - 1][b], lane(Sd[lay - 2], rot(b, lo(p3.i)), ab))
-                                  for b in range(P))
-                        terms.append(Mux(p3.t < cf, fwd, 0) if cf < nt else fwd)
-                    if cb:
-                        bwd = sum(mul(P + b, Wq[lay][b], lane(Sd[lay], rot(b, lo(p3.i)), ab))
-                                  for b in range(P))
-                        terms.append(Mux(p3.t < cb, bwd, 0) if cb < nt else bwd)
-                    if lay == 1:
-                        const = lane(Dd, lo(p3.i), cfg.acc_bits, True)
-                    else:
-                        const = lane(Bd[lay - 1], lo(p3.i), wb_, True) << af
-                    with m.If(p3.v):
-                        m.d.sync += acc.eq(Mux(p3.first, const, acc) + sum(terms))
-                        if lay == L:
-                            with m.If(p3.first):
-                                m.d.sync += self_s.eq(lane(Sd[L - 1], lo(p3.i), ab))
-                    # stage 4
-                    total = Signal(signed(cfg.acc_bits + 2), name=f"total{lay}")
-                    if lay == L:
-                        target = Mux(job.label == p4.i, one, 0)
-                        nudge = ((target - self_s) * beta_s) << cfg.nudge_shift
-                        m.d.comb += total.eq(acc + Mux(nudging, nudge, 0))
-                    else:
-                        m.d.comb += total.eq(acc)
-                    s_new = Signal(act, name=f"s_new{lay}")
-                    m.d.comb += s_new.eq(rho(total))
-                    word, en = hi(p4.i), onehot(lo(p4.i))
-                    with m.If(p4.v & p4.last):
-                        m.d.comb += [Sw[lay - 1].addr.eq(~cur * nw[lay] + word),
-                                     Sw[lay - 1].data.eq(spread(s_new, ab)),
-                                     Sw[lay - 1].en.eq(en)]
-                        with m.If(last_free):
-                            m.d.comb += [SFw[lay - 1].addr.eq(word),
-                                         SFw[lay - 1].data.eq(spread(s_new, ab)),
-                                         SFw[lay - 1].en.eq(en)]
-                            if lay == L:
-                                with m.If(s_new > best):
-                                    m.d.sync += [best.eq(s_new), best_i.eq(p4.i)]
-                        if symmetric:  # (+beta end = free end when T2 = 0)
-                            with m.If(last_plus | (last_free & (self.t2 == 0))):
-                                m.d.comb += [SPw[lay - 1].addr.eq(word),
-                                             SPw[lay - 1].data.eq(spread(s_new, ab)),
-                                             SPw[lay - 1].en.eq(en)]
+                        relax_rows(lay, cf, cb, nt)
                     with m.If(~issue & ~p1.v & ~p2.v & ~p3.v & ~p4.v):
                         m.d.sync += [i.eq(0), t.eq(0)]
                         m.next = f"R{lay + 1}" if lay < L else "STEP_END"
