@@ -132,8 +132,8 @@ def run(args: argparse.Namespace) -> int:
                     bound = chain_bound(cfg, 150.0, True)
                     cycles, rate = f">= {bound}", f"<= {clock * 1e6 / bound:.0f}"
                 acc = measured_accuracy(args.runs, cfg)
-                print(f"| {board} | {h} | {wb} | {lanes} | {fits} | {ram} | {mults} | {fmax} | {cycles} "
-                      f"| {rate} | {'-' if acc is None else f'{100 * acc:.2f}%'} |")
+                print(f"| {board} | {h} | {wb} | {lanes} | {fits} | {ram} | {mults} | {fmax} "
+                      f"| {cycles} | {rate} | {'-' if acc is None else f'{100 * acc:.2f}%'} |")
     print("\ncycles without a build are the chain bound (hw/bounds.py) at 150 non-zero "
           "pixels (an MNIST average), samples/s at the board oscillator; accuracy: golden-model "
           f"training reports under {args.runs} with the same config digest.")

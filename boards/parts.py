@@ -62,12 +62,12 @@ def multipliers(cfg: EPConfig, dsp_width: int, shared: bool = True) -> int:
     """Hard multiplier blocks of the core (hw/core.py), a lower bound (Yosys may add one
     for address arithmetic).  Shared (iCE40): two per MAC lane, each tiled from
     dsp_width x dsp_width blocks, and the nudge.  Dedicated (ECP5): one per use and lane
-    -- the input drive, a bottom-up and a top-down MAC per connection, per weight layer
-    k*v and kv*u twice -- and the nudge."""
+    -- the input drive, a bottom-up and a top-down MAC per connection, two per weight
+    layer (k*v, then kv*u) -- and the nudge."""
     P = cfg.lanes
     if not shared:
         L = cfg.n_layers
-        return P * (1 + 2 * (L - 1) + 4 * L) + 1
+        return P * (1 + 2 * (L - 1) + 2 * L) + 1
     from epfpga.hw.core import multiplier_shape
 
     wa, wb = multiplier_shape(cfg)

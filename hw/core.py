@@ -314,12 +314,24 @@ class EPCore(wiring.Component):
         mul_p = [Signal(signed(wa + wb), name=f"mul{q}_p") for q in range(2 * P)]
         m.d.comb += [mul_p[q].eq(mul_a[q] * mul_b[q]) for q in range(2 * P)]
 
-        def mul(q: int, a, b):  # noqa: ANN001, ANN202
-            """a * b on shared multiplier q (drive it from one FSM state at a time)."""
-            if not self.shared_mul:
+        pools: dict[str, tuple[list, list, list]] = {}
+
+        def mul(q: int, a, b, pool: str | None = None):  # noqa: ANN001, ANN202
+            """a * b on shared multiplier q (drive it from one FSM state at a time).
+            Without sharing, a ``pool`` still shares between the states it names (one
+            layer's k*v and kv*u: the update then needs half the multipliers)."""
+            if not self.shared_mul and pool is None:
                 return a * b
-            m.d.comb += [mul_a[q].eq(a), mul_b[q].eq(b)]
-            return mul_p[q]
+            ma, mb, mp = (mul_a, mul_b, mul_p) if self.shared_mul else pools[pool]
+            m.d.comb += [ma[q].eq(a), mb[q].eq(b)]
+            return mp[q]
+
+        for pool in [f"upd{lay}" for lay in range(L)]:  # products outside the FSM
+            pools[pool] = ([Signal(signed(wa), name=f"{pool}_{q}_a") for q in range(2 * P)],
+                           [Signal(signed(wb), name=f"{pool}_{q}_b") for q in range(2 * P)],
+                           [Signal(signed(wa + wb), name=f"{pool}_{q}_p") for q in range(2 * P)])
+            if not self.shared_mul:
+                m.d.comb += [p_.eq(a_ * b_) for a_, b_, p_ in zip(*pools[pool], strict=True)]
 
         neg = job.neg
         beta_s = Signal(signed(cfg.beta_frac + 3))
@@ -743,8 +755,9 @@ class EPCore(wiring.Component):
                 with m.State(f"U{lay}_LATCH"):
                     # k * v once per row: the per-weight path then has one multiplier level
                     for k in range(P):
-                        m.d.sync += [kvb[k].eq(mul(k, k_, lane(post_r.data, k, ab))),
-                                     kvf[k].eq(mul(P + k, k_, lane(postf_r.data, k, ab))),
+                        m.d.sync += [kvb[k].eq(mul(k, k_, lane(post_r.data, k, ab), f"upd{lay}")),
+                                     kvf[k].eq(mul(P + k, k_, lane(postf_r.data, k, ab),
+                                                   f"upd{lay}")),
                                      a_k[k].eq(lane(ARr.data, k, cfg.sr_bits))]
                     m.d.sync += [t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0), half.eq(0)]
                     m.next = f"U{lay}_LOOP"
@@ -771,7 +784,8 @@ class EPCore(wiring.Component):
                         prod = Signal(signed(self.update_q_width + 2 * ab + 4),
                                       name=f"prod{lay}_{k}")
                         # k (vb ub - vf uf)
-                        m.d.comb += prod.eq(mul(k, kvb[k], ub) - mul(P + k, kvf[k], uf))
+                        m.d.comb += prod.eq(mul(k, kvb[k], ub, f"upd{lay}")
+                                            - mul(P + k, kvf[k], uf, f"upd{lay}"))
                         dw = Signal(signed(prod.shape().width), name=f"dw{lay}_{k}")
                         m.d.comb += dw.eq(round_update(prod, a_k[k] ^ CRd))
                         nw_ = Signal(wsh, name=f"new_w{lay}_{k}")

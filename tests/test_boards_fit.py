@@ -41,8 +41,8 @@ def test_multiplier_count_refuses_the_up5k_part() -> None:
     from epfpga.boards.parts import multipliers
 
     assert multipliers(get_config("up5k"), 16) == 7  # 37 x 11 bit: 3 blocks each; nudge 1
-    # ECP5, one multiplier per use: (drive 1 + MACs 2 + updates 8) per lane + the nudge
-    assert multipliers(get_config("ecp5"), 18, shared=False) == 8 * 11 + 1
+    # ECP5, one multiplier per use: (drive 1 + MACs 2 + updates 4) per lane + the nudge
+    assert multipliers(get_config("ecp5"), 18, shared=False) == 8 * 7 + 1
 
 
 def test_fitting_configs_pass(capsys, tmp_path) -> None:
