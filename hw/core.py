@@ -36,7 +36,7 @@ from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
 from epfpga.numerics import LFSR_MASK, lfsr_seed
 
-from .layout import exact_divider, memory_plan, weight_layouts, words
+from .layout import acc_width, exact_divider, memory_plan, weight_layouts, words
 from .spram import SinglePortMemory
 
 
@@ -155,7 +155,8 @@ class EPCore(wiring.Component):
         ab, wb_ = cfg.act_bits, cfg.weight_bits
         act = unsigned(ab)
         wsh = signed(wb_)
-        acc_shape = signed(cfg.acc_bits)
+        aw = acc_width(cfg)
+        acc_shape = signed(aw)
         one = cfg.act_one
         sr_mask = (1 << cfg.sr_bits) - 1
         sh = cfg.update_shift
@@ -338,7 +339,7 @@ class EPCore(wiring.Component):
         m.d.comb += beta_s.eq(Mux(neg ^ minus, -self.beta_q, self.beta_q))
 
         def rho(v):  # noqa: ANN001, ANN202
-            r = Signal(signed(cfg.acc_bits + 1))
+            r = Signal(signed(aw + 1))
             m.d.comb += r.eq((v + (1 << (wf - 1))) >> wf)
             return Mux(r < 0, 0, Mux(r > one, one, r))
 
@@ -526,7 +527,7 @@ class EPCore(wiring.Component):
 
             def new_state(lay: int, acc_, row, s_l, name: str):  # noqa: ANN001, ANN202
                 """rho(acc (+ the nudge on the output layer)) for neuron ``row``."""
-                total = Signal(signed(cfg.acc_bits + 2), name=f"total_{name}")
+                total = Signal(signed(aw + 2), name=f"total_{name}")
                 if lay == L:
                     target = Mux(job.label == row, one, 0)
                     nudge = ((target - s_l) * beta_s) << cfg.nudge_shift
@@ -540,7 +541,7 @@ class EPCore(wiring.Component):
             def const_of(lay: int, k):  # noqa: ANN001, ANN202
                 """The row constant at stage 3: the drive (layer 1) or the bias."""
                 if lay == 1:
-                    return lane(Dd, k, cfg.acc_bits, True)
+                    return lane(Dd, k, aw, True)
                 return lane(Bd[lay - 1], k, wb_, True) << af
 
             def relax_rows(lay: int, cf: int, cb: int, nt: int) -> None:

@@ -66,6 +66,13 @@ class WeightLayout:
         return out
 
 
+def acc_width(cfg: EPConfig) -> int:
+    """Accumulator bits the core builds: the worst case the config can reach
+    (``acc_bits_needed``), not the golden model's declared ``acc_bits``.  Sums are exact
+    integers that never leave that range, so the narrower register changes no bit."""
+    return min(cfg.acc_bits, max(cfg.acc_bits_needed))
+
+
 def weight_layouts(cfg: EPConfig) -> list[WeightLayout]:
     return [WeightLayout(cfg.layers[i + 1], cfg.layers[i], cfg.lanes)
             for i in range(cfg.n_layers)]
@@ -99,7 +106,7 @@ def memory_plan(cfg: EPConfig, spram: bool = False) -> list[tuple[str, int, int]
     if cfg.algorithm == "cep":  # a second read port on each state bank: a copy
         out += [(f"slo{i + 1}", 2 * words(n[i + 1], P), P * ab) for i in range(L)]
     out += [("x", n[0], ab), ("nz", n[0], max(1, n[0].bit_length())),
-            ("drive", words(n[1], P), P * cfg.acc_bits),
+            ("drive", words(n[1], P), P * acc_width(cfg)),
             ("rand_a", words(max(n[1:]), P), P * cfg.sr_bits),
             ("rand_c", max(n[:-1]) + 1, cfg.sr_bits)]
     return out

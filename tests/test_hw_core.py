@@ -187,3 +187,18 @@ def test_core_seed_variants_bit_exact(variant: dict) -> None:
     want, samples = golden_run(cfg, W, b, xs, ys)
     assert run_core(cfg, W, b, samples) == want
     assert want[-1][4] != [w.ravel().tolist() for w in W]  # the weights did move
+
+
+@pytest.mark.parametrize("rail", ["max", "min"])
+def test_accumulators_at_their_worst_case(rail: str) -> None:
+    """Every weight and bias on one rail, every pixel at 1.0: the pre-activations reach
+    the worst case the core sizes its accumulators for (acc_bits_needed), and still
+    match golden bit for bit."""
+    cfg = EPConfig(layers=(12, 6, 3), weight_bits=10, weight_frac=6, T1=3, T2=2, beta=0.5,
+                   beta_frac=3, lrs=(0.1, 0.1), rounding="nearest", part="none", lanes=2)
+    v = cfg.weight_max if rail == "max" else cfg.weight_min
+    W = [np.full((b_, a_), v, dtype=np.int64) for a_, b_ in zip(cfg.layers, cfg.layers[1:])]
+    b = [np.full(n, v, dtype=np.int64) for n in cfg.layers[1:]]
+    xs = [np.full(cfg.layers[0], cfg.act_one)] * 2
+    want, samples = golden_run(cfg, W, b, xs, [0, 2])
+    assert run_core(cfg, W, b, samples) == want
