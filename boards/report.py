@@ -17,3 +17,9 @@ def parse_nextpnr_log(path: Path) -> dict[str, object]:
         fmax[clk] = float(mhz)  # later lines (after routing) overwrite earlier estimates
     errors = re.findall(r"ERROR: (.*)", text)
     return {"utilisation": util, "fmax_mhz": fmax, "errors": errors}
+
+
+def overflow(util: dict[str, tuple[int, int]]) -> list[str]:
+    """The resources a failed placement asked more of than the part has, in words."""
+    return [f"{used} {cell} of {avail} ({100 * used / avail:.0f}%)"
+            for cell, (used, avail) in util.items() if avail and used > avail]

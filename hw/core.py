@@ -45,31 +45,30 @@ def _bits(n: int) -> int:
 
 
 class AddressMap:
-    """Flat host address space: weights, biases, free states, current states, (+beta end
-    states with symmetric nudge), LFSRs.
+    """The host port's regions: weights, biases, free states, current states, (+beta end
+    states with symmetric nudge), LFSRs; the host names a region by its index here and
+    an element by its offset in the region (row-major for weights).
 
     Computed from the config so driver, testbench and gateware agree on it."""
 
     def __init__(self, cfg: EPConfig):
-        self.regions: list[tuple[str, int, int, int]] = []  # (kind, layer, base, size)
-        base = 0
+        self.regions: list[tuple[str, int, int]] = []  # (kind, layer, size)
         kinds = ("W", "b", "sf", "s") + (("sp",) if cfg.nudge == "symmetric" else ())
         for kind in kinds:
             for layer in range(cfg.n_layers):
                 n_out, n_in = cfg.layers[layer + 1], cfg.layers[layer]
-                size = n_out * n_in if kind == "W" else n_out
-                self.regions.append((kind, layer, base, size))
-                base += size
-        for layer in range(cfg.n_layers):
-            self.regions.append(("lfsr", layer, base, 1))
-            base += 1
-        self.size = base
+                self.regions.append((kind, layer, n_out * n_in if kind == "W" else n_out))
+        self.regions += [("lfsr", layer, 1) for layer in range(cfg.n_layers)]
+        self.max_size = max(size for _, _, size in self.regions)
 
-    def base(self, kind: str, layer: int) -> int:
-        for k, lay, b, _ in self.regions:
+    def index(self, kind: str, layer: int) -> int:
+        for r, (k, lay, _) in enumerate(self.regions):
             if k == kind and lay == layer:
-                return b
+                return r
         raise KeyError((kind, layer))
+
+    def size(self, kind: str, layer: int) -> int:
+        return self.regions[self.index(kind, layer)][2]
 
 
 def job_layout(cfg: EPConfig) -> data.StructLayout:
@@ -130,7 +129,8 @@ class EPCore(wiring.Component):
             "t2": In(16, init=cfg.T2),
             "beta_q": In(unsigned(cfg.beta_frac + 1), init=cfg.beta_q),
             "stochastic": In(1, init=int(cfg.rounding == "stochastic")),
-            "host_addr": In(_bits(self.amap.size + 1)),
+            "host_region": In(range(len(self.amap.regions))),
+            "host_offset": In(range(self.amap.max_size)),
             "host_wdata": In(signed(33)),
             "host_we": In(1),
             "host_re": In(1),
@@ -389,7 +389,8 @@ class EPCore(wiring.Component):
 
         # host port: inputs registered (the weight address is split into row and column
         # by a reciprocal multiply), so reads answer three cycles after host_re
-        h_addr = delayed(self.host_addr, "h_addr")
+        h_region = delayed(self.host_region, "h_region")
+        h_offset = delayed(self.host_offset, "h_offset")
         h_we = delayed(self.host_we, "h_we")
         h_re = delayed(self.host_re, "h_re")
         h_wdata = delayed(self.host_wdata, "h_wdata")
@@ -401,10 +402,10 @@ class EPCore(wiring.Component):
             # ------------------------------------------------------------ idle, host
             with m.State("IDLE"):
                 m.d.comb += [self.busy.eq(0), self.job.ready.eq(1)]
-                for r_idx, (kind, layer, base, size) in enumerate(self.amap.regions):
-                    hit = (h_addr >= base) & (h_addr < base + size)
+                for r_idx, (kind, layer, size) in enumerate(self.amap.regions):
+                    hit = h_region == r_idx
                     off = Signal(range(max(size, 2)), name=f"h_off{r_idx}")
-                    m.d.comb += off.eq(h_addr - base)
+                    m.d.comb += off.eq(h_offset)
                     with m.If(hit):
                         with m.If(h_re):
                             m.d.sync += host_rsel.eq(r_idx)
@@ -842,7 +843,7 @@ class EPCore(wiring.Component):
         # host read data: from the region and lane latched at the (registered) read
         rd = Signal(signed(33))
         with m.Switch(host_rsel):
-            for r_idx, (kind, layer, _, _) in enumerate(self.amap.regions):
+            for r_idx, (kind, layer, _) in enumerate(self.amap.regions):
                 with m.Case(r_idx):
                     if kind == "lfsr":
                         m.d.comb += rd.eq(Cat(host_lfsr, Const(0, 1)))

@@ -97,8 +97,9 @@ class EPSoC(wiring.Component):
         kind = Signal(8)
         layer = Signal(8)
         offset = Signal(32)
-        base = Signal(range(amap.size + 1))
-        size = Signal(range(amap.size + 2))
+        region = Signal(range(len(amap.regions)))  # of the core's host port
+        base = Signal(range(amap.max_size + 1))  # first offset of a READ/WRITE
+        size = Signal(range(amap.max_size + 2))
         y = Signal(8)
         neg = Signal()
         sparse = Signal()
@@ -112,7 +113,7 @@ class EPSoC(wiring.Component):
         replaying = Signal()
         bad = Signal()
         hostv = Signal(signed(33))
-        m.d.comb += core.host_wdata.eq(hostv)
+        m.d.comb += [core.host_wdata.eq(hostv), core.host_region.eq(region)]
 
         info = [p.VERSION] + list(bytes.fromhex(cfg.digest)) + [0b11, 0, len(cfg.layers)]
         for n in cfg.layers:
@@ -122,16 +123,14 @@ class EPSoC(wiring.Component):
             i, 8) for i in range(4 * len(p.STATUS_FIELDS)))
 
         def region_size(kd, ly):  # noqa: ANN001, ANN202
-            """(base, size) of (kind, layer) as a mux over the static address map."""
-            b_, s_ = Const(0, base.shape()), Const(0, size.shape())
+            """(core region index, size) of (kind, layer), a mux over the address map."""
+            r_, s_ = Const(0, region.shape()), Const(0, size.shape())
             for kname, kcode in (("W", p.REGION_W), ("b", p.REGION_B), ("lfsr", p.REGION_LFSR)):
                 for li in range(L):
                     hit = (kd == kcode) & (ly == li)
-                    rb = amap.base(kname, li)
-                    rs = [r[3] for r in amap.regions if r[0] == kname and r[1] == li][0]
-                    b_ = Mux(hit, rb, b_)
-                    s_ = Mux(hit, rs, s_)
-            return b_, s_
+                    r_ = Mux(hit, amap.index(kname, li), r_)
+                    s_ = Mux(hit, amap.size(kname, li), s_)
+            return r_, s_
 
         rb_, rs_ = region_size(kind, layer)
 
@@ -254,7 +253,8 @@ class EPSoC(wiring.Component):
                     m.d.sync += r_err.eq(p.E_RANGE)
                     m.next = "ERR"
                 with m.Else():
-                    m.d.sync += [base.eq(rb_ + offset), cnt.eq(n_vals), k.eq(0), pa.eq(6)]
+                    m.d.sync += [region.eq(rb_), base.eq(offset), cnt.eq(n_vals), k.eq(0),
+                                 pa.eq(6)]
                     with m.If(cmd == p.READ):
                         start_response(p.READ | p.RESPONSE, n_vals << 3)
                         m.next = "HDR"
@@ -292,7 +292,7 @@ class EPSoC(wiring.Component):
             with m.State("WLOAD_BYTES"):
                 shift_in(8, "WSTORE", primed=False)
             with m.State("WSTORE"):
-                m.d.comb += [core.host_addr.eq(base + k), core.host_we.eq(1),
+                m.d.comb += [core.host_offset.eq(base + k), core.host_we.eq(1),
                              hostv.eq(Mux(kind == p.REGION_LFSR, word[:32], word[:33]))]
                 m.d.sync += k.eq(k + 1)
                 m.next = "WLOAD"
@@ -433,14 +433,14 @@ class EPSoC(wiring.Component):
                 byte = Signal(8)
                 need_word = (r_cmd == (p.READ | p.RESPONSE)) & (k[:3] == 0) & (bk == 0)
                 with m.If(need_word):  # fetch the next value through the host port
-                    m.d.comb += [core.host_addr.eq(base + (k >> 3)), core.host_re.eq(1)]
+                    m.d.comb += [core.host_offset.eq(base + (k >> 3)), core.host_re.eq(1)]
                     m.d.sync += bk.eq(1)
                 with m.Elif((r_cmd == (p.READ | p.RESPONSE)) & ((bk == 1) | (bk == 2))):
-                    m.d.comb += core.host_addr.eq(base + (k >> 3))  # the core's read latency
+                    m.d.comb += core.host_offset.eq(base + (k >> 3))  # the core's read latency
                     m.d.sync += bk.eq(bk + 1)
                 with m.Else():
                     with m.If((r_cmd == (p.READ | p.RESPONSE)) & (bk == 3)):
-                        m.d.comb += core.host_addr.eq(base + (k >> 3))
+                        m.d.comb += core.host_offset.eq(base + (k >> 3))
                         m.d.sync += [word.eq(core.host_rdata.as_signed()), bk.eq(4)]
                     with m.Else():
                         with m.Switch(r_cmd):

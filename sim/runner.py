@@ -50,8 +50,12 @@ def build_root() -> Path:
 
 
 def sources_digest(cfg: EPConfig) -> str:
+    """Build cache key: the config, the compiler flags and every source the gateware is
+    generated from (hw/, and the protocol and numerics constants it imports)."""
+    from epfpga import numerics, protocol
+
     h = hashlib.sha256(cfg.digest.encode() + BUILD_FLAGS_VERSION)
-    for p in sorted(HW_DIR.rglob("*.py")):
+    for p in sorted(HW_DIR.rglob("*.py")) + [Path(protocol.__file__), Path(numerics.__file__)]:
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 

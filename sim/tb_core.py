@@ -32,17 +32,17 @@ class HostPort:
     def __init__(self, dut: Any, amap: AddressMap):
         self.dut, self.amap = dut, amap
 
-    async def write(self, addr: int, value: int) -> None:
+    async def write(self, region: int, offset: int, value: int) -> None:
         d = self.dut
-        d.host_addr.value = addr
+        d.host_region.value, d.host_offset.value = region, offset
         d.host_wdata.value = int(value) & ((1 << 33) - 1)
         d.host_we.value = 1
         await RisingEdge(d.clk)
         d.host_we.value = 0
 
-    async def read(self, addr: int) -> int:
+    async def read(self, region: int, offset: int) -> int:
         d = self.dut
-        d.host_addr.value = addr
+        d.host_region.value, d.host_offset.value = region, offset
         d.host_re.value = 1
         await RisingEdge(d.clk)
         d.host_re.value = 0
@@ -53,13 +53,13 @@ class HostPort:
         return v - (1 << 33) if v >> 32 else v
 
     async def read_region(self, kind: str, layer: int, size: int) -> list[int]:
-        base = self.amap.base(kind, layer)
-        return [await self.read(base + k) for k in range(size)]
+        region = self.amap.index(kind, layer)
+        return [await self.read(region, k) for k in range(size)]
 
     async def write_region(self, kind: str, layer: int, values: list[int]) -> None:
-        base = self.amap.base(kind, layer)
+        region = self.amap.index(kind, layer)
         for k, v in enumerate(values):
-            await self.write(base + k, v)
+            await self.write(region, k, v)
 
 
 class SampleDriver:

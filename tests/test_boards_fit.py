@@ -52,11 +52,22 @@ def test_fitting_configs_pass(capsys, tmp_path) -> None:
     get_config("tiny").replace(lanes=1).save(one_lane)
     assert main(["build", "--board", "icebreaker", "--config", str(one_lane),
                  "--check-only"]) == 0
-    # two lanes pack two states per block-RAM word: 36 blocks, and 13 multipliers
+    # two lanes: 13 multipliers
     assert main(["build", "--board", "icebreaker", "--config", "tiny", "--check-only"]) == 2
-    assert "fewer MAC lanes" in capsys.readouterr().err
-    assert main(["build", "--board", "icebreaker", "--config", "up5k", "--check-only"]) == 2
-    assert "block RAMs" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "fewer MAC lanes" in err
+    assert main(["build", "--board", "icebreaker", "--config", "up5k", "--check-only"]) == 0
+
+
+def test_a_placement_overflow_is_said_in_words(tmp_path) -> None:
+    from epfpga.boards.report import overflow, parse_nextpnr_log
+
+    log = tmp_path / "epfpga.tim"
+    log.write_text("Info: Device utilisation:\nInfo: \t ICESTORM_LC:  6216/  5280   117%\n"
+                   "Info: \t ICESTORM_RAM:  29/  30  96%\n"
+                   "ERROR: Failed to expand region (0, 0) |_> (25, 31) of 6215 ICESTORM_LCs\n")
+    rep = parse_nextpnr_log(log)
+    assert overflow(rep["utilisation"]) == ["6216 ICESTORM_LC of 5280 (118%)"]
 
 
 def test_program_without_a_loader_says_how_to_get_one(tmp_path, capsys, monkeypatch) -> None:
@@ -71,12 +82,12 @@ def test_program_without_a_loader_says_how_to_get_one(tmp_path, capsys, monkeypa
 
 
 def test_block_count_matches_nextpnr_on_the_up5k() -> None:
-    """nextpnr placed 33 ICESTORM_RAM for the up5k SoC (W0 in SPRAM): the per-memory
-    block count must say the same and refuse it (30 on the part)."""
+    """nextpnr placed 29 ICESTORM_RAM for the up5k SoC (W0 in SPRAM, 2 KiB frame
+    buffer): the per-memory block count must say the same; with the 4 KiB buffer of
+    protocol v1 it was 33, over the part's 30."""
     from epfpga.boards.parts import PARTS, blocks, memories
 
     modes = PARTS["icebreaker"].ram_modes
-    assert sum(blocks(d, w, modes) for _, d, w in memories(get_config("up5k"), True)) == 33
+    assert sum(blocks(d, w, modes) for _, d, w in memories(get_config("up5k"), True)) == 29
     assert blocks(784, 9, modes) == 3  # three 1024 x 4 blocks side by side
-    with pytest.raises(EpfpgaError, match="needs 33 block RAMs but the iCE40UP5K has 30"):
-        fit_check(get_config("up5k"), "icebreaker")
+    assert blocks(4096, 8, modes) - blocks(2048, 8, modes) == 4

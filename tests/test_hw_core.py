@@ -41,15 +41,17 @@ def run_core(cfg: EPConfig, W, b, samples, flip: tuple[int, int] | None = None,
     out = []
 
     async def tb(ctx):  # noqa: ANN001
-        async def write(addr: int, v: int) -> None:
-            ctx.set(dut.host_addr, addr)
+        async def write(region: int, offset: int, v: int) -> None:
+            ctx.set(dut.host_region, region)
+            ctx.set(dut.host_offset, offset)
             ctx.set(dut.host_wdata, int(v))
             ctx.set(dut.host_we, 1)
             await ctx.tick()
             ctx.set(dut.host_we, 0)
 
-        async def read(addr: int) -> int:
-            ctx.set(dut.host_addr, addr)
+        async def read(region: int, offset: int) -> int:
+            ctx.set(dut.host_region, region)
+            ctx.set(dut.host_offset, offset)
             ctx.set(dut.host_re, 1)
             await ctx.tick()
             ctx.set(dut.host_re, 0)
@@ -58,16 +60,16 @@ def run_core(cfg: EPConfig, W, b, samples, flip: tuple[int, int] | None = None,
             return ctx.get(dut.host_rdata)
 
         async def region(kind: str, layer: int, size: int) -> list[int]:
-            return [await read(am.base(kind, layer) + k) for k in range(size)]
+            return [await read(am.index(kind, layer), k) for k in range(size)]
 
         for layer in range(cfg.n_layers):
             w = W[layer].ravel().copy()
             if flip is not None and flip[0] == layer:
                 w[flip[1]] ^= 1
             for k, v in enumerate(w):
-                await write(am.base("W", layer) + k, v)
+                await write(am.index("W", layer), k, v)
             for k, v in enumerate(b[layer]):
-                await write(am.base("b", layer) + k, v)
+                await write(am.index("b", layer), k, v)
         for x, y, neg, *train in samples:  # (x, y, neg[, train=True])
             ctx.set(dut.job.payload, {"train": int(train[0] if train else 1), "neg": neg,
                                       "label": y})
@@ -197,7 +199,8 @@ def test_accumulators_at_their_worst_case(rail: str) -> None:
     cfg = EPConfig(layers=(12, 6, 3), weight_bits=10, weight_frac=6, T1=3, T2=2, beta=0.5,
                    beta_frac=3, lrs=(0.1, 0.1), rounding="nearest", part="none", lanes=2)
     v = cfg.weight_max if rail == "max" else cfg.weight_min
-    W = [np.full((b_, a_), v, dtype=np.int64) for a_, b_ in zip(cfg.layers, cfg.layers[1:])]
+    W = [np.full((b_, a_), v, dtype=np.int64)
+         for a_, b_ in zip(cfg.layers[:-1], cfg.layers[1:], strict=True)]
     b = [np.full(n, v, dtype=np.int64) for n in cfg.layers[1:]]
     xs = [np.full(cfg.layers[0], cfg.act_one)] * 2
     want, samples = golden_run(cfg, W, b, xs, [0, 2])

@@ -113,13 +113,13 @@ class Board:
         (r,) = self.transact([(p.STATUS, b"")])
         return {k: struct.unpack_from("<I", r, 4 * i)[0] for i, k in enumerate(p.STATUS_FIELDS)}
 
-    def read(self, kind: int, layer: int, size: int, chunk: int = 500) -> np.ndarray:
+    def read(self, kind: int, layer: int, size: int, chunk: int = p.CHUNK) -> np.ndarray:
         reqs = [(p.READ, p.access_payload(kind, layer, o, min(chunk, size - o)))
                 for o in range(0, size, chunk)]
         return np.concatenate([np.frombuffer(r, "<i8") for r in self.transact(reqs)]) \
             .astype(np.int64)
 
-    def write(self, kind: int, layer: int, values: np.ndarray, chunk: int = 500) -> None:
+    def write(self, kind: int, layer: int, values: np.ndarray, chunk: int = p.CHUNK) -> None:
         v = np.asarray(values, dtype=np.int64).ravel()
         self.transact([(p.WRITE, p.access_payload(kind, layer, o, v[o:o + chunk]))
                        for o in range(0, v.size, chunk)])
@@ -146,6 +146,10 @@ class BoardEngine:
         self.cfg = cfg
         self.board = Board(open_transport(url) if isinstance(url, str) else url, **kw)
         info = self.board.info()
+        if info["version"] != p.VERSION:
+            raise BoardError(
+                f"the board speaks protocol version {info['version']}, this host "
+                f"{p.VERSION}: rebuild and program the board from this version of epfpga")
         if info["digest"] != cfg.digest:
             raise BoardError(
                 f"the board runs gateware for config digest {info['digest']} "

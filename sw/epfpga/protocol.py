@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 SOF = 0xA5
-VERSION = 1
-MAX_PAYLOAD = 4096
+VERSION = 2  # 2: payloads up to 2 KiB (one frame buffer fits four iCE40 block RAMs)
+MAX_PAYLOAD = 2048
+CHUNK = (MAX_PAYLOAD - 6) // 8  # weights per READ/WRITE frame
 REPLAY_WINDOW = 64  # a retry of one of the last 64 accepted frames is answered again
 HEADER = 6  # sof, cmd, seq, len(2), hcrc
 
@@ -177,9 +178,10 @@ class StreamParser:
 # ---------------------------------------------------------------- payload codecs
 def encode_sample(x: np.ndarray, sparse: bool) -> bytes:
     """Pixels as u16: dense = every value; sparse = count + (index, value) of non-zeros,
-    indices strictly increasing."""
+    indices strictly increasing.  ``sparse`` asks for the sparse form where it is the
+    shorter one (under half the pixels non-zero); a dense sample always fits a frame."""
     x = np.asarray(x, dtype=np.int64)
-    if sparse:
+    if sparse and 3 + 4 * np.count_nonzero(x) < 1 + 2 * x.size:
         nz = np.flatnonzero(x)
         return bytes([SPARSE]) + struct.pack("<H", len(nz)) + np.stack(
             [nz, x[nz]], axis=1).astype("<u2").tobytes()
