@@ -49,7 +49,6 @@ def memories(cfg: EPConfig, spram: bool = False) -> list[tuple[str, int, int]]:
     """(name, depth, width) of every block-RAM memory of the SoC: the core's own plan
     (hw/layout.py) and the link's frame buffer and TRAIN replay cache (hw/soc.py)."""
     from epfpga.hw.layout import memory_plan
-
     from epfpga.protocol import MAX_PAYLOAD, REPLAY_WINDOW
 
     return memory_plan(cfg, spram) + [("link", MAX_PAYLOAD, 8), ("replay", REPLAY_WINDOW, 26)]
