@@ -80,8 +80,8 @@ def job_layout(cfg: EPConfig) -> data.StructLayout:
 
 
 def update_q_width(cfg: EPConfig) -> int:
-    """Bits of the runtime eta/beta register (room for SET_PARAMS up to 2**10)."""
-    return cfg.lr_frac + 10
+    """Bits of the runtime eta/beta register (``cfg.update_q_bits``)."""
+    return cfg.update_q_bits
 
 
 def multiplier_shape(cfg: EPConfig) -> tuple[int, int]:

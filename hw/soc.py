@@ -213,8 +213,8 @@ class EPSoC(wiring.Component):
                             m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
                             m.next = "ERR"
                         with m.Else():
-                            m.d.sync += [pa.eq(0), k.eq(0)]
-                            m.next = "PARAMS"
+                            m.d.sync += [pa.eq(0), k.eq(0), bad.eq(0)]
+                            m.next = "PARAMS_CHECK"
                     with m.Case(p.TRAIN, p.INFER):
                         with m.If((cmd == p.TRAIN) & (w[0:8] >= cfg.layers[-1])):
                             m.d.sync += r_err.eq(p.E_RANGE)
@@ -298,6 +298,20 @@ class EPSoC(wiring.Component):
                 m.next = "WLOAD"
 
             # ------------------------------------------------------------ SET_PARAMS
+            # SET_PARAMS pass 1: every value fits the eta registers, before any is set
+            with m.State("PARAMS_CHECK"):
+                m.d.sync += [pa.eq(pa + 1), k.eq(k + 1)]
+                keep = Array(Const(((1 << core.update_q_width) - 1) >> (8 * b) & 0xFF, 8)
+                             for b in range(8))
+                with m.If((k >= 1) & ((pb & ~keep[(k - 1)[:3]]) != 0)):
+                    m.d.sync += bad.eq(1)
+                with m.If(k == 8 * L):
+                    m.d.sync += [pa.eq(0), k.eq(0)]
+                    m.next = "PARAMS"
+                    with m.If(bad | ((pb & ~keep[7]) != 0)):
+                        m.d.sync += r_err.eq(p.E_RANGE)
+                        m.next = "ERR"
+            # pass 2
             with m.State("PARAMS"):
                 m.d.sync += [pa.eq(pa + 1), k.eq(k + 1)]
                 with m.If(k >= 1):

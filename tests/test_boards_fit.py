@@ -30,17 +30,18 @@ def test_too_large_configs_are_refused_before_synthesis(board, cfg, message) -> 
 
 
 def test_multiplier_count_refuses_the_up5k_part() -> None:
-    """Two shared multipliers per lane, each tiled from 16x16 blocks: 52 x 17-bit
-    operands (lr_frac 24, act_frac 15) need 4 x 2 blocks each, and the 18 x 11-bit nudge
-    2 more: 18 of the UP5K's 8 with one lane, 34 with two."""
+    """Two shared multipliers per lane, each tiled from 16x16 blocks: lr_frac 24 and
+    act_frac 15 make 40 x 17-bit operands (a 22-bit eta times a 17-bit state, and the
+    state), 3 x 2 blocks each, and the 18 x 11-bit nudge 2 more: 14 of the UP5K's 8 with
+    one lane, 26 with two."""
     cfg = get_config("tiny").replace(lr_frac=24, act_frac=15, lanes=1)
-    with pytest.raises(EpfpgaError, match="needs 18 multipliers but the iCE40UP5K has 8"):
+    with pytest.raises(EpfpgaError, match="needs 14 multipliers but the iCE40UP5K has 8"):
         fit_check(cfg, "icebreaker")
-    with pytest.raises(EpfpgaError, match="needs 34 multipliers.*fewer MAC lanes"):
+    with pytest.raises(EpfpgaError, match="needs 26 multipliers.*fewer MAC lanes"):
         fit_check(cfg.replace(lanes=2), "icebreaker")
     from epfpga.boards.parts import multipliers
 
-    assert multipliers(get_config("up5k"), 16) == 7  # 37 x 11 bit: 3 blocks each; nudge 1
+    assert multipliers(get_config("up5k"), 16) == 5  # 23 x 11 bit: 2 blocks each; nudge 1
     # ECP5, one multiplier per use: (drive 1 + MACs 2 + updates 4) per lane + the nudge
     assert multipliers(get_config("ecp5"), 18, shared=False) == 8 * 7 + 1
 

@@ -108,13 +108,20 @@ def test_soc_errors_and_replays_match() -> None:
         p.encode(p.TRAIN, seq0 + 5, p.train_payload(np.full(10, 7), 1, False)),
         p.encode(p.TRAIN, seq0 + 5, p.train_payload(np.full(10, 7), 1, False)),  # retry: replay
         p.encode(p.TRAIN, seq0 + 9, p.train_payload(np.full(10, 7), 1, False)),  # gap: dropped
-        p.encode(p.STATUS, seq0 + 6),
+        # eta registers hold update_q_bits (17 here): one bit more, or negative, is refused
+        p.encode(p.SET_PARAMS, seq0 + 6, np.array([1 << 17, 5], dtype="<i8").tobytes()),
+        p.encode(p.SET_PARAMS, seq0 + 7, np.array([5, -1], dtype="<i8").tobytes()),
+        p.encode(p.SET_PARAMS, seq0 + 8, np.array([(1 << 17) - 1, 5], dtype="<i8").tobytes()),
+        p.encode(p.STATUS, seq0 + 9),
     ]
     board = BoardModel(CFG)
     want = [board.receive(f) for f in frames]
     got = run_soc(CFG, frames)
     for k, (g, w) in enumerate(zip(got[:-1], want[:-1], strict=True)):
         assert g == w, f"frame {k}: soc {g.hex()} != model {w.hex()}"
+    ranged = [p.Parser().feed(r)[0] for r in got[-4:-1]]
+    assert [(f.cmd, f.payload[1:]) for f in ranged[:2]] == [(p.ERROR, bytes([p.E_RANGE]))] * 2
+    assert ranged[2].cmd == p.SET_PARAMS | p.RESPONSE
     status = p.Parser().feed(got[-1])[0].payload
     fields = dict(zip(p.STATUS_FIELDS, np.frombuffer(status, "<u4").tolist(), strict=True))
     assert fields["samples"] == 1 and fields["replays"] == 1 and fields["seq_gaps"] == 1

@@ -108,6 +108,8 @@ class BoardModel:
                 q = np.frombuffer(f.payload, "<i8")
                 if len(q) != cfg.n_layers:
                     return err(p.E_BAD_PAYLOAD)
+                if ((q < 0) | (q >= 1 << cfg.update_q_bits)).any():
+                    return err(p.E_RANGE)
                 g.update_q = tuple(int(v) for v in q)
                 return ok()
             if f.cmd == p.TRAIN:

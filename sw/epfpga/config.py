@@ -243,6 +243,12 @@ class EPConfig:
         scale = self.lr_decay ** epoch
         return tuple(int(round(lr * scale / denom * (1 << self.lr_frac))) for lr in self.lrs)
 
+    @property
+    def update_q_bits(self) -> int:
+        """Width of the board's eta/beta registers: this config's rates with room to
+        double them at run time (SET_PARAMS refuses more; lr_decay only lowers them)."""
+        return max(max(self.update_q, default=0).bit_length() + 1, 2)
+
     def fan_in(self, layer: int) -> int:
         """Synapses into state layer ``layer`` (1..L): from below and, if any, from above
         and, with the non-conservative correction, (B - W)(s - s*) counted as two
