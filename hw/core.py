@@ -840,19 +840,23 @@ class EPCore(wiring.Component):
                     m.d.sync += samples.eq(samples + job.train)
                     m.next = "IDLE"
 
-        # host read data: from the region and lane latched at the (registered) read
-        rd = Signal(signed(33))
+        # host read data: from the region and lane latched at the (registered) read; the
+        # mux is as wide as the widest source, the sign extension comes after it
+        raw = Signal(max(32, wb_))
+        is_signed = Signal()
         with m.Switch(host_rsel):
             for r_idx, (kind, layer, _) in enumerate(self.amap.regions):
                 with m.Case(r_idx):
                     if kind == "lfsr":
-                        m.d.comb += rd.eq(Cat(host_lfsr, Const(0, 1)))
+                        m.d.comb += raw.eq(host_lfsr)
                     elif kind == "W":
-                        m.d.comb += rd.eq(Array(Wq[layer])[host_lane] if P > 1
-                                          else Wq[layer][0])
+                        m.d.comb += [raw.eq((Array(Wq[layer])[host_lane] if P > 1
+                                             else Wq[layer][0]).as_unsigned()),
+                                     is_signed.eq(1)]
                     else:
                         src = {"b": Br, "sf": SFr, "s": Sr, "sp": SPr}[kind][layer]
-                        m.d.comb += rd.eq(lane(src.data, host_lane, wb_ if kind == "b" else ab,
-                                               kind == "b"))
-        m.d.comb += self.host_rdata.eq(rd)
+                        m.d.comb += raw.eq(lane(src.data, host_lane, wb_ if kind == "b" else ab))
+                        if kind == "b":
+                            m.d.comb += is_signed.eq(1)
+        m.d.comb += self.host_rdata.eq(Mux(is_signed, raw[:wb_].as_signed(), raw))
         return m

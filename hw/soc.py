@@ -90,13 +90,15 @@ class EPSoC(wiring.Component):
         hk = Signal(range(8))
         out_byte = Signal(8)
         m.d.comb += tx_stream.payload.eq(out_byte)
+        crc_out = crc16_byte(m, crc, out_byte)  # one CRC circuit for every byte sent
         word = Signal(64)  # value being read/written, little endian bytes
         bk = Signal(range(9))
         k = Signal(range(p.MAX_PAYLOAD + 1))  # generic loop counter
         cnt = Signal(16)
         kind = Signal(8)
         layer = Signal(8)
-        offset = Signal(32)
+        offset = Signal(range(amap.max_size + 1))
+        offset_big = Signal()  # the 32-bit offset field is beyond every region
         region = Signal(range(len(amap.regions)))  # of the core's host port
         base = Signal(range(amap.max_size + 1))  # first offset of a READ/WRITE
         size = Signal(range(amap.max_size + 2))
@@ -198,6 +200,7 @@ class EPSoC(wiring.Component):
             with m.State("DISPATCH"):
                 w = word  # argument bytes, little endian: byte i = w[8i:8i+8]
                 m.d.sync += [kind.eq(w[0:8]), layer.eq(w[8:16]), offset.eq(w[16:48]),
+                             offset_big.eq(w[16:48] > amap.max_size),
                              cnt.eq(w[48:64]), y.eq(w[0:8]), neg.eq(w[8:16] != 0)]
                 with m.Switch(cmd):
                     with m.Case(p.INFO):
@@ -248,7 +251,7 @@ class EPSoC(wiring.Component):
                 with m.Elif((cmd == p.WRITE) & (length[:3] != 6)):
                     m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
                     m.next = "ERR"
-                with m.Elif((offset + n_vals > rs_) | ((cmd == p.READ) &
+                with m.Elif(offset_big | (offset + n_vals > rs_) | ((cmd == p.READ) &
                                                        (cnt > p.MAX_PAYLOAD // 8))):
                     m.d.sync += r_err.eq(p.E_RANGE)
                     m.next = "ERR"
@@ -275,9 +278,9 @@ class EPSoC(wiring.Component):
             with m.State("WCHECK_LOAD"):
                 shift_in(8, "WCHECK_TEST", primed=False)
             with m.State("WCHECK_TEST"):
-                v = word.as_signed()
-                with m.If((kind != p.REGION_LFSR) & ((v < cfg.weight_min) |
-                                                     (v > cfg.weight_max))):
+                # in [weight_min, weight_max] <=> the top bits are one sign extension
+                top = word[cfg.weight_bits - 1:]
+                with m.If((kind != p.REGION_LFSR) & ~(top.all() | ~top.any())):
                     m.d.sync += bad.eq(1)
                 m.d.sync += k.eq(k + 1)
                 m.next = "WCHECK"
@@ -434,7 +437,7 @@ class EPSoC(wiring.Component):
                 m.d.comb += [out_byte.eq(hdr[hk]), tx_stream.valid.eq(1)]
                 with m.If(tx_stream.ready):
                     with m.If((hk >= 1) & (hk <= 4)):
-                        m.d.sync += crc.eq(crc16_byte(m, crc, out_byte))
+                        m.d.sync += crc.eq(crc_out)
                     m.d.sync += hk.eq(hk + 1)
                     with m.If(hk == 5):
                         m.d.sync += [k.eq(0), bk.eq(0)]
@@ -470,7 +473,7 @@ class EPSoC(wiring.Component):
                                 m.d.comb += byte.eq(Mux(k == 0, cmd, r_err))
                         m.d.comb += [out_byte.eq(byte), tx_stream.valid.eq(1)]
                         with m.If(tx_stream.ready):
-                            m.d.sync += [crc.eq(crc16_byte(m, crc, byte)), k.eq(k + 1)]
+                            m.d.sync += [crc.eq(crc_out), k.eq(k + 1)]
                             with m.If(k[:3] == 7):
                                 m.d.sync += bk.eq(0)
                             with m.If(k == r_len - 1):

@@ -114,11 +114,25 @@ def test_soc_errors_and_replays_match() -> None:
         p.encode(p.SET_PARAMS, seq0 + 8, np.array([(1 << 17) - 1, 5], dtype="<i8").tobytes()),
         p.encode(p.STATUS, seq0 + 9),
     ]
+    # weight range edges (one bit past a rail, far past) and offsets past every region:
+    # answered after the STATUS, so its counters above stay as checked
+    wmin, wmax = CFG.weight_min, CFG.weight_max
+    for s_, vals in enumerate([[wmax, wmin], [wmax + 1], [wmin - 1], [-(1 << 40)], [1 << 62]]):
+        frames.append(p.encode(p.WRITE, seq0 + 10 + s_, p.access_payload(p.REGION_B, 0, 0,
+                                                                         vals)))
+    frames.append(p.encode(p.READ, seq0 + 15, p.access_payload(p.REGION_W, 0, 1 << 31, 1)))
+    frames.append(p.encode(p.READ, seq0 + 16, p.access_payload(p.REGION_B, 0, 0, 2)))
     board = BoardModel(CFG)
     want = [board.receive(f) for f in frames]
     got = run_soc(CFG, frames)
-    for k, (g, w) in enumerate(zip(got[:-1], want[:-1], strict=True)):
-        assert g == w, f"frame {k}: soc {g.hex()} != model {w.hex()}"
+    for k, (g, w) in enumerate(zip(got, want, strict=True)):
+        if k != len(frames) - 8:  # STATUS: frame counts differ by design (checked below)
+            assert g == w, f"frame {k}: soc {g.hex()} != model {w.hex()}"
+    edges = [p.Parser().feed(r)[0] for r in got[-7:]]
+    assert [f.cmd for f in edges] == [p.WRITE | p.RESPONSE] + [p.ERROR] * 5 + [
+        p.READ | p.RESPONSE]
+    assert np.frombuffer(edges[-1].payload, "<i8").tolist() == [wmax, wmin]
+    got = got[:-7]
     ranged = [p.Parser().feed(r)[0] for r in got[-4:-1]]
     assert [(f.cmd, f.payload[1:]) for f in ranged[:2]] == [(p.ERROR, bytes([p.E_RANGE]))] * 2
     assert ranged[2].cmd == p.SET_PARAMS | p.RESPONSE
