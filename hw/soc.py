@@ -84,7 +84,7 @@ class EPSoC(wiring.Component):
 
         # ---------------------------------------------------------------- response
         r_cmd = Signal(8)
-        r_len = Signal(16)
+        r_len = Signal(range(p.MAX_PAYLOAD + 1))
         r_err = Signal(8)
         crc = Signal(16)
         hk = Signal(range(8))
@@ -107,10 +107,13 @@ class EPSoC(wiring.Component):
         sparse = Signal()
         s0 = Signal(range(p.MAX_PAYLOAD + 1))  # first sample byte
         j = Signal(range(n0 + 1))
-        q = Signal(16)
-        nxt_idx = Signal(16)
-        nxt_val = Signal(16)
-        last_idx = Signal(17)
+        # pixel indices and values are validated before they are fetched, so these
+        # registers only need the sample's ranges; NONE (all ones) is above any index
+        q = Signal(range(max(n0, p.MAX_PAYLOAD // 4) + 1))
+        nxt_idx = Signal(n0.bit_length() + 1)
+        NONE = (1 << len(nxt_idx)) - 1
+        nxt_val = Signal(cfg.act_bits)
+        last_idx = Signal(len(nxt_idx))
         pred = Signal(8)
         replaying = Signal()
         bad = Signal()
@@ -333,7 +336,7 @@ class EPSoC(wiring.Component):
             with m.State("SAMPLE_ENC2"):
                 enc = pb
                 m.d.sync += [sparse.eq(enc == p.SPARSE), j.eq(0), q.eq(0), bad.eq(0),
-                             last_idx.eq(0x1FFFF)]
+                             last_idx.eq(NONE)]
                 with m.If(enc == p.DENSE):
                     with m.If(length != s0 + 1 + 2 * n0):
                         m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
@@ -384,7 +387,7 @@ class EPSoC(wiring.Component):
                 idx = word[32:48]
                 with m.If(val > cfg.act_one):
                     m.d.sync += bad.eq(1)
-                with m.If(sparse & ((idx >= n0) | ((last_idx != 0x1FFFF) & (idx <= last_idx)))):
+                with m.If(sparse & ((idx >= n0) | ((last_idx != NONE) & (idx <= last_idx)))):
                     m.d.sync += bad.eq(1)
                 m.d.sync += [last_idx.eq(idx), q.eq(q + 1)]
                 m.next = "VAL_PIX"
@@ -393,13 +396,13 @@ class EPSoC(wiring.Component):
                              core.job.payload.neg.eq(neg & (cmd == p.TRAIN)),
                              core.job.payload.label.eq(Mux(cmd == p.TRAIN, y, 0))]
                 with m.If(core.job.ready):
-                    m.d.sync += [nxt_idx.eq(0xFFFF), q.eq(0)]
+                    m.d.sync += [nxt_idx.eq(NONE), q.eq(0)]
                     m.next = "FETCH"
             # fetch the next (index, value): dense -> value of pixel j; sparse -> pair q
             with m.State("FETCH"):
                 with m.If(j == n0):
                     m.next = "RESULT"
-                with m.Elif(~sparse | ((nxt_idx == 0xFFFF) & (q < cnt))):
+                with m.Elif(~sparse | ((nxt_idx == NONE) & (q < cnt))):
                     m.d.sync += [bk.eq(0), pa.eq(pa + 1)]
                     m.next = "FETCH_BYTES"
                 with m.Else():
@@ -419,7 +422,7 @@ class EPSoC(wiring.Component):
                 with m.If(core.pixels.ready):
                     m.d.sync += j.eq(j + 1)
                     with m.If(hit):
-                        m.d.sync += nxt_idx.eq(0xFFFF)
+                        m.d.sync += nxt_idx.eq(NONE)
                     m.next = "FETCH"
             with m.State("RESULT"):
                 m.d.comb += core.result.ready.eq(1)

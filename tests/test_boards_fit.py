@@ -43,7 +43,7 @@ def test_multiplier_count_refuses_the_up5k_part() -> None:
 
     assert multipliers(get_config("up5k"), 16) == 5  # 23 x 11 bit: 2 blocks each; nudge 1
     # ECP5, one multiplier per use: (drive 1 + MACs 2 + updates 4) per lane + the nudge
-    assert multipliers(get_config("ecp5"), 18, shared=False) == 8 * 7 + 1
+    assert multipliers(get_config("ecp5"), 18, shared=False) == 4 * 7 + 1
 
 
 def test_fitting_configs_pass(capsys, tmp_path) -> None:
