@@ -285,7 +285,7 @@ class EPCore(wiring.Component):
         i = Signal(_bits(max(n) + 1) + 1)
         t = Signal(_bits(max(n) + 2) + 1)
         acc = Signal(acc_shape)
-        accs = [Signal(acc_shape, name=f"acc_{k}") for k in range(P)]  # drive, per lane
+        accs = [Signal(acc_shape, name=f"acc_{k}") for k in range(P)]  # per lane of a group
         self_s = [Signal(act, name=f"self_s{k}") for k in range(P)]  # s_L for the nudge
         best = Signal(signed(ab + 1))
         best_i = Signal(_bits(n[-1]))
@@ -794,14 +794,13 @@ class EPCore(wiring.Component):
                         m.d.comb += nw_.eq(sat(w_lane[k] + dw))
                         new_w.append(nw_)
                     new_arr = Array(new_w) if P > 1 else None
-                    with m.If(v3):
-                        for b in range(P):
-                            kb = rot(b, lo(j3))
-                            with m.If(row_ok(kb) if n_out % P else 1):
-                                m.d.comb += [
-                                    Ww[lay][b].addr.eq(group_addr(lay, b, i, j3)),
-                                    Ww[lay][b].data.eq(new_arr[kb] if P > 1 else new_w[0]),
-                                    Ww[lay][b].en.eq(1)]
+                    for b in range(P):
+                        kb = rot(b, lo(j3))
+                        with m.If(v3 & row_ok(kb)):  # padding rows of a last group: no
+                            m.d.comb += [
+                                Ww[lay][b].addr.eq(group_addr(lay, b, i, j3)),
+                                Ww[lay][b].data.eq(new_arr[kb] if P > 1 else new_w[0]),
+                                Ww[lay][b].en.eq(1)]
                     with m.If(done):
                         m.next = f"U{lay}_BADDR"
                 with m.State(f"U{lay}_BADDR"):
