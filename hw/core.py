@@ -217,12 +217,10 @@ class EPCore(wiring.Component):
                     w = SimpleNamespace(addr=Signal(range(max(g.depth, 2)), name=f"{name}_wa"),
                                         data=Signal(wsh, name=f"{name}_wd"),
                                         en=Signal(name=f"{name}_we"))
-                    # writes land one cycle late: a write then never meets the read that
-                    # the alternate-cycle loop issues in the same cycle
-                    wa, wd, we_ = Signal.like(w.addr), Signal(wsh), Signal()
-                    m.d.sync += [wa.eq(w.addr), wd.eq(w.data), we_.eq(w.en)]
-                    m.d.comb += [sp.addr.eq(Mux(we_, wa, r.addr)), sp.wdata.eq(wd),
-                                 sp.we.eq(we_)]
+                    # the update loop issues a read every other cycle and its writes
+                    # come four stages later, in the cycles between
+                    m.d.comb += [sp.addr.eq(Mux(w.en, w.addr, r.addr)), sp.wdata.eq(w.data),
+                                 sp.we.eq(w.en)]
                 else:
                     mm = mem(name, wsh)
                     r, w = mm.read_port(), mm.write_port()
@@ -268,6 +266,7 @@ class EPCore(wiring.Component):
               for i, rs in enumerate(Wr)]
         Xd = delayed(Xr.data, "x_d")
         CRd = delayed(CRr.data, "rand_c_d")
+        CRd4 = delayed(CRd, "rand_c_d4")
         Dd = delayed(Dr.data, "drive_d")
         Bd = [delayed(r.data, f"b{i}_d") for i, r in enumerate(Br)]
         Sd = [delayed(r.data, f"s{i + 1}_d") for i, r in enumerate(Sr)]
@@ -292,8 +291,8 @@ class EPCore(wiring.Component):
         lfsr = [Signal(32, init=lfsr_seed(cfg.seed, layer), name=f"lfsr{layer}")
                 for layer in range(L)]
         # row-group loops (drive, updates): a two-stage pipeline
-        v1, v2, v3 = Signal(), Signal(), Signal()
-        t1_, j2, j3 = Signal.like(t), Signal.like(t), Signal.like(t)
+        v1, v2, v3, v4 = Signal(), Signal(), Signal(), Signal()
+        t1_, j2, j3, j4 = Signal.like(t), Signal.like(t), Signal.like(t), Signal.like(t)
         # relaxation: one flat pipeline over (row, word), so rows follow back to back
         entry = data.StructLayout({"v": 1, "i": i.shape(), "t": t.shape(), "first": 1,
                                    "last": 1})
@@ -355,19 +354,20 @@ class EPCore(wiring.Component):
             off = Mux(self.stochastic, stoch, 1 << (sh - 1))
             return (prod + off) >> sh
 
-        def loop(n_iter, indirect: bool, gate=1):  # noqa: ANN001, ANN202
-            """Advance the two-stage pipeline; returns (j1 = stage-1 index, done).
-            ``gate`` low holds issue for a cycle (single-port write slots)."""
+        def loop(n_iter, indirect: bool, gate=1, stages: int = 3):  # noqa: ANN001, ANN202
+            """Advance the loop pipeline; returns (j1 = stage-1 index, done once
+            ``stages`` stages have drained).  ``gate`` low holds issue for a cycle
+            (single-port write slots)."""
             issue = (t < n_iter) & gate
             with m.If(issue):
                 m.d.sync += t.eq(t + 1)
-            m.d.sync += [v1.eq(issue), t1_.eq(t), v2.eq(v1), v3.eq(v2)]
+            m.d.sync += [v1.eq(issue), t1_.eq(t), v2.eq(v1), v3.eq(v2), v4.eq(v3)]
             j1 = Signal.like(t, name=f"j1_{len(loop_names)}")
             loop_names.append(1)
             m.d.comb += j1.eq(NZr.data if indirect else t1_)
-            m.d.sync += [j2.eq(j1), j3.eq(j2)]
+            m.d.sync += [j2.eq(j1), j3.eq(j2), j4.eq(j3)]
             m.d.comb += NZr.addr.eq(t)
-            return j1, ~issue & ~v1 & ~v2 & ~v3
+            return j1, ~issue & ~v1 & ~v2 & ~v3 & (~v4 if stages == 4 else 1)
 
         loop_names: list[int] = []
 
@@ -768,7 +768,7 @@ class EPCore(wiring.Component):
                     if alternate:
                         m.d.sync += half.eq(~half)
                     j1, done = loop(nnz if lay == 0 else n_in, indirect=(lay == 0),
-                                    gate=~half if alternate else 1)
+                                    gate=~half if alternate else 1, stages=4)
                     m.d.comb += [Wr[lay][b].addr.eq(group_addr(lay, b, i, j1))
                                  for b in range(P)]
                     m.d.comb += CRr.addr.eq(j1)
@@ -780,25 +780,29 @@ class EPCore(wiring.Component):
                         m.d.comb += [pre_r.addr.eq(pre_o + hi(j1)),
                                      pref_r.addr.eq(pref_o + hi(j1))]
                         ub, uf = lane(pre_d, lo(j3), ab), lane(pref_d, lo(j3), ab)
+                    # stage 3 multiplies (into registers), stage 4 rounds, saturates and
+                    # writes back: two cycles for what one could not do at speed
                     w_lane = by_lane(lay, lo(j3))
                     new_w = []
                     for k in range(P):
                         prod = Signal(signed(self.update_q_width + 2 * ab + 4),
                                       name=f"prod{lay}_{k}")
+                        w_4 = Signal(wsh, name=f"w4_{lay}_{k}")
                         # k (vb ub - vf uf)
-                        m.d.comb += prod.eq(mul(k, kvb[k], ub, f"upd{lay}")
-                                            - mul(P + k, kvf[k], uf, f"upd{lay}"))
+                        m.d.sync += [prod.eq(mul(k, kvb[k], ub, f"upd{lay}")
+                                             - mul(P + k, kvf[k], uf, f"upd{lay}")),
+                                     w_4.eq(w_lane[k])]
                         dw = Signal(signed(prod.shape().width), name=f"dw{lay}_{k}")
-                        m.d.comb += dw.eq(round_update(prod, a_k[k] ^ CRd))
+                        m.d.comb += dw.eq(round_update(prod, a_k[k] ^ CRd4))
                         nw_ = Signal(wsh, name=f"new_w{lay}_{k}")
-                        m.d.comb += nw_.eq(sat(w_lane[k] + dw))
+                        m.d.comb += nw_.eq(sat(w_4 + dw))
                         new_w.append(nw_)
                     new_arr = Array(new_w) if P > 1 else None
                     for b in range(P):
-                        kb = rot(b, lo(j3))
-                        with m.If(v3 & row_ok(kb)):  # padding rows of a last group: no
+                        kb = rot(b, lo(j4))
+                        with m.If(v4 & row_ok(kb)):  # padding rows of a last group: no
                             m.d.comb += [
-                                Ww[lay][b].addr.eq(group_addr(lay, b, i, j3)),
+                                Ww[lay][b].addr.eq(group_addr(lay, b, i, j4)),
                                 Ww[lay][b].data.eq(new_arr[kb] if P > 1 else new_w[0]),
                                 Ww[lay][b].en.eq(1)]
                     with m.If(done):
