@@ -168,6 +168,12 @@ def run(args: argparse.Namespace) -> int:
         (d / "report.txt").write_text(text_report(rep))
         print(text_report(rep))
     if not ok:
+        if fmax and min(fmax.values()) < core_mhz:
+            slow = min(fmax.values())
+            raise EpfpgaError(
+                f"timing not met: f_max {slow:.1f} MHz is below the {core_mhz:.1f} MHz "
+                f"core clock; rebuild with --clock {int(slow)} (the PLL makes it from the "
+                f"board's oscillator) (log: {log})")
         if over := overflow(rep.get("utilisation") or {}):
             raise EpfpgaError(
                 f"config {cfg.name!r} does not fit {args.board} as synthesized: it needs "

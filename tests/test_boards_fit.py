@@ -92,3 +92,26 @@ def test_block_count_matches_nextpnr_on_the_up5k() -> None:
     assert sum(blocks(d, w, modes) for _, d, w in memories(get_config("up5k"), True)) == 29
     assert blocks(784, 9, modes) == 3  # three 1024 x 4 blocks side by side
     assert blocks(4096, 8, modes) - blocks(2048, 8, modes) == 4
+
+
+def test_a_missed_clock_says_which_clock_to_ask_for(tmp_path, capsys, monkeypatch) -> None:
+    """nextpnr fails the build when f_max is under the clock: the message names a clock
+    that would pass, not just nextpnr's own line."""
+    from pathlib import Path
+
+    import epfpga.boards.command_build as cb
+
+    class FailingPlatform:
+        def build(self, top, name: str, build_dir: str, **kw) -> None:  # noqa: ANN001
+            Path(build_dir).mkdir(parents=True, exist_ok=True)
+            (Path(build_dir) / f"{name}.tim").write_text(
+                "Info: Max frequency for clock '$glbnet$clk': 21.37 MHz (FAIL at 25.00 MHz)\n"
+                "ERROR: Max frequency for clock '$glbnet$clk': 21.37 MHz (FAIL at 25.00 MHz)\n")
+            raise RuntimeError("nextpnr-ecp5 exited with status 1")
+
+    monkeypatch.setattr(cb, "_platform", lambda board: FailingPlatform())
+    assert main(["build", "--board", "ulx3s", "--config", "tiny", "--no-sim",
+                 "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "f_max 21.4 MHz is below the 25.0 MHz core clock" in err
+    assert "--clock 21" in err
