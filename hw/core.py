@@ -217,10 +217,12 @@ class EPCore(wiring.Component):
                     w = SimpleNamespace(addr=Signal(range(max(g.depth, 2)), name=f"{name}_wa"),
                                         data=Signal(wsh, name=f"{name}_wd"),
                                         en=Signal(name=f"{name}_we"))
-                    # the update loop issues a read every other cycle and its writes
-                    # come four stages later, in the cycles between
-                    m.d.comb += [sp.addr.eq(Mux(w.en, w.addr, r.addr)), sp.wdata.eq(w.data),
-                                 sp.we.eq(w.en)]
+                    # the update loop issues a read every other cycle; its writes come
+                    # five stages later and land one cycle late, in the cycles between
+                    wa, wd, we_ = Signal.like(w.addr), Signal(wsh), Signal()
+                    m.d.sync += [wa.eq(w.addr), wd.eq(w.data), we_.eq(w.en)]
+                    m.d.comb += [sp.addr.eq(Mux(we_, wa, r.addr)), sp.wdata.eq(wd),
+                                 sp.we.eq(we_)]
                 else:
                     mm = mem(name, wsh)
                     r, w = mm.read_port(), mm.write_port()
@@ -291,8 +293,8 @@ class EPCore(wiring.Component):
         lfsr = [Signal(32, init=lfsr_seed(cfg.seed, layer), name=f"lfsr{layer}")
                 for layer in range(L)]
         # row-group loops (drive, updates): a two-stage pipeline
-        v1, v2, v3, v4 = Signal(), Signal(), Signal(), Signal()
-        t1_, j2, j3, j4 = Signal.like(t), Signal.like(t), Signal.like(t), Signal.like(t)
+        v1, v2, v3, v4, v5 = (Signal(name=f"v{k}") for k in range(1, 6))
+        t1_, j2, j3, j4, j5 = (Signal.like(t, name=f"j{k}") for k in range(1, 6))
         # relaxation: one flat pipeline over (row, word), so rows follow back to back
         entry = data.StructLayout({"v": 1, "i": i.shape(), "t": t.shape(), "first": 1,
                                    "last": 1})
@@ -361,13 +363,14 @@ class EPCore(wiring.Component):
             issue = (t < n_iter) & gate
             with m.If(issue):
                 m.d.sync += t.eq(t + 1)
-            m.d.sync += [v1.eq(issue), t1_.eq(t), v2.eq(v1), v3.eq(v2), v4.eq(v3)]
+            m.d.sync += [v1.eq(issue), t1_.eq(t), v2.eq(v1), v3.eq(v2), v4.eq(v3), v5.eq(v4)]
             j1 = Signal.like(t, name=f"j1_{len(loop_names)}")
             loop_names.append(1)
             m.d.comb += j1.eq(NZr.data if indirect else t1_)
-            m.d.sync += [j2.eq(j1), j3.eq(j2), j4.eq(j3)]
+            m.d.sync += [j2.eq(j1), j3.eq(j2), j4.eq(j3), j5.eq(j4)]
             m.d.comb += NZr.addr.eq(t)
-            return j1, ~issue & ~v1 & ~v2 & ~v3 & (~v4 if stages == 4 else 1)
+            drained = ~issue & ~v1 & ~v2 & ~v3
+            return j1, drained & (~v4 & ~v5 if stages == 5 else 1)
 
         loop_names: list[int] = []
 
@@ -470,7 +473,7 @@ class EPCore(wiring.Component):
             with m.State("DRIVE_LATCH"):
                 m.d.sync += [accs[k].eq(lane(Br[0].data, k, wb_, True) << af)
                              for k in range(P)]
-                m.d.sync += [t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0)]
+                m.d.sync += [t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0), v4.eq(0), v5.eq(0)]
                 m.next = "DRIVE_LOOP"
             with m.State("DRIVE_LOOP"):
                 j1, done = loop(nnz, indirect=True)
@@ -761,14 +764,15 @@ class EPCore(wiring.Component):
                                      kvf[k].eq(mul(P + k, k_, lane(postf_r.data, k, ab),
                                                    f"upd{lay}")),
                                      a_k[k].eq(lane(ARr.data, k, cfg.sr_bits))]
-                    m.d.sync += [t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0), half.eq(0)]
+                    m.d.sync += [t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0), v4.eq(0), v5.eq(0),
+                                 half.eq(0)]
                     m.next = f"U{lay}_LOOP"
                 with m.State(f"U{lay}_LOOP"):
                     alternate = lay == 0 and single_w0
                     if alternate:
                         m.d.sync += half.eq(~half)
                     j1, done = loop(nnz if lay == 0 else n_in, indirect=(lay == 0),
-                                    gate=~half if alternate else 1, stages=4)
+                                    gate=~half if alternate else 1, stages=5)
                     m.d.comb += [Wr[lay][b].addr.eq(group_addr(lay, b, i, j1))
                                  for b in range(P)]
                     m.d.comb += CRr.addr.eq(j1)
@@ -780,29 +784,33 @@ class EPCore(wiring.Component):
                         m.d.comb += [pre_r.addr.eq(pre_o + hi(j1)),
                                      pref_r.addr.eq(pref_o + hi(j1))]
                         ub, uf = lane(pre_d, lo(j3), ab), lane(pref_d, lo(j3), ab)
-                    # stage 3 multiplies (into registers), stage 4 rounds, saturates and
-                    # writes back: two cycles for what one could not do at speed
+                    # stage 3 forms the two products, stage 4 their difference, the
+                    # rounding and the saturation, stage 5 writes back: one cycle could
+                    # not do all of it at speed
                     w_lane = by_lane(lay, lo(j3))
                     new_w = []
                     for k in range(P):
-                        prod = Signal(signed(self.update_q_width + 2 * ab + 4),
-                                      name=f"prod{lay}_{k}")
+                        pw = self.update_q_width + 2 * ab + 4
+                        pb = Signal(signed(pw), name=f"pb{lay}_{k}")
+                        pf = Signal(signed(pw), name=f"pf{lay}_{k}")
                         w_4 = Signal(wsh, name=f"w4_{lay}_{k}")
                         # k (vb ub - vf uf)
-                        m.d.sync += [prod.eq(mul(k, kvb[k], ub, f"upd{lay}")
-                                             - mul(P + k, kvf[k], uf, f"upd{lay}")),
+                        m.d.sync += [pb.eq(mul(k, kvb[k], ub, f"upd{lay}")),
+                                     pf.eq(mul(P + k, kvf[k], uf, f"upd{lay}")),
                                      w_4.eq(w_lane[k])]
+                        prod = Signal(signed(pw + 1), name=f"prod{lay}_{k}")
+                        m.d.comb += prod.eq(pb - pf)
                         dw = Signal(signed(prod.shape().width), name=f"dw{lay}_{k}")
                         m.d.comb += dw.eq(round_update(prod, a_k[k] ^ CRd4))
                         nw_ = Signal(wsh, name=f"new_w{lay}_{k}")
-                        m.d.comb += nw_.eq(sat(w_4 + dw))
+                        m.d.sync += nw_.eq(sat(w_4 + dw))
                         new_w.append(nw_)
                     new_arr = Array(new_w) if P > 1 else None
                     for b in range(P):
-                        kb = rot(b, lo(j4))
-                        with m.If(v4 & row_ok(kb)):  # padding rows of a last group: no
+                        kb = rot(b, lo(j5))
+                        with m.If(v5 & row_ok(kb)):  # padding rows of a last group: no
                             m.d.comb += [
-                                Ww[lay][b].addr.eq(group_addr(lay, b, i, j4)),
+                                Ww[lay][b].addr.eq(group_addr(lay, b, i, j5)),
                                 Ww[lay][b].data.eq(new_arr[kb] if P > 1 else new_w[0]),
                                 Ww[lay][b].en.eq(1)]
                     with m.If(done):
