@@ -285,8 +285,16 @@ class EPCore(wiring.Component):
         nnz = Signal(_bits(n[0] + 1) + 1)
         i = Signal(_bits(max(n) + 1) + 1)
         t = Signal(_bits(max(n) + 2) + 1)
-        acc = Signal(acc_shape)
         accs = [Signal(acc_shape, name=f"acc_{k}") for k in range(P)]  # per lane of a group
+        acc = accs[0]  # the one accumulator of the row order (never live with a group's)
+        # Lane 0's sum is one adder for the drive and every layer's relaxation, in both
+        # visiting orders: the states steer its operands (first entry of a row: the row
+        # constant instead of the accumulator, then up to two products).
+        r_first = Signal(name="r_first")
+        r_const, r_fwd, r_bwd = (Signal(acc_shape, name=f"r_{x}")
+                                 for x in ("const", "fwd", "bwd"))
+        acc_next = Signal(acc_shape, name="acc_next")
+        m.d.comb += acc_next.eq(Mux(r_first, r_const, acc) + r_fwd + r_bwd)
         self_s = [Signal(act, name=f"self_s{k}") for k in range(P)]  # s_L for the nudge
         best = Signal(signed(ab + 1))
         best_i = Signal(_bits(n[-1]))
@@ -316,24 +324,22 @@ class EPCore(wiring.Component):
         mul_p = [Signal(signed(wa + wb), name=f"mul{q}_p") for q in range(2 * P)]
         m.d.comb += [mul_p[q].eq(mul_a[q] * mul_b[q]) for q in range(2 * P)]
 
-        pools: dict[str, tuple[list, list, list]] = {}
+        # Without sharing, the update's k*v and kv*u still share a pool of 2P (they are
+        # never formed in the same cycle): the update needs half the multipliers.
+        upd_pool = ([Signal(signed(wa), name=f"upd_{q}_a") for q in range(2 * P)],
+                    [Signal(signed(wb), name=f"upd_{q}_b") for q in range(2 * P)],
+                    [Signal(signed(wa + wb), name=f"upd_{q}_p") for q in range(2 * P)])
+        if not self.shared_mul:
+            m.d.comb += [p_.eq(a_ * b_) for a_, b_, p_ in zip(*upd_pool, strict=True)]
 
-        def mul(q: int, a, b, pool: str | None = None):  # noqa: ANN001, ANN202
-            """a * b on shared multiplier q (drive it from one FSM state at a time).
-            Without sharing, a ``pool`` still shares between the states it names (one
-            layer's k*v and kv*u: the update then needs half the multipliers)."""
-            if not self.shared_mul and pool is None:
+        def mul(q: int, a, b, pool: bool = False):  # noqa: ANN001, ANN202
+            """a * b on shared multiplier q (drive it from one FSM state at a time);
+            ``pool``: on the update's pool when multipliers are not shared."""
+            if not self.shared_mul and not pool:
                 return a * b
-            ma, mb, mp = (mul_a, mul_b, mul_p) if self.shared_mul else pools[pool]
+            ma, mb, mp = (mul_a, mul_b, mul_p) if self.shared_mul else upd_pool
             m.d.comb += [ma[q].eq(a), mb[q].eq(b)]
             return mp[q]
-
-        for pool in [f"upd{lay}" for lay in range(L)]:  # products outside the FSM
-            pools[pool] = ([Signal(signed(wa), name=f"{pool}_{q}_a") for q in range(2 * P)],
-                           [Signal(signed(wb), name=f"{pool}_{q}_b") for q in range(2 * P)],
-                           [Signal(signed(wa + wb), name=f"{pool}_{q}_p") for q in range(2 * P)])
-            if not self.shared_mul:
-                m.d.comb += [p_.eq(a_ * b_) for a_, b_, p_ in zip(*pools[pool], strict=True)]
 
         neg = job.neg
         beta_s = Signal(signed(cfg.beta_frac + 3))
@@ -481,7 +487,10 @@ class EPCore(wiring.Component):
                 m.d.comb += Xr.addr.eq(j1)
                 with m.If(v3):
                     w_lane = by_lane(0, lo(j3))
-                    m.d.sync += [accs[k].eq(accs[k] + mul(k, w_lane[k], Xd)) for k in range(P)]
+                    m.d.comb += r_fwd.eq(mul(0, w_lane[0], Xd))
+                    m.d.sync += acc.eq(acc_next)
+                    m.d.sync += [accs[k].eq(accs[k] + mul(k, w_lane[k], Xd))
+                                 for k in range(1, P)]
                 with m.If(done):
                     m.d.comb += [Dw.addr.eq(i), Dw.data.eq(Cat(*accs)), Dw.en.eq(1)]
                     m.d.sync += i.eq(i + 1)
@@ -529,18 +538,33 @@ class EPCore(wiring.Component):
                         m.d.comb += [SPw[lay - 1].addr.eq(word), SPw[lay - 1].data.eq(value),
                                      SPw[lay - 1].en.eq(en)]
 
-            def new_state(lay: int, acc_, row, s_l, name: str):  # noqa: ANN001, ANN202
-                """rho(acc (+ the nudge on the output layer)) for neuron ``row``."""
+            def new_state(out, acc_, row, s_l, name: str):  # noqa: ANN001, ANN202
+                """rho(acc (+ the nudge while ``out``: the output layer)) for neuron
+                ``row``."""
                 total = Signal(signed(aw + 2), name=f"total_{name}")
-                if lay == L:
+                if out is False:
+                    m.d.comb += total.eq(acc_)
+                else:
                     target = Mux(job.label == row, one, 0)
                     nudge = ((target - s_l) * beta_s) << cfg.nudge_shift
-                    m.d.comb += total.eq(acc_ + Mux(nudging, nudge, 0))
-                else:
-                    m.d.comb += total.eq(acc_)
+                    m.d.comb += total.eq(acc_ + Mux(nudging & out, nudge, 0))
                 s_new = Signal(act, name=f"s_new_{name}")
                 m.d.comb += s_new.eq(rho(total))
                 return s_new
+
+            # visiting order per layer: the cheaper in cycles (see above)
+            shape = {}
+            for lay in range(1, L + 1):
+                nf = n[lay - 1] if lay >= 2 else 0  # bottom-up inputs
+                nb = n[lay + 1] if lay < L else 0  # top-down inputs
+                cf, cb = words(nf, P), words(nb, P)
+                groups = nw[lay] * max(nf, nb, 1) < n[lay] * max(cf, cb, 1)
+                self.relax_order[lay] = "groups" if groups else "rows"
+                shape[lay] = (nf, nb, cf, cb)
+            # the row order's new state is one circuit for every layer visited by rows
+            r_out = Signal(name="r_out")  # the output layer is relaxing (by rows)
+            s_rows = new_state(r_out if self.relax_order[L] == "rows" else False,
+                               acc, p4.i, self_s[0], "rows")
 
             def const_of(lay: int, k):  # noqa: ANN001, ANN202
                 """The row constant at stage 3: the drive (layer 1) or the bias."""
@@ -566,22 +590,24 @@ class EPCore(wiring.Component):
                         for b in range(P)]
                     m.d.comb += Sr[lay].addr.eq(cur * cb + p1.t)
                 # stage 3
-                terms = []
+                m.d.comb += [r_first.eq(p3.first), r_const.eq(const_of(lay, lo(p3.i)))]
                 if cf:
                     fwd = sum(mul(b, Wq[lay - 1][b], lane(Sd[lay - 2], rot(b, lo(p3.i)), ab))
                               for b in range(P))
-                    terms.append(Mux(p3.t < cf, fwd, 0) if cf < nt else fwd)
+                    m.d.comb += r_fwd.eq(Mux(p3.t < cf, fwd, 0) if cf < nt else fwd)
                 if cb:
                     bwd = sum(mul(P + b, Wq[lay][b], lane(Sd[lay], rot(b, lo(p3.i)), ab))
                               for b in range(P))
-                    terms.append(Mux(p3.t < cb, bwd, 0) if cb < nt else bwd)
+                    m.d.comb += r_bwd.eq(Mux(p3.t < cb, bwd, 0) if cb < nt else bwd)
                 with m.If(p3.v):
-                    m.d.sync += acc.eq(Mux(p3.first, const_of(lay, lo(p3.i)), acc) + sum(terms))
+                    m.d.sync += acc.eq(acc_next)
                     if lay == L:
                         with m.If(p3.first):
                             m.d.sync += self_s[0].eq(lane(Sd[L - 1], lo(p3.i), ab))
                 # stage 4
-                s_new = new_state(lay, acc, p4.i, self_s[0], f"{lay}")
+                s_new = s_rows
+                if lay == L:
+                    m.d.comb += r_out.eq(1)
                 with m.If(p4.v & p4.last):
                     write_states(lay, hi(p4.i), spread(s_new, ab), onehot(lo(p4.i)))
                     if lay == L:
@@ -608,6 +634,7 @@ class EPCore(wiring.Component):
                 nt = max(nf, nb, 1)
                 fw = by_lane(lay - 1, lo(p3.t)) if nf else None
                 bw = by_lane(lay, lo(p3.t)) if nb else None
+                m.d.comb += r_first.eq(p3.first)
                 for k in range(P):
                     terms = []
                     if nf:
@@ -616,15 +643,19 @@ class EPCore(wiring.Component):
                     if nb:
                         b_ = mul(P + k, bw[k], lane(Sd[lay], lo(p3.t), ab))
                         terms.append(Mux(p3.t < nb, b_, 0) if nb < nt else b_)
+                    if k == 0:  # lane 0 on the shared adder
+                        m.d.comb += [r_const.eq(const_of(lay, 0))] + [
+                            r.eq(v) for r, v in zip((r_fwd, r_bwd), terms, strict=False)]
                     with m.If(p3.v):
-                        m.d.sync += accs[k].eq(Mux(p3.first, const_of(lay, k), accs[k])
-                                               + sum(terms))
+                        m.d.sync += accs[k].eq(
+                            acc_next if k == 0 else
+                            Mux(p3.first, const_of(lay, k), accs[k]) + sum(terms))
                         if lay == L:
                             with m.If(p3.first):
                                 m.d.sync += self_s[k].eq(lane(Sd[L - 1], k, ab))
                 # stage 4
                 rows = [p4.i * P + k for k in range(P)]
-                s_new = [new_state(lay, accs[k], rows[k], self_s[k], f"{lay}_{k}")
+                s_new = [new_state(lay == L, accs[k], rows[k], self_s[k], f"{lay}_{k}")
                          for k in range(P)]
                 ok = [rows[k] < n[lay] if n[lay] % P else Const(1, 1) for k in range(P)]
                 with m.If(p4.v & p4.last):
@@ -638,13 +669,8 @@ class EPCore(wiring.Component):
                             m.d.sync += [best.eq(b_val), best_i.eq(b_idx)]
 
             for lay in range(1, L + 1):
-                nf = n[lay - 1] if lay >= 2 else 0  # bottom-up inputs
-                nb = n[lay + 1] if lay < L else 0  # top-down inputs
-                cf, cb = words(nf, P), words(nb, P)
-                by_rows = n[lay] * max(cf, cb, 1)
-                by_groups = nw[lay] * max(nf, nb, 1)
-                groups = by_groups < by_rows
-                self.relax_order[lay] = "groups" if groups else "rows"
+                nf, nb, cf, cb = shape[lay]
+                groups = self.relax_order[lay] == "groups"
                 n_iter, nt = (nw[lay], max(nf, nb, 1)) if groups else (n[lay], max(cf, cb, 1))
                 with m.State(f"R{lay}"):
                     issue = i < n_iter
@@ -719,6 +745,23 @@ class EPCore(wiring.Component):
                     return bank, (Slo[layer], ~cur * nw[layer + 1], Slod[layer])
                 return bank, (SFr[layer], 0, SFd[layer])
 
+            # One update datapath serves every layer (the layers update one after the
+            # other): the per-row k*v registers, the stage-3 operands, the products and
+            # the rounding and saturation exist once, each layer's states only steer
+            # their inputs.  Stage 3 forms the two products, stage 4 their difference,
+            # the rounding and the saturation, stage 5 writes back: one cycle could not
+            # do all of it at speed.
+            pw = self.update_q_width + 2 * ab + 4
+            kvb = [Signal(signed(kv_width), name=f"kvb_{k}") for k in range(P)]
+            kvf = [Signal(signed(kv_width), name=f"kvf_{k}") for k in range(P)]
+            u_hi, u_lo = Signal(act, name="u_hi"), Signal(act, name="u_lo")  # stage 3
+            w_in = [Signal(wsh, name=f"w_in_{k}") for k in range(P)]  # stage 3
+            b_in = [Signal(wsh, name=f"b_in_{k}") for k in range(P)]  # bias, BIAS state
+            prod_hi: list = [None] * P  # shared-multiplier outputs, set by the states
+            prod_lo: list = [None] * P
+            new_w = [Signal(wsh, name=f"new_w_{k}") for k in range(P)]  # stage 5
+            bnew = [Signal(wsh, name=f"bnew_{k}") for k in range(P)]
+
             for lay in range(L):
                 g = geo[lay]
                 n_out, n_in = n[lay + 1], n[lay]
@@ -726,8 +769,6 @@ class EPCore(wiring.Component):
                 k_ = Signal(signed(self.update_q_width + 1), name=f"k{lay}")
                 m.d.comb += k_.eq(Mux(neg, -getattr(self, f"update_q{lay}"),
                                       getattr(self, f"update_q{lay}")))
-                kvb = [Signal(signed(kv_width), name=f"kvb{lay}_{k}") for k in range(P)]
-                kvf = [Signal(signed(kv_width), name=f"kvf{lay}_{k}") for k in range(P)]
 
                 def row_ok(k: int, grp=i, n_out=n_out):  # noqa: ANN001, ANN202
                     """Lane k holds a real row (the last group may be partial)."""
@@ -760,9 +801,9 @@ class EPCore(wiring.Component):
                 with m.State(f"U{lay}_LATCH"):
                     # k * v once per row: the per-weight path then has one multiplier level
                     for k in range(P):
-                        m.d.sync += [kvb[k].eq(mul(k, k_, lane(post_r.data, k, ab), f"upd{lay}")),
+                        m.d.sync += [kvb[k].eq(mul(k, k_, lane(post_r.data, k, ab), pool=True)),
                                      kvf[k].eq(mul(P + k, k_, lane(postf_r.data, k, ab),
-                                                   f"upd{lay}")),
+                                                   pool=True)),
                                      a_k[k].eq(lane(ARr.data, k, cfg.sr_bits))]
                     m.d.sync += [t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0), v4.eq(0), v5.eq(0),
                                  half.eq(0)]
@@ -777,34 +818,18 @@ class EPCore(wiring.Component):
                                  for b in range(P)]
                     m.d.comb += CRr.addr.eq(j1)
                     if lay == 0:
-                        m.d.comb += Xr.addr.eq(j1)
-                        ub, uf = Xd, Xd
+                        m.d.comb += [Xr.addr.eq(j1), u_hi.eq(Xd), u_lo.eq(Xd)]
                     else:
                         (pre_r, pre_o, pre_d), (pref_r, pref_o, pref_d) = hi_lo(lay - 1)
                         m.d.comb += [pre_r.addr.eq(pre_o + hi(j1)),
-                                     pref_r.addr.eq(pref_o + hi(j1))]
-                        ub, uf = lane(pre_d, lo(j3), ab), lane(pref_d, lo(j3), ab)
-                    # stage 3 forms the two products, stage 4 their difference, the
-                    # rounding and the saturation, stage 5 writes back: one cycle could
-                    # not do all of it at speed
+                                     pref_r.addr.eq(pref_o + hi(j1)),
+                                     u_hi.eq(lane(pre_d, lo(j3), ab)),
+                                     u_lo.eq(lane(pref_d, lo(j3), ab))]
                     w_lane = by_lane(lay, lo(j3))
-                    new_w = []
-                    for k in range(P):
-                        pw = self.update_q_width + 2 * ab + 4
-                        pb = Signal(signed(pw), name=f"pb{lay}_{k}")
-                        pf = Signal(signed(pw), name=f"pf{lay}_{k}")
-                        w_4 = Signal(wsh, name=f"w4_{lay}_{k}")
-                        # k (vb ub - vf uf)
-                        m.d.sync += [pb.eq(mul(k, kvb[k], ub, f"upd{lay}")),
-                                     pf.eq(mul(P + k, kvf[k], uf, f"upd{lay}")),
-                                     w_4.eq(w_lane[k])]
-                        prod = Signal(signed(pw + 1), name=f"prod{lay}_{k}")
-                        m.d.comb += prod.eq(pb - pf)
-                        dw = Signal(signed(prod.shape().width), name=f"dw{lay}_{k}")
-                        m.d.comb += dw.eq(round_update(prod, a_k[k] ^ CRd4))
-                        nw_ = Signal(wsh, name=f"new_w{lay}_{k}")
-                        m.d.sync += nw_.eq(sat(w_4 + dw))
-                        new_w.append(nw_)
+                    for k in range(P):  # k (v_hi u_hi - v_lo u_lo), formed at stage 3
+                        m.d.comb += w_in[k].eq(w_lane[k])
+                        prod_hi[k] = mul(k, kvb[k], u_hi, pool=True)
+                        prod_lo[k] = mul(P + k, kvf[k], u_lo, pool=True)
                     new_arr = Array(new_w) if P > 1 else None
                     for b in range(P):
                         kb = rot(b, lo(j5))
@@ -819,15 +844,7 @@ class EPCore(wiring.Component):
                     m.d.comb += [Br[lay].addr.eq(i), CRr.addr.eq(n_in)]
                     m.next = f"U{lay}_BIAS"
                 with m.State(f"U{lay}_BIAS"):
-                    bnew = []
-                    for k in range(P):
-                        bprod = Signal(signed(self.update_q_width + 2 * ab + 4),
-                                       name=f"bprod{lay}_{k}")
-                        m.d.comb += bprod.eq((kvb[k] - kvf[k]) << af)  # k (vb - vf) * 1.0
-                        bn = Signal(wsh, name=f"bnew{lay}_{k}")
-                        m.d.comb += bn.eq(sat(lane(Br[lay].data, k, wb_, True)
-                                              + round_update(bprod, a_k[k] ^ CRr.data)))
-                        bnew.append(bn)
+                    m.d.comb += [b_in[k].eq(lane(Br[lay].data, k, wb_, True)) for k in range(P)]
                     m.d.comb += [Bw[lay].addr.eq(i), Bw[lay].data.eq(Cat(*bnew)),
                                  Bw[lay].en.eq(Cat(*(row_ok(k) for k in range(P))))]
                     m.d.sync += i.eq(i + 1)
@@ -836,6 +853,22 @@ class EPCore(wiring.Component):
                         m.next = nxt
                     with m.Else():
                         m.next = f"U{lay}_ADDR"
+
+            # the shared update datapath; its registers run every cycle, the loop's
+            # valid bits say when a result is real
+            for k in range(P):
+                pb = Signal(signed(pw), name=f"pb_{k}")
+                pf = Signal(signed(pw), name=f"pf_{k}")
+                w_4 = Signal(wsh, name=f"w4_{k}")
+                m.d.sync += [pb.eq(prod_hi[k]), pf.eq(prod_lo[k]), w_4.eq(w_in[k])]
+                prod = Signal(signed(pw + 1), name=f"prod_{k}")
+                m.d.comb += prod.eq(pb - pf)
+                dw = Signal(signed(prod.shape().width), name=f"dw_{k}")
+                m.d.comb += dw.eq(round_update(prod, a_k[k] ^ CRd4))
+                m.d.sync += new_w[k].eq(sat(w_4 + dw))
+                bprod = Signal(signed(pw), name=f"bprod_{k}")
+                m.d.comb += bprod.eq((kvb[k] - kvf[k]) << af)  # k (v_hi - v_lo) * 1.0
+                m.d.comb += bnew[k].eq(sat(b_in[k] + round_update(bprod, a_k[k] ^ CRr.data)))
 
             with m.State("UPD_END"):
                 m.next = "RESULT"
