@@ -298,6 +298,12 @@ class EPCore(wiring.Component):
         self_s = [Signal(act, name=f"self_s{k}") for k in range(P)]  # s_L for the nudge
         best = Signal(signed(ab + 1))
         best_i = Signal(_bits(n[-1]))
+        # the argmax runs a cycle after the output layer's free end states are formed
+        # (its compares then start from flops): candidates per lane and their first row
+        cmp_v = Signal(name="cmp_v")
+        cmp_s = [Signal(act, name=f"cmp_s{k}") for k in range(P)]
+        cmp_ok = [Signal(name=f"cmp_ok{k}") for k in range(P)]
+        cmp_row = Signal(_bits(max(n) + 1) + lg + 1, name="cmp_row")
         lfsr = [Signal(32, init=lfsr_seed(cfg.seed, layer), name=f"lfsr{layer}")
                 for layer in range(L)]
         # row-group loops (drive, updates): a two-stage pipeline
@@ -305,7 +311,7 @@ class EPCore(wiring.Component):
         t1_, j2, j3, j4, j5 = (Signal.like(t, name=f"j{k}") for k in range(1, 6))
         # relaxation: one flat pipeline over (row, word), so rows follow back to back
         entry = data.StructLayout({"v": 1, "i": i.shape(), "t": t.shape(), "first": 1,
-                                   "last": 1})
+                                   "last": 1, "out": 1})  # out: the output layer
         p1, p2, p3, p4 = (Signal(entry, name=f"relax_p{k}") for k in range(1, 5))
         # update row-group constants
         a_k = [Signal(unsigned(cfg.sr_bits), name=f"a_{k}") for k in range(P)]
@@ -407,6 +413,7 @@ class EPCore(wiring.Component):
         host_lane = Signal(max(lg, 1))
         host_lfsr = Signal(32)
 
+        m.d.sync += cmp_v.eq(0)
         with m.FSM(name="ctrl"):
             # ------------------------------------------------------------ idle, host
             with m.State("IDLE"):
@@ -562,8 +569,7 @@ class EPCore(wiring.Component):
                 self.relax_order[lay] = "groups" if groups else "rows"
                 shape[lay] = (nf, nb, cf, cb)
             # the row order's new state is one circuit for every layer visited by rows
-            r_out = Signal(name="r_out")  # the output layer is relaxing (by rows)
-            s_rows = new_state(r_out if self.relax_order[L] == "rows" else False,
+            s_rows = new_state(p4.out if self.relax_order[L] == "rows" else False,
                                acc, p4.i, self_s[0], "rows")
 
             def const_of(lay: int, k):  # noqa: ANN001, ANN202
@@ -606,13 +612,13 @@ class EPCore(wiring.Component):
                             m.d.sync += self_s[0].eq(lane(Sd[L - 1], lo(p3.i), ab))
                 # stage 4
                 s_new = s_rows
-                if lay == L:
-                    m.d.comb += r_out.eq(1)
                 with m.If(p4.v & p4.last):
                     write_states(lay, hi(p4.i), spread(s_new, ab), onehot(lo(p4.i)))
                     if lay == L:
-                        with m.If(last_free & (s_new > best)):
-                            m.d.sync += [best.eq(s_new), best_i.eq(p4.i)]
+                        with m.If(last_free):
+                            m.d.sync += [cmp_v.eq(1), cmp_s[0].eq(s_new), cmp_ok[0].eq(1),
+                                         cmp_row.eq(p4.i)]
+                            m.d.sync += [ok_.eq(0) for ok_ in cmp_ok[1:]]
 
             def relax_groups(lay: int, nf: int, nb: int) -> None:
                 # stage 1
@@ -660,13 +666,11 @@ class EPCore(wiring.Component):
                 ok = [rows[k] < n[lay] if n[lay] % P else Const(1, 1) for k in range(P)]
                 with m.If(p4.v & p4.last):
                     write_states(lay, p4.i, Cat(*s_new), Cat(*ok))
-                    if lay == L:  # argmax over the lanes in row order, as the golden model
-                        b_val, b_idx = best, best_i
-                        for k in range(P):
-                            take = ok[k] & (s_new[k] > b_val)
-                            b_val, b_idx = Mux(take, s_new[k], b_val), Mux(take, rows[k], b_idx)
+                    if lay == L:  # argmax candidates, compared a cycle later
                         with m.If(last_free):
-                            m.d.sync += [best.eq(b_val), best_i.eq(b_idx)]
+                            m.d.sync += [cmp_v.eq(1), cmp_row.eq(rows[0])]
+                            m.d.sync += [c.eq(v) for c, v in zip(cmp_s, s_new, strict=True)]
+                            m.d.sync += [c.eq(v) for c, v in zip(cmp_ok, ok, strict=True)]
 
             for lay in range(1, L + 1):
                 nf, nb, cf, cb = shape[lay]
@@ -681,6 +685,7 @@ class EPCore(wiring.Component):
                             m.d.sync += t.eq(t + 1)
                     m.d.sync += [p1.v.eq(issue), p1.i.eq(i), p1.t.eq(t),
                                  p1.first.eq(t == 0), p1.last.eq(t == nt - 1),
+                                 p1.out.eq(lay == L),
                                  p2.eq(p1), p3.eq(p2), p4.eq(p3)]
                     if groups:
                         relax_groups(lay, nf, nb)
@@ -883,6 +888,14 @@ class EPCore(wiring.Component):
                 with m.If(self.result.ready):
                     m.d.sync += samples.eq(samples + job.train)
                     m.next = "IDLE"
+
+        # argmax over the lanes in row order, as the golden model (first maximum wins)
+        b_val, b_idx = best, best_i
+        for k in range(P):
+            take = cmp_ok[k] & (cmp_s[k] > b_val)
+            b_val, b_idx = Mux(take, cmp_s[k], b_val), Mux(take, cmp_row + k, b_idx)
+        with m.If(cmp_v):
+            m.d.sync += [best.eq(b_val), best_i.eq(b_idx)]
 
         # host read data: from the region and lane latched at the (registered) read; the
         # mux is as wide as the widest source, the sign extension comes after it

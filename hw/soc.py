@@ -118,6 +118,9 @@ class EPSoC(wiring.Component):
         replaying = Signal()
         bad = Signal()
         hostv = Signal(signed(33))
+        n_vals = Signal(16)  # values a READ/WRITE moves
+        end = Signal(range(amap.max_size + 2 ** 16))
+        region_r, size_r = Signal.like(region), Signal.like(size)
         m.d.comb += [core.host_wdata.eq(hostv), core.host_region.eq(region)]
 
         info = [p.VERSION] + list(bytes.fromhex(cfg.digest)) + [0b11, 0, len(cfg.layers)]
@@ -213,7 +216,7 @@ class EPSoC(wiring.Component):
                         start_response(p.STATUS | p.RESPONSE, 4 * len(p.STATUS_FIELDS))
                         m.next = "HDR"
                     with m.Case(p.READ, p.WRITE):
-                        m.next = "ACCESS_CHECK"
+                        m.next = "ACCESS_SUM"
                     with m.Case(p.SET_PARAMS):
                         with m.If(length != 8 * L):
                             m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
@@ -239,9 +242,16 @@ class EPSoC(wiring.Component):
                 m.next = "HDR"
 
             # ------------------------------------------------------------ READ / WRITE
+            # the range check's sums are registered first: one long path less
+            with m.State("ACCESS_SUM"):
+                m.d.sync += [n_vals.eq(Mux(cmd == p.READ, cnt, (length - 6) >> 3)),
+                             region_r.eq(rb_), size_r.eq(rs_)]
+                m.next = "ACCESS_END"
+            with m.State("ACCESS_END"):
+                m.d.sync += end.eq(offset + n_vals)
+                m.next = "ACCESS_CHECK"
             with m.State("ACCESS_CHECK"):
                 ok_region = (kind <= p.REGION_LFSR) & (layer < L)
-                n_vals = Mux(cmd == p.READ, cnt, (length - 6) >> 3)
                 with m.If(layer >= L):
                     m.d.sync += r_err.eq(p.E_RANGE)
                     m.next = "ERR"
@@ -254,12 +264,12 @@ class EPSoC(wiring.Component):
                 with m.Elif((cmd == p.WRITE) & (length[:3] != 6)):
                     m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
                     m.next = "ERR"
-                with m.Elif(offset_big | (offset + n_vals > rs_) | ((cmd == p.READ) &
-                                                       (cnt > p.MAX_PAYLOAD // 8))):
+                with m.Elif(offset_big | (end > size_r) | ((cmd == p.READ) &
+                                                    (cnt > p.MAX_PAYLOAD // 8))):
                     m.d.sync += r_err.eq(p.E_RANGE)
                     m.next = "ERR"
                 with m.Else():
-                    m.d.sync += [region.eq(rb_), base.eq(offset), cnt.eq(n_vals), k.eq(0),
+                    m.d.sync += [region.eq(region_r), base.eq(offset), cnt.eq(n_vals), k.eq(0),
                                  pa.eq(6)]
                     with m.If(cmd == p.READ):
                         start_response(p.READ | p.RESPONSE, n_vals << 3)
