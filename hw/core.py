@@ -411,7 +411,6 @@ class EPCore(wiring.Component):
         h_wdata = delayed(self.host_wdata, "h_wdata")
         host_rsel = Signal(range(len(self.amap.regions) + 1))
         host_lane = Signal(max(lg, 1))
-        host_lfsr = Signal(32)
 
         m.d.sync += cmp_v.eq(0)
         with m.FSM(name="ctrl"):
@@ -425,9 +424,7 @@ class EPCore(wiring.Component):
                     with m.If(hit):
                         with m.If(h_re):
                             m.d.sync += host_rsel.eq(r_idx)
-                        if kind == "lfsr":
-                            with m.If(h_re):
-                                m.d.sync += host_lfsr.eq(lfsr[layer])
+                        if kind == "lfsr":  # read straight from the register (idle)
                             with m.If(h_we):
                                 m.d.sync += lfsr[layer].eq(h_wdata[:32])
                         elif kind == "W":
@@ -905,7 +902,7 @@ class EPCore(wiring.Component):
             for r_idx, (kind, layer, _) in enumerate(self.amap.regions):
                 with m.Case(r_idx):
                     if kind == "lfsr":
-                        m.d.comb += raw.eq(host_lfsr)
+                        m.d.comb += raw.eq(lfsr[layer])
                     elif kind == "W":
                         m.d.comb += [raw.eq((Array(Wq[layer])[host_lane] if P > 1
                                              else Wq[layer][0]).as_unsigned()),

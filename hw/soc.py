@@ -167,20 +167,27 @@ class EPSoC(wiring.Component):
                 m.next = then
 
         with m.FSM(name="disp"):
+            fresh, retry = Signal(), Signal()  # the frame's class, registered in SEQ_MATCH
+            entry = Signal(ReplayEntry)  # only .error and .byte are used after SEQ_MATCH
             with m.State("WAIT"):
                 with m.If(parser.frame_valid):  # the replay entry of seq is read now
-                    m.next = "SEQ"
-            with m.State("SEQ"):
+                    m.next = "SEQ_MATCH"
+            with m.State("SEQ_MATCH"):
                 back = Signal(8)
-                entry = rp_r.data
+                e = rp_r.data
                 m.d.comb += back.eq(expected - seq)
+                m.d.sync += [fresh.eq((seq == expected) | (cmd == p.INFO)),
+                             entry.error.eq(e.error), entry.byte.eq(e.byte),
+                             retry.eq((back >= 1) & (back <= p.REPLAY_WINDOW) & e.valid &
+                                      (e.seq == seq) & (e.cmd == cmd))]
+                m.next = "SEQ"
+            with m.State("SEQ"):
                 m.d.sync += [pa.eq(0), k.eq(0), bad.eq(0)]
-                with m.If((seq == expected) | (cmd == p.INFO)):
+                with m.If(fresh):
                     m.d.sync += [replaying.eq(0), expected.eq(seq + 1),
                                  counters["frames_ok"].eq(counters["frames_ok"] + 1)]
                     m.next = "DECODE"
-                with m.Elif((back >= 1) & (back <= p.REPLAY_WINDOW) & entry.valid &
-                            (entry.seq == seq) & (entry.cmd == cmd)):
+                with m.Elif(retry):
                     m.d.sync += [replaying.eq(1),
                                  counters["replays"].eq(counters["replays"] + 1)]
                     with m.If(cmd != p.TRAIN):

@@ -93,8 +93,8 @@ class UARTTx(wiring.Component):
 
 
 class FrameParser(wiring.Component):
-    """Bytes in; (cmd, seq, len) out once the whole frame checked, payload readable from
-    ``pay_addr``/``pay_data`` until ``done`` is pulsed."""
+    """Bytes in; (cmd, seq, len) valid while ``frame_valid`` (the whole frame checked),
+    payload readable from ``pay_addr``/``pay_data`` until ``done`` is pulsed."""
 
     def __init__(self, max_payload: int = MAX_PAYLOAD, timeout: int = 100_000):
         self.max_payload = max_payload
@@ -123,6 +123,10 @@ class FrameParser(wiring.Component):
         with m.Elif(idle != self.timeout):
             m.d.sync += idle.eq(idle + 1)
         crc_next = crc16_byte(m, crc, b)
+        # the header fields straight from their register (meaningful while frame_valid):
+        # no state decode in front of the dispatcher's logic
+        m.d.comb += [self.cmd.eq(head[0:8]), self.seq.eq(head[8:16]),
+                     self.length.eq(head[16:32])]
 
         def abandon_on_timeout() -> None:
             """A frame stalled mid-way is dropped and counted, so the link can never
@@ -183,8 +187,7 @@ class FrameParser(wiring.Component):
                             m.next = "HUNT"
                 abandon_on_timeout()
             with m.State("OUT"):
-                m.d.comb += [self.frame_valid.eq(1), self.cmd.eq(head[0:8]),
-                             self.seq.eq(head[8:16]), self.length.eq(head[16:32])]
+                m.d.comb += self.frame_valid.eq(1)
                 with m.If(self.done):
                     m.next = "HUNT"
         return m
