@@ -613,9 +613,9 @@ class EPCore(wiring.Component):
                     write_states(lay, hi(p4.i), spread(s_new, ab), onehot(lo(p4.i)))
                     if lay == L:
                         with m.If(last_free):
+                            # (lanes 1.. stay empty: only this order fills them)
                             m.d.sync += [cmp_v.eq(1), cmp_s[0].eq(s_new), cmp_ok[0].eq(1),
                                          cmp_row.eq(p4.i)]
-                            m.d.sync += [ok_.eq(0) for ok_ in cmp_ok[1:]]
 
             def relax_groups(lay: int, nf: int, nb: int) -> None:
                 # stage 1

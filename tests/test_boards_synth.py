@@ -1,6 +1,6 @@
 """Synthesis, place and route with the YoWASP tools (pinned in pyproject.toml, so a
 placement is the same run to run): the up5k SoC must fit the iCEBreaker's iCE40UP5K and
-meet timing at 24 MHz (about 6 minutes), and the ULX3S 85F at 30 MHz (about 2 minutes),
+meet timing at 24 MHz (about 4-5 minutes), and the ULX3S 85F at 30 MHz (about 2 minutes),
 each clock made by the board's PLL."""
 
 from __future__ import annotations
