@@ -36,7 +36,7 @@ from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
 from epfpga.numerics import LFSR_MASK, lfsr_seed
 
-from .layout import acc_width, exact_divider, memory_plan, weight_layouts, words
+from .layout import acc_width, exact_divider, memory_plan, rand_offsets, weight_layouts, words
 from .spram import SinglePortMemory
 
 
@@ -412,8 +412,41 @@ class EPCore(wiring.Component):
         host_rsel = Signal(range(len(self.amap.regions) + 1))
         host_lane = Signal(max(lg, 1))
 
+        # Stochastic rounding's random values (every layer's row values a_i, then its
+        # column values c_j, bias last) are drawn while the sample loads and relaxes, so
+        # the update starts without waiting for them: UPD_START waits only for a fill
+        # longer than the relaxation.  The LFSRs step exactly as the golden model's.
+        a_off, c_off = rand_offsets(cfg)
+        fill_on = Signal()
+        fill_l = Signal(range(max(L, 2)))
+        fill_t = Signal(range(max(n[k + 1] + n[k] for k in range(L)) + 1))
+        with m.If(fill_on):
+            with m.Switch(fill_l):
+                for lay in range(L):
+                    n_out, n_in = n[lay + 1], n[lay]
+                    with m.Case(lay):
+                        stepped = Signal(32, name=f"lfsr_next{lay}")
+                        m.d.comb += stepped.eq((lfsr[lay] >> 1) ^ Mux(lfsr[lay][0], LFSR_MASK, 0))
+                        m.d.sync += lfsr[lay].eq(stepped)
+                        with m.If(fill_t < n_out):
+                            m.d.comb += [ARw.addr.eq(a_off[lay] + hi(fill_t)),
+                                         ARw.data.eq(spread(stepped & sr_mask, cfg.sr_bits)),
+                                         ARw.en.eq(onehot(lo(fill_t)))]
+                        with m.Else():
+                            m.d.comb += [CRw.addr.eq(c_off[lay] + fill_t - n_out),
+                                         CRw.data.eq(stepped & sr_mask), CRw.en.eq(1)]
+                        with m.If(fill_t == n_out + n_in):
+                            m.d.sync += fill_t.eq(0)
+                            if lay + 1 < L:
+                                m.d.sync += fill_l.eq(lay + 1)
+                            else:
+                                m.d.sync += [fill_l.eq(0), fill_on.eq(0)]
+                        with m.Else():
+                            m.d.sync += fill_t.eq(fill_t + 1)
+
         m.d.sync += cmp_v.eq(0)
-        with m.FSM(name="ctrl"):
+        with m.FSM(name="ctrl") as fsm:
+            self.ctrl_fsm = fsm  # (profiling and tests read its state)
             # ------------------------------------------------------------ idle, host
             with m.State("IDLE"):
                 m.d.comb += [self.busy.eq(0), self.job.ready.eq(1)]
@@ -460,6 +493,9 @@ class EPCore(wiring.Component):
                 with m.If(self.job.valid):
                     m.d.sync += [job.eq(self.job.payload), t.eq(0), nnz.eq(0),
                                  nudging.eq(0), minus.eq(0)]
+                    # (C-EP without nudged steps never updates, so draws nothing)
+                    m.d.sync += fill_on.eq(self.job.payload.train & self.stochastic
+                                           & ((self.t2 != 0) if cep else 1))
                     m.next = "LOAD"
 
             # ------------------------------------------------------------ sample in
@@ -734,7 +770,8 @@ class EPCore(wiring.Component):
             # P rows (a group) at a time, one column per cycle
             with m.State("UPD_START"):
                 m.d.sync += [t.eq(0), i.eq(0)]
-                m.next = "U0_RAND"
+                with m.If(~fill_on):
+                    m.next = "U0_ADDR"
             # the two phases each update contrasts (hi - lo), per variant:
             #   EP: nudged (bank cur) vs free (SF); symmetric: +beta (SP) vs -beta (bank
             #   cur); C-EP: this nudged step (bank cur) vs the previous one (other bank)
@@ -767,7 +804,7 @@ class EPCore(wiring.Component):
             for lay in range(L):
                 g = geo[lay]
                 n_out, n_in = n[lay + 1], n[lay]
-                nxt = f"U{lay + 1}_RAND" if lay + 1 < L else "UPD_END"
+                nxt = f"U{lay + 1}_ADDR" if lay + 1 < L else "UPD_END"
                 k_ = Signal(signed(self.update_q_width + 1), name=f"k{lay}")
                 m.d.comb += k_.eq(Mux(neg, -getattr(self, f"update_q{lay}"),
                                       getattr(self, f"update_q{lay}")))
@@ -776,29 +813,10 @@ class EPCore(wiring.Component):
                     """Lane k holds a real row (the last group may be partial)."""
                     return grp * P + k < n_out if n_out % P else Const(1, 1)
 
-                with m.State(f"U{lay}_RAND"):
-                    # row values a_0..a_{n_out-1}, then column values c_0..c_{n_in}
-                    with m.If(~self.stochastic):
-                        m.d.sync += [t.eq(0), i.eq(0)]
-                        m.next = f"U{lay}_ADDR"
-                    with m.Else():
-                        stepped = Signal(32, name=f"lfsr_next{lay}")
-                        m.d.comb += stepped.eq((lfsr[lay] >> 1) ^ Mux(lfsr[lay][0], LFSR_MASK, 0))
-                        m.d.sync += [lfsr[lay].eq(stepped), t.eq(t + 1)]
-                        with m.If(t < n_out):
-                            m.d.comb += [ARw.addr.eq(hi(t)),
-                                         ARw.data.eq(spread(stepped & sr_mask, cfg.sr_bits)),
-                                         ARw.en.eq(onehot(lo(t)))]
-                        with m.Else():
-                            m.d.comb += [CRw.addr.eq(t - n_out), CRw.data.eq(stepped & sr_mask),
-                                         CRw.en.eq(1)]
-                        with m.If(t == n_out + n_in):
-                            m.d.sync += [t.eq(0), i.eq(0)]
-                            m.next = f"U{lay}_ADDR"
                 (post_r, post_o, _), (postf_r, postf_o, _) = hi_lo(lay)
                 with m.State(f"U{lay}_ADDR"):
                     m.d.comb += [post_r.addr.eq(post_o + i), postf_r.addr.eq(postf_o + i),
-                                 ARr.addr.eq(i)]
+                                 ARr.addr.eq(a_off[lay] + i)]
                     m.next = f"U{lay}_LATCH"
                 with m.State(f"U{lay}_LATCH"):
                     # k * v once per row: the per-weight path then has one multiplier level
@@ -818,7 +836,7 @@ class EPCore(wiring.Component):
                                     gate=~half if alternate else 1, stages=5)
                     m.d.comb += [Wr[lay][b].addr.eq(group_addr(lay, b, i, j1))
                                  for b in range(P)]
-                    m.d.comb += CRr.addr.eq(j1)
+                    m.d.comb += CRr.addr.eq(c_off[lay] + j1)
                     if lay == 0:
                         m.d.comb += [Xr.addr.eq(j1), u_hi.eq(Xd), u_lo.eq(Xd)]
                     else:
@@ -843,7 +861,7 @@ class EPCore(wiring.Component):
                     with m.If(done):
                         m.next = f"U{lay}_BADDR"
                 with m.State(f"U{lay}_BADDR"):
-                    m.d.comb += [Br[lay].addr.eq(i), CRr.addr.eq(n_in)]
+                    m.d.comb += [Br[lay].addr.eq(i), CRr.addr.eq(c_off[lay] + n_in)]
                     m.next = f"U{lay}_BIAS"
                 with m.State(f"U{lay}_BIAS"):
                     m.d.comb += [b_in[k].eq(lane(Br[lay].data, k, wb_, True)) for k in range(P)]
@@ -876,7 +894,7 @@ class EPCore(wiring.Component):
                 m.next = "RESULT"
                 if cep:  # more nudged steps: recompute the drive with the new W0
                     with m.If(step != self.t2):
-                        m.d.sync += [i.eq(0), t.eq(0)]
+                        m.d.sync += [i.eq(0), t.eq(0), fill_on.eq(self.stochastic)]
                         m.next = "DRIVE_ADDR"
 
             # ------------------------------------------------------------ result out

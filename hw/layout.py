@@ -107,6 +107,17 @@ def memory_plan(cfg: EPConfig, spram: bool = False) -> list[tuple[str, int, int]
         out += [(f"slo{i + 1}", 2 * words(n[i + 1], P), P * ab) for i in range(L)]
     out += [("x", n[0], ab), ("nz", n[0], max(1, n[0].bit_length())),
             ("drive", words(n[1], P), P * acc_width(cfg)),
-            ("rand_a", words(max(n[1:]), P), P * cfg.sr_bits),
-            ("rand_c", max(n[:-1]) + 1, cfg.sr_bits)]
+            ("rand_a", sum(words(k, P) for k in n[1:]), P * cfg.sr_bits),
+            ("rand_c", sum(k + 1 for k in n[:-1]), cfg.sr_bits)]
     return out
+
+
+def rand_offsets(cfg: EPConfig) -> tuple[list[int], list[int]]:
+    """Per layer, where its stochastic-rounding values start in ``rand_a`` (row values,
+    packed words) and ``rand_c`` (column values, bias last).  Every layer has its own
+    region, so all of them are drawn while the sample relaxes, before any update."""
+    a, c = [0], [0]
+    for k in range(cfg.n_layers):
+        a.append(a[-1] + words(cfg.layers[k + 1], cfg.lanes))
+        c.append(c[-1] + cfg.layers[k] + 1)
+    return a[:-1], c[:-1]
