@@ -311,7 +311,10 @@ class EPCore(wiring.Component):
         t1_, j2, j3, j4, j5 = (Signal.like(t, name=f"j{k}") for k in range(1, 6))
         # relaxation: one flat pipeline over (row, word), so rows follow back to back
         entry = data.StructLayout({"v": 1, "i": i.shape(), "t": t.shape(), "first": 1,
-                                   "last": 1, "out": 1})  # out: the output layer
+                                   "last": 1, "lay": range(L + 1),
+                                   "out": 1})  # out: the output layer
+        rl = Signal(range(1, L + 2), init=1, name="relax_layer")  # the layer issuing
+        hold = Signal(name="relax_hold")  # the step has issued its last entry
         p1, p2, p3, p4 = (Signal(entry, name=f"relax_p{k}") for k in range(1, 5))
         # update row-group constants
         a_k = [Signal(unsigned(cfg.sr_bits), name=f"a_{k}") for k in range(P)]
@@ -537,7 +540,7 @@ class EPCore(wiring.Component):
                     with m.If(i == geo[0].groups - 1):
                         m.d.sync += [i.eq(0), t.eq(0)]
                         # C-EP: W0 changed, so the drive is recomputed between steps
-                        m.next = "R1" if cep else "ZERO"
+                        m.next = "RELAX" if cep else "ZERO"
                         if cep:
                             with m.If(~nudging):
                                 m.next = "ZERO"
@@ -553,7 +556,7 @@ class EPCore(wiring.Component):
                 m.d.sync += i.eq(i + 1)
                 with m.If(i == max(nw[1:]) - 1):
                     m.d.sync += [i.eq(0), t.eq(0), step.eq(0), nudging.eq(0), best.eq(-1)]
-                    m.next = "R1"
+                    m.next = "RELAX"
 
             # ------------------------------------------------------------ relaxation
             # One flat pipeline over (row or row group, entry): stage 1 addresses,
@@ -612,143 +615,147 @@ class EPCore(wiring.Component):
                 return lane(Bd[lay - 1], k, wb_, True) << af
 
             def relax_rows(lay: int, cf: int, cb: int, nt: int) -> None:
-                # stage 1
-                if lay == 1:
-                    m.d.comb += Dr.addr.eq(hi(p1.i))
-                else:
-                    m.d.comb += Br[lay - 1].addr.eq(hi(p1.i))
-                if lay == L:
-                    m.d.comb += Sr[L - 1].addr.eq(cur * nw[L] + hi(p1.i))
-                if cf:
-                    m.d.comb += [Wr[lay - 1][b].addr.eq(p1.i * geo[lay - 1].words + p1.t)
-                                 for b in range(P)]
-                    m.d.comb += Sr[lay - 2].addr.eq(cur * cf + p1.t)
-                if cb:
-                    m.d.comb += [Wr[lay][b].addr.eq(
-                        (p1.t * P + rot(b, lo(p1.i))) * geo[lay].words + hi(p1.i))
-                        for b in range(P)]
-                    m.d.comb += Sr[lay].addr.eq(cur * cb + p1.t)
-                # stage 3
-                m.d.comb += [r_first.eq(p3.first), r_const.eq(const_of(lay, lo(p3.i)))]
-                if cf:
-                    fwd = sum(mul(b, Wq[lay - 1][b], lane(Sd[lay - 2], rot(b, lo(p3.i)), ab))
-                              for b in range(P))
-                    m.d.comb += r_fwd.eq(Mux(p3.t < cf, fwd, 0) if cf < nt else fwd)
-                if cb:
-                    bwd = sum(mul(P + b, Wq[lay][b], lane(Sd[lay], rot(b, lo(p3.i)), ab))
-                              for b in range(P))
-                    m.d.comb += r_bwd.eq(Mux(p3.t < cb, bwd, 0) if cb < nt else bwd)
-                with m.If(p3.v):
-                    m.d.sync += acc.eq(acc_next)
+                with m.If(p1.lay == lay):  # stage 1
+                    if lay == 1:
+                        m.d.comb += Dr.addr.eq(hi(p1.i))
+                    else:
+                        m.d.comb += Br[lay - 1].addr.eq(hi(p1.i))
                     if lay == L:
-                        with m.If(p3.first):
-                            m.d.sync += self_s[0].eq(lane(Sd[L - 1], lo(p3.i), ab))
-                # stage 4
-                s_new = s_rows
-                with m.If(p4.v & p4.last):
-                    write_states(lay, hi(p4.i), spread(s_new, ab), onehot(lo(p4.i)))
-                    if lay == L:
-                        with m.If(last_free):
-                            # (lanes 1.. stay empty: only this order fills them)
-                            m.d.sync += [cmp_v.eq(1), cmp_s[0].eq(s_new), cmp_ok[0].eq(1),
-                                         cmp_row.eq(p4.i)]
-
-            def relax_groups(lay: int, nf: int, nb: int) -> None:
-                # stage 1
-                if lay == 1:
-                    m.d.comb += Dr.addr.eq(p1.i)
-                else:
-                    m.d.comb += Br[lay - 1].addr.eq(p1.i)
-                if lay == L:
-                    m.d.comb += Sr[L - 1].addr.eq(cur * nw[L] + p1.i)
-                if nf:  # W_{lay-1}[group row, t]
-                    m.d.comb += [Wr[lay - 1][b].addr.eq(group_addr(lay - 1, b, p1.i, p1.t))
-                                 for b in range(P)]
-                    m.d.comb += Sr[lay - 2].addr.eq(cur * nw[lay - 1] + hi(p1.t))
-                if nb:  # W_lay[t, group row]: one address in every bank
-                    m.d.comb += [Wr[lay][b].addr.eq(p1.t * geo[lay].words + p1.i)
-                                 for b in range(P)]
-                    m.d.comb += Sr[lay].addr.eq(cur * nw[lay + 1] + hi(p1.t))
-                # stage 3
-                nt = max(nf, nb, 1)
-                fw = by_lane(lay - 1, lo(p3.t)) if nf else None
-                bw = by_lane(lay, lo(p3.t)) if nb else None
-                m.d.comb += r_first.eq(p3.first)
-                for k in range(P):
-                    terms = []
-                    if nf:
-                        f_ = mul(k, fw[k], lane(Sd[lay - 2], lo(p3.t), ab))
-                        terms.append(Mux(p3.t < nf, f_, 0) if nf < nt else f_)
-                    if nb:
-                        b_ = mul(P + k, bw[k], lane(Sd[lay], lo(p3.t), ab))
-                        terms.append(Mux(p3.t < nb, b_, 0) if nb < nt else b_)
-                    if k == 0:  # lane 0 on the shared adder
-                        m.d.comb += [r_const.eq(const_of(lay, 0))] + [
-                            r.eq(v) for r, v in zip((r_fwd, r_bwd), terms, strict=False)]
+                        m.d.comb += Sr[L - 1].addr.eq(cur * nw[L] + hi(p1.i))
+                    if cf:
+                        m.d.comb += [Wr[lay - 1][b].addr.eq(p1.i * geo[lay - 1].words + p1.t)
+                                     for b in range(P)]
+                        m.d.comb += Sr[lay - 2].addr.eq(cur * cf + p1.t)
+                    if cb:
+                        m.d.comb += [Wr[lay][b].addr.eq(
+                            (p1.t * P + rot(b, lo(p1.i))) * geo[lay].words + hi(p1.i))
+                            for b in range(P)]
+                        m.d.comb += Sr[lay].addr.eq(cur * cb + p1.t)
+                with m.If(p3.lay == lay):  # stage 3
+                    m.d.comb += [r_first.eq(p3.first), r_const.eq(const_of(lay, lo(p3.i)))]
+                    if cf:
+                        fwd = sum(mul(b, Wq[lay - 1][b], lane(Sd[lay - 2], rot(b, lo(p3.i)), ab))
+                                  for b in range(P))
+                        m.d.comb += r_fwd.eq(Mux(p3.t < cf, fwd, 0) if cf < nt else fwd)
+                    if cb:
+                        bwd = sum(mul(P + b, Wq[lay][b], lane(Sd[lay], rot(b, lo(p3.i)), ab))
+                                  for b in range(P))
+                        m.d.comb += r_bwd.eq(Mux(p3.t < cb, bwd, 0) if cb < nt else bwd)
                     with m.If(p3.v):
-                        m.d.sync += accs[k].eq(
-                            acc_next if k == 0 else
-                            Mux(p3.first, const_of(lay, k), accs[k]) + sum(terms))
+                        m.d.sync += acc.eq(acc_next)
                         if lay == L:
                             with m.If(p3.first):
-                                m.d.sync += self_s[k].eq(lane(Sd[L - 1], k, ab))
-                # stage 4
-                rows = [p4.i * P + k for k in range(P)]
-                s_new = [new_state(lay == L, accs[k], rows[k], self_s[k], f"{lay}_{k}")
-                         for k in range(P)]
-                ok = [rows[k] < n[lay] if n[lay] % P else Const(1, 1) for k in range(P)]
-                with m.If(p4.v & p4.last):
-                    write_states(lay, p4.i, Cat(*s_new), Cat(*ok))
-                    if lay == L:  # argmax candidates, compared a cycle later
-                        with m.If(last_free):
-                            m.d.sync += [cmp_v.eq(1), cmp_row.eq(rows[0])]
-                            m.d.sync += [c.eq(v) for c, v in zip(cmp_s, s_new, strict=True)]
-                            m.d.sync += [c.eq(v) for c, v in zip(cmp_ok, ok, strict=True)]
+                                m.d.sync += self_s[0].eq(lane(Sd[L - 1], lo(p3.i), ab))
+                with m.If(p4.lay == lay):  # stage 4
+                    s_new = s_rows
+                    with m.If(p4.v & p4.last):
+                        write_states(lay, hi(p4.i), spread(s_new, ab), onehot(lo(p4.i)))
+                        if lay == L:
+                            with m.If(last_free):
+                                # (lanes 1.. stay empty: only this order fills them)
+                                m.d.sync += [cmp_v.eq(1), cmp_s[0].eq(s_new), cmp_ok[0].eq(1),
+                                             cmp_row.eq(p4.i)]
 
-            for lay in range(1, L + 1):
-                nf, nb, cf, cb = shape[lay]
-                groups = self.relax_order[lay] == "groups"
-                n_iter, nt = (nw[lay], max(nf, nb, 1)) if groups else (n[lay], max(cf, cb, 1))
-                with m.State(f"R{lay}"):
-                    issue = i < n_iter
-                    with m.If(issue):
-                        with m.If(t == nt - 1):
-                            m.d.sync += [i.eq(i + 1), t.eq(0)]
-                        with m.Else():
-                            m.d.sync += t.eq(t + 1)
-                    m.d.sync += [p1.v.eq(issue), p1.i.eq(i), p1.t.eq(t),
-                                 p1.first.eq(t == 0), p1.last.eq(t == nt - 1),
-                                 p1.out.eq(lay == L),
-                                 p2.eq(p1), p3.eq(p2), p4.eq(p3)]
-                    if groups:
+            def relax_groups(lay: int, nf: int, nb: int) -> None:
+                with m.If(p1.lay == lay):  # stage 1
+                    if lay == 1:
+                        m.d.comb += Dr.addr.eq(p1.i)
+                    else:
+                        m.d.comb += Br[lay - 1].addr.eq(p1.i)
+                    if lay == L:
+                        m.d.comb += Sr[L - 1].addr.eq(cur * nw[L] + p1.i)
+                    if nf:  # W_{lay-1}[group row, t]
+                        m.d.comb += [Wr[lay - 1][b].addr.eq(group_addr(lay - 1, b, p1.i, p1.t))
+                                     for b in range(P)]
+                        m.d.comb += Sr[lay - 2].addr.eq(cur * nw[lay - 1] + hi(p1.t))
+                    if nb:  # W_lay[t, group row]: one address in every bank
+                        m.d.comb += [Wr[lay][b].addr.eq(p1.t * geo[lay].words + p1.i)
+                                     for b in range(P)]
+                        m.d.comb += Sr[lay].addr.eq(cur * nw[lay + 1] + hi(p1.t))
+                with m.If(p3.lay == lay):  # stage 3
+                    nt = max(nf, nb, 1)
+                    fw = by_lane(lay - 1, lo(p3.t)) if nf else None
+                    bw = by_lane(lay, lo(p3.t)) if nb else None
+                    m.d.comb += r_first.eq(p3.first)
+                    for k in range(P):
+                        terms = []
+                        if nf:
+                            f_ = mul(k, fw[k], lane(Sd[lay - 2], lo(p3.t), ab))
+                            terms.append(Mux(p3.t < nf, f_, 0) if nf < nt else f_)
+                        if nb:
+                            b_ = mul(P + k, bw[k], lane(Sd[lay], lo(p3.t), ab))
+                            terms.append(Mux(p3.t < nb, b_, 0) if nb < nt else b_)
+                        if k == 0:  # lane 0 on the shared adder
+                            m.d.comb += [r_const.eq(const_of(lay, 0))] + [
+                                r.eq(v) for r, v in zip((r_fwd, r_bwd), terms, strict=False)]
+                        with m.If(p3.v):
+                            m.d.sync += accs[k].eq(
+                                acc_next if k == 0 else
+                                Mux(p3.first, const_of(lay, k), accs[k]) + sum(terms))
+                            if lay == L:
+                                with m.If(p3.first):
+                                    m.d.sync += self_s[k].eq(lane(Sd[L - 1], k, ab))
+                with m.If(p4.lay == lay):  # stage 4
+                    rows = [p4.i * P + k for k in range(P)]
+                    s_new = [new_state(lay == L, accs[k], rows[k], self_s[k], f"{lay}_{k}")
+                             for k in range(P)]
+                    ok = [rows[k] < n[lay] if n[lay] % P else Const(1, 1) for k in range(P)]
+                    with m.If(p4.v & p4.last):
+                        write_states(lay, p4.i, Cat(*s_new), Cat(*ok))
+                        if lay == L:  # argmax candidates, compared a cycle later
+                            with m.If(last_free):
+                                m.d.sync += [cmp_v.eq(1), cmp_row.eq(rows[0])]
+                                m.d.sync += [c.eq(v) for c, v in zip(cmp_s, s_new, strict=True)]
+                                m.d.sync += [c.eq(v) for c, v in zip(cmp_ok, ok, strict=True)]
+
+            # The layers of one step follow each other through the pipeline without a
+            # drain (a step reads only bank cur and writes only ~cur); only the step's
+            # end waits, until its last state write has landed, as the next step reads it.
+            with m.State("RELAX"):
+                m.d.sync += [p1.v.eq(0), p2.eq(p1), p3.eq(p2), p4.eq(p3)]
+                with m.Switch(rl):
+                    for lay in range(1, L + 1):
+                        nf, nb, cf, cb = shape[lay]
+                        groups = self.relax_order[lay] == "groups"
+                        n_iter, nt = ((nw[lay], max(nf, nb, 1)) if groups
+                                      else (n[lay], max(cf, cb, 1)))
+                        with m.Case(lay):
+                            with m.If(~hold):
+                                m.d.sync += [p1.v.eq(1), p1.i.eq(i), p1.t.eq(t),
+                                             p1.first.eq(t == 0), p1.last.eq(t == nt - 1),
+                                             p1.lay.eq(lay), p1.out.eq(lay == L)]
+                                with m.If(t != nt - 1):
+                                    m.d.sync += t.eq(t + 1)
+                                with m.Elif(i != n_iter - 1):
+                                    m.d.sync += [i.eq(i + 1), t.eq(0)]
+                                with m.Else():
+                                    m.d.sync += [i.eq(0), t.eq(0)]
+                                    m.d.sync += hold.eq(1) if lay == L else rl.eq(lay + 1)
+                for lay in range(1, L + 1):
+                    nf, nb, cf, cb = shape[lay]
+                    if self.relax_order[lay] == "groups":
                         relax_groups(lay, nf, nb)
                     else:
-                        relax_rows(lay, cf, cb, nt)
-                    with m.If(~issue & ~p1.v & ~p2.v & ~p3.v & ~p4.v):
-                        m.d.sync += [i.eq(0), t.eq(0)]
-                        m.next = f"R{lay + 1}" if lay < L else "STEP_END"
-
-            with m.State("STEP_END"):
-                m.d.sync += [cur.eq(~cur), step.eq(step + 1)]
-                with m.If(~nudging & (step == self.t1 - 1)):
-                    m.d.sync += step.eq(0)
-                    with m.If(job.train & (self.t2 != 0)):
-                        m.d.sync += nudging.eq(1)
-                        m.next = "R1"
-                    with m.Elif(job.train):  # T2 = 0: C-EP has no nudged step to learn on
-                        m.next = "RESULT" if cep else "UPD_START"
-                    with m.Else():
-                        m.next = "RESULT"
-                with m.Elif(nudging & cep):
-                    m.next = "UPD_START"  # C-EP: every nudged step updates
-                with m.Elif(nudging & (step == self.t2 - 1)):
-                    m.d.sync += step.eq(0)
-                    m.next = "COPY_ADDR" if symmetric else "UPD_START"
-                    if symmetric:
-                        with m.If(minus):
-                            m.next = "UPD_START"
-                with m.Else():
-                    m.next = "R1"
+                        relax_rows(lay, cf, cb, max(cf, cb, 1))
+                # the step's last entry writes this cycle; the next step reads after it
+                with m.If(hold & ~p1.v & ~p2.v & ~p3.v):
+                    m.d.sync += [hold.eq(0), rl.eq(1), cur.eq(~cur), step.eq(step + 1)]
+                    with m.If(~nudging & (step == self.t1 - 1)):
+                        m.d.sync += step.eq(0)
+                        with m.If(job.train & (self.t2 != 0)):
+                            m.d.sync += nudging.eq(1)
+                        with m.Elif(job.train):  # T2 = 0: C-EP has no nudged step to learn on
+                            m.next = "RESULT" if cep else "UPD_START"
+                        with m.Else():
+                            m.next = "RESULT"
+                    with m.Elif(nudging & cep):
+                        m.next = "UPD_START"  # C-EP: every nudged step updates
+                    with m.Elif(nudging & (step == self.t2 - 1)):
+                        m.d.sync += step.eq(0)
+                        m.next = "COPY_ADDR" if symmetric else "UPD_START"
+                        if symmetric:
+                            with m.If(minus):
+                                m.next = "UPD_START"
 
             # symmetric nudge: the -beta phase starts again from the free states
             with m.State("COPY_ADDR"):
@@ -764,7 +771,7 @@ class EPCore(wiring.Component):
                 m.next = "COPY_ADDR"
                 with m.If(i == max(nw[1:]) - 1):
                     m.d.sync += [i.eq(0), t.eq(0), minus.eq(1)]
-                    m.next = "R1"
+                    m.next = "RELAX"
 
             # ------------------------------------------------------------ updates
             # P rows (a group) at a time, one column per cycle
