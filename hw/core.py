@@ -307,7 +307,6 @@ class EPCore(wiring.Component):
         lfsr = [Signal(32, init=lfsr_seed(cfg.seed, layer), name=f"lfsr{layer}")
                 for layer in range(L)]
         # row-group loops (drive, updates): a two-stage pipeline
-        v1, v2, v3, v4, v5 = (Signal(name=f"v{k}") for k in range(1, 6))
         t1_, j2, j3, j4, j5 = (Signal.like(t, name=f"j{k}") for k in range(1, 6))
         # relaxation: one flat pipeline over (row, word), so rows follow back to back
         entry = data.StructLayout({"v": 1, "i": i.shape(), "t": t.shape(), "first": 1,
@@ -316,7 +315,12 @@ class EPCore(wiring.Component):
         rl = Signal(range(1, L + 2), init=1, name="relax_layer")  # the layer issuing
         hold = Signal(name="relax_hold")  # the step has issued its last entry
         p1, p2, p3, p4 = (Signal(entry, name=f"relax_p{k}") for k in range(1, 5))
-        # update row-group constants
+        # update: one flat pipeline over (row group, entry); the row-group constants
+        # (drive: first = the bias, last = the last column; update: first = the k*v
+        # entry, last = the bias)
+        upd = data.StructLayout({"v": 1, "first": 1, "last": 1, "g": i.shape()})
+        u1, u2, u3, u4, u5 = (Signal(upd, name=f"upd_p{k}") for k in range(1, 6))
+        u_fin = Signal()  # the layer's last entry has issued
         a_k = [Signal(unsigned(cfg.sr_bits), name=f"a_{k}") for k in range(P)]
         half = Signal()  # single-port W0 update: read slot (0) / write slot (1)
         cycles = Signal(32)
@@ -371,21 +375,30 @@ class EPCore(wiring.Component):
             off = Mux(self.stochastic, stoch, 1 << (sh - 1))
             return (prod + off) >> sh
 
-        def loop(n_iter, indirect: bool, gate=1, stages: int = 3):  # noqa: ANN001, ANN202
-            """Advance the loop pipeline; returns (j1 = stage-1 index, done once
-            ``stages`` stages have drained).  ``gate`` low holds issue for a cycle
-            (single-port write slots)."""
-            issue = (t < n_iter) & gate
+        def group_issue(last_t, n_groups: int, indirect: bool, gate=1):  # noqa: ANN001, ANN202
+            """Issue the next entry (group i, entry t) of a pass over row groups (drive,
+            updates): t = 0 opens a group, t = 1.. are its columns (the non-zero pixels
+            through NZ when ``indirect``), t = ``last_t`` closes it; ``gate`` low holds
+            issue for a cycle.  Returns j1, the column at stage 1, and the drained flag."""
+            issue = ~u_fin & gate
             with m.If(issue):
-                m.d.sync += t.eq(t + 1)
-            m.d.sync += [v1.eq(issue), t1_.eq(t), v2.eq(v1), v3.eq(v2), v4.eq(v3), v5.eq(v4)]
+                with m.If(t != last_t):
+                    m.d.sync += t.eq(t + 1)
+                with m.Elif(i != n_groups - 1):
+                    m.d.sync += [i.eq(i + 1), t.eq(0)]
+                with m.Else():
+                    m.d.sync += u_fin.eq(1)
+            m.d.sync += [u1.v.eq(issue), u1.first.eq(t == 0), u1.last.eq(t == last_t),
+                         u1.g.eq(i), t1_.eq(t - 1), u2.eq(u1), u3.eq(u2), u4.eq(u3), u5.eq(u4)]
+            m.d.comb += NZr.addr.eq(t - 1)
             j1 = Signal.like(t, name=f"j1_{len(loop_names)}")
             loop_names.append(1)
             m.d.comb += j1.eq(NZr.data if indirect else t1_)
             m.d.sync += [j2.eq(j1), j3.eq(j2), j4.eq(j3), j5.eq(j4)]
-            m.d.comb += NZr.addr.eq(t)
-            drained = ~issue & ~v1 & ~v2 & ~v3
-            return j1, drained & (~v4 & ~v5 if stages == 5 else 1)
+            drained = u_fin & ~u1.v & ~u2.v & ~u3.v & ~u4.v & ~u5.v
+            with m.If(drained):
+                m.d.sync += [i.eq(0), t.eq(0), u_fin.eq(0)]
+            return j1, drained
 
         loop_names: list[int] = []
 
@@ -512,40 +525,33 @@ class EPCore(wiring.Component):
                     m.d.sync += t.eq(t + 1)
                     with m.If(t == n[0] - 1):
                         m.d.sync += [i.eq(0), t.eq(0)]
-                        m.next = "DRIVE_ADDR"
+                        m.next = "DRIVE_LOOP"
 
             # ------------------------------------------------------------ W0 x + b0
             # P rows at a time, over the non-zero pixels only
-            with m.State("DRIVE_ADDR"):
-                m.d.comb += Br[0].addr.eq(i)
-                m.next = "DRIVE_LATCH"
-            with m.State("DRIVE_LATCH"):
-                m.d.sync += [accs[k].eq(lane(Br[0].data, k, wb_, True) << af)
-                             for k in range(P)]
-                m.d.sync += [t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0), v4.eq(0), v5.eq(0)]
-                m.next = "DRIVE_LOOP"
             with m.State("DRIVE_LOOP"):
-                j1, done = loop(nnz, indirect=True)
-                m.d.comb += [Wr[0][b].addr.eq(group_addr(0, b, i, j1)) for b in range(P)]
-                m.d.comb += Xr.addr.eq(j1)
-                with m.If(v3):
-                    w_lane = by_lane(0, lo(j3))
-                    m.d.comb += r_fwd.eq(mul(0, w_lane[0], Xd))
+                j1, done = group_issue(nnz, geo[0].groups, indirect=True)
+                m.d.comb += [Wr[0][b].addr.eq(group_addr(0, b, u1.g, j1)) for b in range(P)]
+                m.d.comb += [Xr.addr.eq(j1), Br[0].addr.eq(u1.g)]
+                # stage 3: a group starts from its bias, then adds a column per cycle
+                w_lane = by_lane(0, lo(j3))
+                x_op = Signal(act, name="drive_x")
+                m.d.comb += x_op.eq(Mux(u3.first, 0, Xd))
+                m.d.comb += [r_first.eq(u3.first), r_const.eq(lane(Bd[0], 0, wb_, True) << af),
+                             r_fwd.eq(mul(0, w_lane[0], x_op))]
+                with m.If(u3.v):
                     m.d.sync += acc.eq(acc_next)
-                    m.d.sync += [accs[k].eq(accs[k] + mul(k, w_lane[k], Xd))
+                    m.d.sync += [accs[k].eq(Mux(u3.first, lane(Bd[0], k, wb_, True) << af,
+                                                accs[k]) + mul(k, w_lane[k], x_op))
                                  for k in range(1, P)]
+                with m.If(u4.v & u4.last):
+                    m.d.comb += [Dw.addr.eq(u4.g), Dw.data.eq(Cat(*accs)), Dw.en.eq(1)]
                 with m.If(done):
-                    m.d.comb += [Dw.addr.eq(i), Dw.data.eq(Cat(*accs)), Dw.en.eq(1)]
-                    m.d.sync += i.eq(i + 1)
-                    with m.If(i == geo[0].groups - 1):
-                        m.d.sync += [i.eq(0), t.eq(0)]
-                        # C-EP: W0 changed, so the drive is recomputed between steps
-                        m.next = "RELAX" if cep else "ZERO"
-                        if cep:
-                            with m.If(~nudging):
-                                m.next = "ZERO"
-                    with m.Else():
-                        m.next = "DRIVE_ADDR"
+                    # C-EP: W0 changed, so the drive is recomputed between steps
+                    m.next = "RELAX" if cep else "ZERO"
+                    if cep:
+                        with m.If(~nudging):
+                            m.next = "ZERO"
 
             # ------------------------------------------------------------ s = 0
             with m.State("ZERO"):
@@ -774,11 +780,14 @@ class EPCore(wiring.Component):
                     m.next = "RELAX"
 
             # ------------------------------------------------------------ updates
-            # P rows (a group) at a time, one column per cycle
+            # P rows (a group) at a time, one column per cycle, all groups of a layer in
+            # one flat pipeline: each group is a k*v entry (latches k v_hi, k v_lo and
+            # the row random values for its rows), one entry per column, and a bias
+            # entry (the bias is column n_in with u = 1.0: the same arithmetic).
             with m.State("UPD_START"):
-                m.d.sync += [t.eq(0), i.eq(0)]
+                m.d.sync += [t.eq(0), i.eq(0), u_fin.eq(0)]
                 with m.If(~fill_on):
-                    m.next = "U0_ADDR"
+                    m.next = "U0_LOOP"
             # the two phases each update contrasts (hi - lo), per variant:
             #   EP: nudged (bank cur) vs free (SF); symmetric: +beta (SP) vs -beta (bank
             #   cur); C-EP: this nudged step (bank cur) vs the previous one (other bank)
@@ -802,86 +811,82 @@ class EPCore(wiring.Component):
             kvf = [Signal(signed(kv_width), name=f"kvf_{k}") for k in range(P)]
             u_hi, u_lo = Signal(act, name="u_hi"), Signal(act, name="u_lo")  # stage 3
             w_in = [Signal(wsh, name=f"w_in_{k}") for k in range(P)]  # stage 3
-            b_in = [Signal(wsh, name=f"b_in_{k}") for k in range(P)]  # bias, BIAS state
             prod_hi: list = [None] * P  # shared-multiplier outputs, set by the states
             prod_lo: list = [None] * P
             new_w = [Signal(wsh, name=f"new_w_{k}") for k in range(P)]  # stage 5
-            bnew = [Signal(wsh, name=f"bnew_{k}") for k in range(P)]
 
             for lay in range(L):
                 g = geo[lay]
                 n_out, n_in = n[lay + 1], n[lay]
-                nxt = f"U{lay + 1}_ADDR" if lay + 1 < L else "UPD_END"
+                n_cols = nnz if lay == 0 else n_in
                 k_ = Signal(signed(self.update_q_width + 1), name=f"k{lay}")
                 m.d.comb += k_.eq(Mux(neg, -getattr(self, f"update_q{lay}"),
                                       getattr(self, f"update_q{lay}")))
 
-                def row_ok(k: int, grp=i, n_out=n_out):  # noqa: ANN001, ANN202
+                def row_ok(k: int, grp, n_out=n_out):  # noqa: ANN001, ANN202
                     """Lane k holds a real row (the last group may be partial)."""
                     return grp * P + k < n_out if n_out % P else Const(1, 1)
 
                 (post_r, post_o, _), (postf_r, postf_o, _) = hi_lo(lay)
-                with m.State(f"U{lay}_ADDR"):
-                    m.d.comb += [post_r.addr.eq(post_o + i), postf_r.addr.eq(postf_o + i),
-                                 ARr.addr.eq(a_off[lay] + i)]
-                    m.next = f"U{lay}_LATCH"
-                with m.State(f"U{lay}_LATCH"):
-                    # k * v once per row: the per-weight path then has one multiplier level
-                    for k in range(P):
-                        m.d.sync += [kvb[k].eq(mul(k, k_, lane(post_r.data, k, ab), pool=True)),
-                                     kvf[k].eq(mul(P + k, k_, lane(postf_r.data, k, ab),
-                                                   pool=True)),
-                                     a_k[k].eq(lane(ARr.data, k, cfg.sr_bits))]
-                    m.d.sync += [t.eq(0), v1.eq(0), v2.eq(0), v3.eq(0), v4.eq(0), v5.eq(0),
-                                 half.eq(0)]
-                    m.next = f"U{lay}_LOOP"
                 with m.State(f"U{lay}_LOOP"):
                     alternate = lay == 0 and single_w0
                     if alternate:
                         m.d.sync += half.eq(~half)
-                    j1, done = loop(nnz if lay == 0 else n_in, indirect=(lay == 0),
-                                    gate=~half if alternate else 1, stages=5)
-                    m.d.comb += [Wr[lay][b].addr.eq(group_addr(lay, b, i, j1))
+                    # single-port W0: its columns issue on alternate cycles (the writes
+                    # land between); the k*v and bias entries do not touch W0
+                    col = (t != 0) & (t != n_cols + 1)
+                    j1, done = group_issue(n_cols + 1, g.groups, indirect=lay == 0,
+                                           gate=~(half & col) if alternate else 1)
+                    # stage 1: the columns' weights and random values, the bias
+                    m.d.comb += [Wr[lay][b].addr.eq(group_addr(lay, b, u1.g, j1))
                                  for b in range(P)]
-                    m.d.comb += CRr.addr.eq(c_off[lay] + j1)
+                    m.d.comb += [CRr.addr.eq(c_off[lay] + Mux(u1.last, n_in, j1)),
+                                 Br[lay].addr.eq(u1.g)]
+                    # stage 2: the k*v entry's states and row values (read at stage 3)
+                    m.d.comb += [post_r.addr.eq(post_o + u2.g), postf_r.addr.eq(postf_o + u2.g),
+                                 ARr.addr.eq(a_off[lay] + u2.g)]
                     if lay == 0:
-                        m.d.comb += [Xr.addr.eq(j1), u_hi.eq(Xd), u_lo.eq(Xd)]
+                        m.d.comb += [Xr.addr.eq(j1), u_hi.eq(Mux(u3.last, one, Xd)),
+                                     u_lo.eq(Mux(u3.last, one, Xd))]
                     else:
                         (pre_r, pre_o, pre_d), (pref_r, pref_o, pref_d) = hi_lo(lay - 1)
                         m.d.comb += [pre_r.addr.eq(pre_o + hi(j1)),
                                      pref_r.addr.eq(pref_o + hi(j1)),
-                                     u_hi.eq(lane(pre_d, lo(j3), ab)),
-                                     u_lo.eq(lane(pref_d, lo(j3), ab))]
+                                     u_hi.eq(Mux(u3.last, one, lane(pre_d, lo(j3), ab))),
+                                     u_lo.eq(Mux(u3.last, one, lane(pref_d, lo(j3), ab)))]
+                    # stage 3: k*v once per group (one multiplier level per weight after)
+                    # or k (v_hi u_hi - v_lo u_lo) for a column or the bias
                     w_lane = by_lane(lay, lo(j3))
-                    for k in range(P):  # k (v_hi u_hi - v_lo u_lo), formed at stage 3
-                        m.d.comb += w_in[k].eq(w_lane[k])
-                        prod_hi[k] = mul(k, kvb[k], u_hi, pool=True)
-                        prod_lo[k] = mul(P + k, kvf[k], u_lo, pool=True)
+                    for k in range(P):
+                        m.d.comb += w_in[k].eq(Mux(u3.last, lane(Bd[lay], k, wb_, True),
+                                                   w_lane[k]))
+                        with m.If(u3.first):
+                            kb_ = mul(k, k_, lane(post_r.data, k, ab), pool=True)
+                            kf_ = mul(P + k, k_, lane(postf_r.data, k, ab), pool=True)
+                            with m.If(u3.v):
+                                m.d.sync += [kvb[k].eq(kb_), kvf[k].eq(kf_),
+                                             a_k[k].eq(lane(ARr.data, k, cfg.sr_bits))]
+                        with m.Else():
+                            prod_hi[k] = mul(k, kvb[k], u_hi, pool=True)
+                            prod_lo[k] = mul(P + k, kvf[k], u_lo, pool=True)
+                    # stage 5: write back
                     new_arr = Array(new_w) if P > 1 else None
-                    for b in range(P):
-                        kb = rot(b, lo(j5))
-                        with m.If(v5 & row_ok(kb)):  # padding rows of a last group: no
-                            m.d.comb += [
-                                Ww[lay][b].addr.eq(group_addr(lay, b, i, j5)),
-                                Ww[lay][b].data.eq(new_arr[kb] if P > 1 else new_w[0]),
-                                Ww[lay][b].en.eq(1)]
+                    with m.If(u5.v & u5.last):
+                        m.d.comb += [Bw[lay].addr.eq(u5.g), Bw[lay].data.eq(Cat(*new_w)),
+                                     Bw[lay].en.eq(Cat(*(row_ok(k, u5.g) for k in range(P))))]
+                    with m.Elif(u5.v & ~u5.first):
+                        for b in range(P):
+                            kb = rot(b, lo(j5))
+                            with m.If(row_ok(kb, u5.g)):  # padding rows of a last group: no
+                                m.d.comb += [
+                                    Ww[lay][b].addr.eq(group_addr(lay, b, u5.g, j5)),
+                                    Ww[lay][b].data.eq(new_arr[kb] if P > 1 else new_w[0]),
+                                    Ww[lay][b].en.eq(1)]
                     with m.If(done):
-                        m.next = f"U{lay}_BADDR"
-                with m.State(f"U{lay}_BADDR"):
-                    m.d.comb += [Br[lay].addr.eq(i), CRr.addr.eq(c_off[lay] + n_in)]
-                    m.next = f"U{lay}_BIAS"
-                with m.State(f"U{lay}_BIAS"):
-                    m.d.comb += [b_in[k].eq(lane(Br[lay].data, k, wb_, True)) for k in range(P)]
-                    m.d.comb += [Bw[lay].addr.eq(i), Bw[lay].data.eq(Cat(*bnew)),
-                                 Bw[lay].en.eq(Cat(*(row_ok(k) for k in range(P))))]
-                    m.d.sync += i.eq(i + 1)
-                    with m.If(i == g.groups - 1):
-                        m.d.sync += [i.eq(0), t.eq(0)]
-                        m.next = nxt
-                    with m.Else():
-                        m.next = f"U{lay}_ADDR"
+                        m.d.sync += half.eq(0)
+                        m.next = f"U{lay + 1}_LOOP" if lay + 1 < L else "UPD_END"
 
-            # the shared update datapath; its registers run every cycle, the loop's
+            # the shared update datapath; its registers run every cycle, the entries'
             # valid bits say when a result is real
             for k in range(P):
                 pb = Signal(signed(pw), name=f"pb_{k}")
@@ -893,16 +898,13 @@ class EPCore(wiring.Component):
                 dw = Signal(signed(prod.shape().width), name=f"dw_{k}")
                 m.d.comb += dw.eq(round_update(prod, a_k[k] ^ CRd4))
                 m.d.sync += new_w[k].eq(sat(w_4 + dw))
-                bprod = Signal(signed(pw), name=f"bprod_{k}")
-                m.d.comb += bprod.eq((kvb[k] - kvf[k]) << af)  # k (v_hi - v_lo) * 1.0
-                m.d.comb += bnew[k].eq(sat(b_in[k] + round_update(bprod, a_k[k] ^ CRr.data)))
 
             with m.State("UPD_END"):
                 m.next = "RESULT"
                 if cep:  # more nudged steps: recompute the drive with the new W0
                     with m.If(step != self.t2):
                         m.d.sync += [i.eq(0), t.eq(0), fill_on.eq(self.stochastic)]
-                        m.next = "DRIVE_ADDR"
+                        m.next = "DRIVE_LOOP"
 
             # ------------------------------------------------------------ result out
             with m.State("RESULT"):
