@@ -508,13 +508,16 @@ class EPCore(wiring.Component):
                                                  Bw[layer].en.eq(onehot(lo(off)))]
                 with m.If(self.job.valid):
                     m.d.sync += [job.eq(self.job.payload), t.eq(0), nnz.eq(0),
-                                 nudging.eq(0), minus.eq(0)]
+                                 nudging.eq(0), minus.eq(0), step.eq(0), best.eq(-1)]
                     # (C-EP without nudged steps never updates, so draws nothing)
                     m.d.sync += fill_on.eq(self.job.payload.train & self.stochastic
                                            & ((self.t2 != 0) if cep else 1))
                     m.next = "LOAD"
 
             # ------------------------------------------------------------ sample in
+            # the states start at 0: cleared while the pixels load when there are enough
+            # pixels for it, in a state of their own otherwise
+            zero_in_load = n[0] >= max(nw[1:])
             with m.State("LOAD"):
                 m.d.comb += self.pixels.ready.eq(1)
                 with m.If(self.pixels.valid):
@@ -523,6 +526,11 @@ class EPCore(wiring.Component):
                         m.d.comb += [NZw.addr.eq(nnz), NZw.data.eq(t), NZw.en.eq(1)]
                         m.d.sync += nnz.eq(nnz + 1)
                     m.d.sync += t.eq(t + 1)
+                    if zero_in_load:  # s = 0 in bank cur, a word per pixel
+                        for layer in range(L):
+                            with m.If(t < nw[layer + 1]):
+                                m.d.comb += [Sw[layer].addr.eq(cur * nw[layer + 1] + t),
+                                             Sw[layer].data.eq(0), Sw[layer].en.eq(-1)]
                     with m.If(t == n[0] - 1):
                         m.d.sync += [i.eq(0), t.eq(0)]
                         m.next = "DRIVE_LOOP"
@@ -548,10 +556,11 @@ class EPCore(wiring.Component):
                     m.d.comb += [Dw.addr.eq(u4.g), Dw.data.eq(Cat(*accs)), Dw.en.eq(1)]
                 with m.If(done):
                     # C-EP: W0 changed, so the drive is recomputed between steps
-                    m.next = "RELAX" if cep else "ZERO"
+                    first = "RELAX" if zero_in_load else "ZERO"
+                    m.next = "RELAX" if cep else first
                     if cep:
                         with m.If(~nudging):
-                            m.next = "ZERO"
+                            m.next = first
 
             # ------------------------------------------------------------ s = 0
             with m.State("ZERO"):
@@ -717,34 +726,20 @@ class EPCore(wiring.Component):
             # The layers of one step follow each other through the pipeline without a
             # drain (a step reads only bank cur and writes only ~cur); only the step's
             # end waits, until its last state write has landed, as the next step reads it.
+            # the step's end leaves the relaxation (registered: step and phase hold still
+            # while the step drains)
+            leave = Signal(name="relax_leave")
+            leave_r = Signal(name="relax_leave_r")
+            m.d.comb += leave.eq((~nudging & (step == self.t1 - 1) & ~(job.train & (self.t2 != 0)))
+                                 | (nudging & cep) | (nudging & (step == self.t2 - 1)))
+            m.d.sync += leave_r.eq(leave)
+            drain_end = Signal(name="relax_drain_end")
+            m.d.comb += drain_end.eq(hold & ~p1.v & ~p2.v & ~p3.v)
             with m.State("RELAX"):
                 m.d.sync += [p1.v.eq(0), p2.eq(p1), p3.eq(p2), p4.eq(p3)]
-                with m.Switch(rl):
-                    for lay in range(1, L + 1):
-                        nf, nb, cf, cb = shape[lay]
-                        groups = self.relax_order[lay] == "groups"
-                        n_iter, nt = ((nw[lay], max(nf, nb, 1)) if groups
-                                      else (n[lay], max(cf, cb, 1)))
-                        with m.Case(lay):
-                            with m.If(~hold):
-                                m.d.sync += [p1.v.eq(1), p1.i.eq(i), p1.t.eq(t),
-                                             p1.first.eq(t == 0), p1.last.eq(t == nt - 1),
-                                             p1.lay.eq(lay), p1.out.eq(lay == L)]
-                                with m.If(t != nt - 1):
-                                    m.d.sync += t.eq(t + 1)
-                                with m.Elif(i != n_iter - 1):
-                                    m.d.sync += [i.eq(i + 1), t.eq(0)]
-                                with m.Else():
-                                    m.d.sync += [i.eq(0), t.eq(0)]
-                                    m.d.sync += hold.eq(1) if lay == L else rl.eq(lay + 1)
-                for lay in range(1, L + 1):
-                    nf, nb, cf, cb = shape[lay]
-                    if self.relax_order[lay] == "groups":
-                        relax_groups(lay, nf, nb)
-                    else:
-                        relax_rows(lay, cf, cb, max(cf, cb, 1))
-                # the step's last entry writes this cycle; the next step reads after it
-                with m.If(hold & ~p1.v & ~p2.v & ~p3.v):
+                # the step's last entry writes this cycle; the next step reads after it,
+                # its first entry issuing in this cycle (the decision is registered)
+                with m.If(drain_end):
                     m.d.sync += [hold.eq(0), rl.eq(1), cur.eq(~cur), step.eq(step + 1)]
                     with m.If(~nudging & (step == self.t1 - 1)):
                         m.d.sync += step.eq(0)
@@ -762,6 +757,31 @@ class EPCore(wiring.Component):
                         if symmetric:
                             with m.If(minus):
                                 m.next = "UPD_START"
+                with m.Switch(rl):
+                    for lay in range(1, L + 1):
+                        nf, nb, cf, cb = shape[lay]
+                        groups = self.relax_order[lay] == "groups"
+                        n_iter, nt = ((nw[lay], max(nf, nb, 1)) if groups
+                                      else (n[lay], max(cf, cb, 1)))
+                        with m.Case(lay):
+                            with m.If(~hold | (drain_end & ~leave_r) if lay == 1 else ~hold):
+                                m.d.sync += [p1.v.eq(1), p1.i.eq(i), p1.t.eq(t),
+                                             p1.first.eq(t == 0), p1.last.eq(t == nt - 1),
+                                             p1.lay.eq(lay), p1.out.eq(lay == L)]
+                                with m.If(t != nt - 1):
+                                    m.d.sync += t.eq(t + 1)
+                                with m.Elif(i != n_iter - 1):
+                                    m.d.sync += [i.eq(i + 1), t.eq(0)]
+                                with m.Else():
+                                    m.d.sync += [i.eq(0), t.eq(0)]
+                                    m.d.sync += ([hold.eq(1), rl.eq(1)] if lay == L
+                                                 else rl.eq(lay + 1))
+                for lay in range(1, L + 1):
+                    nf, nb, cf, cb = shape[lay]
+                    if self.relax_order[lay] == "groups":
+                        relax_groups(lay, nf, nb)
+                    else:
+                        relax_rows(lay, cf, cb, max(cf, cb, 1))
 
             # symmetric nudge: the -beta phase starts again from the free states
             with m.State("COPY_ADDR"):
@@ -908,8 +928,9 @@ class EPCore(wiring.Component):
 
             # ------------------------------------------------------------ result out
             with m.State("RESULT"):
-                m.d.comb += [self.result.valid.eq(1), self.result.payload.eq(best_i)]
-                with m.If(self.result.ready):
+                # (inference gets here the cycle after its last argmax candidates)
+                m.d.comb += [self.result.valid.eq(~cmp_v), self.result.payload.eq(best_i)]
+                with m.If(self.result.ready & ~cmp_v):
                     m.d.sync += samples.eq(samples + job.train)
                     m.next = "IDLE"
 

@@ -166,6 +166,24 @@ def test_inference_leaves_weights_alone() -> None:
     assert b_after == [v.tolist() for v in b]
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_inference_predictions_follow_training(seed: int) -> None:
+    """Inference samples after trained ones, back to back: each prediction is that
+    sample's argmax (inference ends right after the free phase, so a prediction that
+    left before the last compare would repeat the previous sample's)."""
+    rng = np.random.default_rng(100 + seed)
+    cfg = random_hw_config(rng)
+    W, b = random_params(cfg, rng)
+    xs, ys = _inputs(cfg, rng, 8)
+    _, trained = golden_run(cfg, W, b, xs[:2], ys[:2])
+    g = GoldenModel(cfg, W, b)
+    for x, y in zip(xs[:2], ys[:2], strict=True):
+        g.train_sample(x, y)
+    want = [g.infer(x) for x in xs[2:]]
+    got = run_core(cfg, W, b, trained + [(x, 0, 0, False) for x in xs[2:]])
+    assert [r[0] for r in got[2:]] == want
+
+
 @pytest.mark.parametrize("change", [{"feedback": "separate", "correction": True},
                                     {"noise": 0.05}])
 def test_core_refuses_variants_it_does_not_build(change: dict) -> None:
