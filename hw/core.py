@@ -283,6 +283,8 @@ class EPCore(wiring.Component):
         nudging = Signal()
         minus = Signal()  # symmetric nudge: the -beta phase
         nnz = Signal(_bits(n[0] + 1) + 1)
+        nnz_p1 = Signal.like(nnz, name="nnz_p1")  # (steady long before the update reads it)
+        m.d.sync += nnz_p1.eq(nnz + 1)
         i = Signal(_bits(max(n) + 1) + 1)
         t = Signal(_bits(max(n) + 2) + 1)
         accs = [Signal(acc_shape, name=f"acc_{k}") for k in range(P)]  # per lane of a group
@@ -309,8 +311,8 @@ class EPCore(wiring.Component):
         # row-group loops (drive, updates): a two-stage pipeline
         t1_, j2, j3, j4, j5 = (Signal.like(t, name=f"j{k}") for k in range(1, 6))
         # relaxation: one flat pipeline over (row, word), so rows follow back to back
-        entry = data.StructLayout({"v": 1, "i": i.shape(), "t": t.shape(), "first": 1,
-                                   "last": 1, "lay": range(L + 1),
+        entry = data.StructLayout({"v": 1, "i": range(max(max(n[1:]), 2)), "t": range(max(n)),
+                                   "first": 1, "last": 1, "lay": range(L + 1),
                                    "out": 1})  # out: the output layer
         rl = Signal(range(1, L + 2), init=1, name="relax_layer")  # the layer issuing
         hold = Signal(name="relax_hold")  # the step has issued its last entry
@@ -318,7 +320,12 @@ class EPCore(wiring.Component):
         # update: one flat pipeline over (row group, entry); the row-group constants
         # (drive: first = the bias, last = the last column; update: first = the k*v
         # entry, last = the bias)
-        upd = data.StructLayout({"v": 1, "first": 1, "last": 1, "g": i.shape()})
+        n_groups = max(lay.groups for lay in geo)
+        upd = data.StructLayout({"v": 1, "first": 1, "last": 1, "g": range(n_groups),
+                                 "gb": range(max(lay.depth for lay in geo) + 1)})
+        gw = Signal(range(n_groups + 1), name="group_w")  # the group the last stage writes
+        gwb = Signal(range(max(lay.depth for lay in geo) + 1),
+                     name="group_w_base")  # and its first weight's address
         u1, u2, u3, u4, u5 = (Signal(upd, name=f"upd_p{k}") for k in range(1, 6))
         u_fin = Signal()  # the layer's last entry has issued
         a_k = [Signal(unsigned(cfg.sr_bits), name=f"a_{k}") for k in range(P)]
@@ -375,11 +382,14 @@ class EPCore(wiring.Component):
             off = Mux(self.stochastic, stoch, 1 << (sh - 1))
             return (prod + off) >> sh
 
-        def group_issue(last_t, n_groups: int, indirect: bool, gate=1):  # noqa: ANN001, ANN202
+        def group_issue(last_t, layer: int, indirect: bool, gate=1):  # noqa: ANN001, ANN202
             """Issue the next entry (group i, entry t) of a pass over row groups (drive,
             updates): t = 0 opens a group, t = 1.. are its columns (the non-zero pixels
             through NZ when ``indirect``), t = ``last_t`` closes it; ``gate`` low holds
-            issue for a cycle.  Returns j1, the column at stage 1, and the drained flag."""
+            issue for a cycle.  Returns j1, the column at stage 1, and the drained flag.
+            Each entry carries its group's first weight address, so the stage-1 address
+            is one addition of registers and the column (timing)."""
+            n_groups, row_words = geo[layer].groups, P * geo[layer].words
             issue = ~u_fin & gate
             with m.If(issue):
                 with m.If(t != last_t):
@@ -389,23 +399,25 @@ class EPCore(wiring.Component):
                 with m.Else():
                     m.d.sync += u_fin.eq(1)
             m.d.sync += [u1.v.eq(issue), u1.first.eq(t == 0), u1.last.eq(t == last_t),
-                         u1.g.eq(i), t1_.eq(t - 1), u2.eq(u1), u3.eq(u2), u4.eq(u3), u5.eq(u4)]
+                         u1.g.eq(i), u1.gb.eq(i * row_words), t1_.eq(t - 1),
+                         u2.eq(u1), u3.eq(u2), u4.eq(u3), u5.eq(u4)]
             m.d.comb += NZr.addr.eq(t - 1)
-            j1 = Signal.like(t, name=f"j1_{len(loop_names)}")
-            loop_names.append(1)
-            m.d.comb += j1.eq(NZr.data if indirect else t1_)
+            j1 = j1_nz if indirect else t1_  # (one signal for every pass: no mux)
             m.d.sync += [j2.eq(j1), j3.eq(j2), j4.eq(j3), j5.eq(j4)]
             drained = u_fin & ~u1.v & ~u2.v & ~u3.v & ~u4.v & ~u5.v
             with m.If(drained):
-                m.d.sync += [i.eq(0), t.eq(0), u_fin.eq(0)]
+                m.d.sync += [i.eq(0), t.eq(0), u_fin.eq(0), gw.eq(0), gwb.eq(0)]
             return j1, drained
 
-        loop_names: list[int] = []
+        j1_nz = Signal.like(t, name="j1_nz")  # the column from the sparse pixel list
+        m.d.comb += j1_nz.eq(NZr.data)
 
-        def group_addr(layer: int, b: int, grp, c):  # noqa: ANN001, ANN202
-            """Address in bank b of the weight that lane (b - c) mod P needs when a
-            group of P rows visits column c."""
-            return (grp * P + rot(b, lo(c))) * geo[layer].words + hi(c)
+        def group_addr(layer: int, b: int, base, c):  # noqa: ANN001, ANN202
+            """Address in bank b of the weight that lane (b - c) mod P needs when the
+            group of P rows whose first weight is at ``base`` visits column c."""
+            if P == 1:
+                return base + c
+            return base + rot(b, lo(c)) * geo[layer].words + hi(c)
 
         def by_lane(layer: int, c):  # noqa: ANN001, ANN202
             """Registered weights reordered so entry k is lane k's (bank (k + c) mod P)."""
@@ -449,7 +461,7 @@ class EPCore(wiring.Component):
                                          ARw.data.eq(spread(stepped & sr_mask, cfg.sr_bits)),
                                          ARw.en.eq(onehot(lo(fill_t)))]
                         with m.Else():
-                            m.d.comb += [CRw.addr.eq(c_off[lay] + fill_t - n_out),
+                            m.d.comb += [CRw.addr.eq(fill_t + (c_off[lay] - n_out)),
                                          CRw.data.eq(stepped & sr_mask), CRw.en.eq(1)]
                         with m.If(fill_t == n_out + n_in):
                             m.d.sync += fill_t.eq(0)
@@ -538,22 +550,23 @@ class EPCore(wiring.Component):
             # ------------------------------------------------------------ W0 x + b0
             # P rows at a time, over the non-zero pixels only
             with m.State("DRIVE_LOOP"):
-                j1, done = group_issue(nnz, geo[0].groups, indirect=True)
-                m.d.comb += [Wr[0][b].addr.eq(group_addr(0, b, u1.g, j1)) for b in range(P)]
-                m.d.comb += [Xr.addr.eq(j1), Br[0].addr.eq(u1.g)]
+                j1, done = group_issue(nnz, 0, indirect=True)
+                m.d.comb += [Wr[0][b].addr.eq(group_addr(0, b, u1.gb, j1)) for b in range(P)]
+                m.d.comb += [Xr.addr.eq(j1), Br[0].addr.eq(u2.g)]  # bias: read at stage 3
                 # stage 3: a group starts from its bias, then adds a column per cycle
                 w_lane = by_lane(0, lo(j3))
                 x_op = Signal(act, name="drive_x")
                 m.d.comb += x_op.eq(Mux(u3.first, 0, Xd))
-                m.d.comb += [r_first.eq(u3.first), r_const.eq(lane(Bd[0], 0, wb_, True) << af),
+                m.d.comb += [r_first.eq(u3.first), r_const.eq(lane(Br[0].data, 0, wb_, True) << af),
                              r_fwd.eq(mul(0, w_lane[0], x_op))]
                 with m.If(u3.v):
                     m.d.sync += acc.eq(acc_next)
-                    m.d.sync += [accs[k].eq(Mux(u3.first, lane(Bd[0], k, wb_, True) << af,
+                    m.d.sync += [accs[k].eq(Mux(u3.first, lane(Br[0].data, k, wb_, True) << af,
                                                 accs[k]) + mul(k, w_lane[k], x_op))
                                  for k in range(1, P)]
                 with m.If(u4.v & u4.last):
-                    m.d.comb += [Dw.addr.eq(u4.g), Dw.data.eq(Cat(*accs)), Dw.en.eq(1)]
+                    m.d.comb += [Dw.addr.eq(gw), Dw.data.eq(Cat(*accs)), Dw.en.eq(1)]
+                    m.d.sync += gw.eq(gw + 1)
                 with m.If(done):
                     # C-EP: W0 changed, so the drive is recomputed between steps
                     first = "RELAX" if zero_in_load else "ZERO"
@@ -680,7 +693,8 @@ class EPCore(wiring.Component):
                     if lay == L:
                         m.d.comb += Sr[L - 1].addr.eq(cur * nw[L] + p1.i)
                     if nf:  # W_{lay-1}[group row, t]
-                        m.d.comb += [Wr[lay - 1][b].addr.eq(group_addr(lay - 1, b, p1.i, p1.t))
+                        base = p1.i * (P * geo[lay - 1].words)
+                        m.d.comb += [Wr[lay - 1][b].addr.eq(group_addr(lay - 1, b, base, p1.t))
                                      for b in range(P)]
                         m.d.comb += Sr[lay - 2].addr.eq(cur * nw[lay - 1] + hi(p1.t))
                     if nb:  # W_lay[t, group row]: one address in every bank
@@ -838,7 +852,8 @@ class EPCore(wiring.Component):
             for lay in range(L):
                 g = geo[lay]
                 n_out, n_in = n[lay + 1], n[lay]
-                n_cols = nnz if lay == 0 else n_in
+                # the bias entry: t = columns + 1 (nnz + 1 from a register: timing)
+                last_t = nnz_p1 if lay == 0 else n_in + 1
                 k_ = Signal(signed(self.update_q_width + 1), name=f"k{lay}")
                 m.d.comb += k_.eq(Mux(neg, -getattr(self, f"update_q{lay}"),
                                       getattr(self, f"update_q{lay}")))
@@ -854,16 +869,17 @@ class EPCore(wiring.Component):
                         m.d.sync += half.eq(~half)
                     # single-port W0: its columns issue on alternate cycles (the writes
                     # land between); the k*v and bias entries do not touch W0
-                    col = (t != 0) & (t != n_cols + 1)
-                    j1, done = group_issue(n_cols + 1, g.groups, indirect=lay == 0,
+                    col = (t != 0) & (t != last_t)
+                    j1, done = group_issue(last_t, lay, indirect=lay == 0,
                                            gate=~(half & col) if alternate else 1)
                     # stage 1: the columns' weights and random values, the bias
-                    m.d.comb += [Wr[lay][b].addr.eq(group_addr(lay, b, u1.g, j1))
+                    m.d.comb += [Wr[lay][b].addr.eq(group_addr(lay, b, u1.gb, j1))
                                  for b in range(P)]
-                    m.d.comb += [CRr.addr.eq(c_off[lay] + Mux(u1.last, n_in, j1)),
-                                 Br[lay].addr.eq(u1.g)]
-                    # stage 2: the k*v entry's states and row values (read at stage 3)
+                    m.d.comb += CRr.addr.eq(c_off[lay] + Mux(u1.last, n_in, j1))
+                    # stage 2: the k*v entry's states and row values, the bias (read at
+                    # stage 3 straight from the ports)
                     m.d.comb += [post_r.addr.eq(post_o + u2.g), postf_r.addr.eq(postf_o + u2.g),
+                                 Br[lay].addr.eq(u2.g),
                                  ARr.addr.eq(a_off[lay] + u2.g)]
                     if lay == 0:
                         m.d.comb += [Xr.addr.eq(j1), u_hi.eq(Mux(u3.last, one, Xd)),
@@ -878,7 +894,7 @@ class EPCore(wiring.Component):
                     # or k (v_hi u_hi - v_lo u_lo) for a column or the bias
                     w_lane = by_lane(lay, lo(j3))
                     for k in range(P):
-                        m.d.comb += w_in[k].eq(Mux(u3.last, lane(Bd[lay], k, wb_, True),
+                        m.d.comb += w_in[k].eq(Mux(u3.last, lane(Br[lay].data, k, wb_, True),
                                                    w_lane[k]))
                         with m.If(u3.first):
                             kb_ = mul(k, k_, lane(post_r.data, k, ab), pool=True)
@@ -892,14 +908,15 @@ class EPCore(wiring.Component):
                     # stage 5: write back
                     new_arr = Array(new_w) if P > 1 else None
                     with m.If(u5.v & u5.last):
-                        m.d.comb += [Bw[lay].addr.eq(u5.g), Bw[lay].data.eq(Cat(*new_w)),
-                                     Bw[lay].en.eq(Cat(*(row_ok(k, u5.g) for k in range(P))))]
+                        m.d.comb += [Bw[lay].addr.eq(gw), Bw[lay].data.eq(Cat(*new_w)),
+                                     Bw[lay].en.eq(Cat(*(row_ok(k, gw) for k in range(P))))]
+                        m.d.sync += [gw.eq(gw + 1), gwb.eq(gwb + P * g.words)]
                     with m.Elif(u5.v & ~u5.first):
                         for b in range(P):
                             kb = rot(b, lo(j5))
-                            with m.If(row_ok(kb, u5.g)):  # padding rows of a last group: no
+                            with m.If(row_ok(kb, gw)):  # padding rows of a last group: no
                                 m.d.comb += [
-                                    Ww[lay][b].addr.eq(group_addr(lay, b, u5.g, j5)),
+                                    Ww[lay][b].addr.eq(group_addr(lay, b, gwb, j5)),
                                     Ww[lay][b].data.eq(new_arr[kb] if P > 1 else new_w[0]),
                                     Ww[lay][b].en.eq(1)]
                     with m.If(done):

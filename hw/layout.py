@@ -108,16 +108,20 @@ def memory_plan(cfg: EPConfig, spram: bool = False) -> list[tuple[str, int, int]
     out += [("x", n[0], ab), ("nz", n[0], max(1, n[0].bit_length())),
             ("drive", words(n[1], P), P * acc_width(cfg)),
             ("rand_a", sum(words(k, P) for k in n[1:]), P * cfg.sr_bits),
-            ("rand_c", sum(k + 1 for k in n[:-1]), cfg.sr_bits)]
+            ("rand_c", rand_offsets(cfg)[1][-1] + n[-2] + 1, cfg.sr_bits)]
     return out
 
 
 def rand_offsets(cfg: EPConfig) -> tuple[list[int], list[int]]:
     """Per layer, where its stochastic-rounding values start in ``rand_a`` (row values,
     packed words) and ``rand_c`` (column values, bias last).  Every layer has its own
-    region, so all of them are drawn while the sample relaxes, before any update."""
-    a, c = [0], [0]
-    for k in range(cfg.n_layers):
-        a.append(a[-1] + words(cfg.layers[k + 1], cfg.lanes))
-        c.append(c[-1] + cfg.layers[k] + 1)
-    return a[:-1], c[:-1]
+    region, so all of them are drawn while the sample relaxes, before any update.  A
+    layer's column region starts at least n_out entries in: the fill, counting t over
+    the n_out row values then the columns, writes column values at (start - n_out) + t,
+    one adder of a constant."""
+    n = cfg.layers
+    a, c = [0], [n[1]]
+    for k in range(1, cfg.n_layers):
+        a.append(a[-1] + words(n[k], cfg.lanes))
+        c.append(max(c[-1] + n[k - 1] + 1, n[k + 1]))
+    return a, c

@@ -63,7 +63,7 @@ class EPSoC(wiring.Component):
 
         # ---------------------------------------------------------------- state
         expected = Signal(8)
-        counters = {k: Signal(32, name=f"cnt_{k}") for k in p.STATUS_FIELDS}
+        counters = {k: Signal(p.STATUS_BITS[k], name=f"cnt_{k}") for k in p.STATUS_FIELDS}
         m.d.comb += [counters["crc_errors"].eq(parser.crc_errors),
                      counters["framing_errors"].eq(parser.framing_errors),
                      counters["samples"].eq(core.samples)]
@@ -127,7 +127,8 @@ class EPSoC(wiring.Component):
         for n in cfg.layers:
             info += [n & 0xFF, n >> 8]
         info_rom = Array(Const(v, 8) for v in info)
-        status_bytes = Array(Cat(*(counters[f] for f in p.STATUS_FIELDS)).word_select(
+        status_bytes = Array(Cat(*(Cat(counters[f], Const(0, 32 - p.STATUS_BITS[f]))
+                                   for f in p.STATUS_FIELDS)).word_select(
             i, 8) for i in range(4 * len(p.STATUS_FIELDS)))
 
         def region_size(kd, ly):  # noqa: ANN001, ANN202

@@ -8,7 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from epfpga.hw.layout import WeightLayout, exact_divider
+from epfpga.config import EPConfig
+from epfpga.hw.layout import WeightLayout, exact_divider, memory_plan, rand_offsets, words
 
 
 @pytest.mark.parametrize(("n_out", "n_in", "lanes"),
@@ -46,3 +47,23 @@ def test_reciprocal_division_is_exact(d, limit) -> None:
     mul, s = exact_divider(d, limit)
     f = np.arange(limit, dtype=np.int64)
     assert np.array_equal((f * mul) >> s, f // d)
+
+
+@pytest.mark.parametrize(("layers", "lanes"), [((16, 8, 4), 2), ((784, 64, 10), 1),
+                                           ((784, 128, 10), 4), ((5, 9, 3, 7, 2), 4)])
+def test_random_value_regions_are_disjoint_and_inside(layers, lanes) -> None:
+    """Every layer's row and column values get their own rand_a / rand_c entries, and the
+    fill's column address (start - n_out) + t never goes below 0."""
+    cfg = EPConfig(layers=layers, lanes=lanes, lrs=(0.1,) * (len(layers) - 1), part="none")
+    a, c = rand_offsets(cfg)
+    plan = {name: depth for name, depth, _ in memory_plan(cfg)}
+    used_a, used_c = set(), set()
+    for k in range(cfg.n_layers):
+        n_out, n_in = layers[k + 1], layers[k]
+        rows = {a[k] + w for w in range(words(n_out, lanes))}
+        cols = {c[k] + j for j in range(n_in + 1)}
+        assert not rows & used_a and not cols & used_c
+        assert c[k] - n_out >= 0
+        used_a |= rows
+        used_c |= cols
+    assert max(used_a) < plan["rand_a"] and max(used_c) < plan["rand_c"]

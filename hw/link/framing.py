@@ -13,7 +13,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from epfpga.protocol import HEADER, MAX_PAYLOAD, SOF
+from epfpga.protocol import HEADER, MAX_PAYLOAD, SOF, STATUS_BITS
 
 
 def crc16_byte(m: Module, crc, byte):  # noqa: ANN001, ANN201
@@ -103,7 +103,8 @@ class FrameParser(wiring.Component):
             "bytes": In(stream.Signature(8)),
             "frame_valid": Out(1), "cmd": Out(8), "seq": Out(8), "length": Out(16),
             "pay_addr": In(range(max_payload + 1)), "pay_data": Out(8), "done": In(1),
-            "crc_errors": Out(32), "framing_errors": Out(32),
+            "crc_errors": Out(STATUS_BITS["crc_errors"]),
+            "framing_errors": Out(STATUS_BITS["framing_errors"]),
         })
 
     def elaborate(self, platform):  # noqa: ANN001, ANN201

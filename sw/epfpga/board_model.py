@@ -77,7 +77,7 @@ class BoardModel:
                     "<H", 0b11) + bytes([len(cfg.layers)]) + sizes)
             if f.cmd == p.STATUS:
                 self.counters["samples"] = g.samples_trained
-                return ok(b"".join(struct.pack("<I", self.counters[k] & 0xFFFFFFFF)
+                return ok(b"".join(struct.pack("<I", self.counters[k] % (1 << p.STATUS_BITS[k]))
                                    for k in p.STATUS_FIELDS))
             if f.cmd in (p.READ, p.WRITE):
                 kind, layer, offset = struct.unpack_from("<BBI", f.payload)
