@@ -474,7 +474,7 @@ class EPCore(wiring.Component):
 
         m.d.sync += cmp_v.eq(0)
         with m.FSM(name="ctrl") as fsm:
-            self.ctrl_fsm = fsm  # (profiling and tests read its state)
+            self.ctrl_fsm = fsm  # (a profiler can read the state per cycle)
             # ------------------------------------------------------------ idle, host
             with m.State("IDLE"):
                 m.d.comb += [self.busy.eq(0), self.job.ready.eq(1)]
