@@ -473,8 +473,7 @@ class EPCore(wiring.Component):
                             m.d.sync += fill_t.eq(fill_t + 1)
 
         m.d.sync += cmp_v.eq(0)
-        with m.FSM(name="ctrl") as fsm:
-            self.ctrl_fsm = fsm  # (a profiler can read the state per cycle)
+        with m.FSM(name="ctrl"):
             # ------------------------------------------------------------ idle, host
             with m.State("IDLE"):
                 m.d.comb += [self.busy.eq(0), self.job.ready.eq(1)]
