@@ -62,7 +62,8 @@ def _platform(board: str):  # noqa: ANN202
     return ULX3S_85F_Platform()
 
 
-def throughput(cfg, clock_mhz: float, baud: int, simulate: bool) -> dict[str, object]:  # noqa: ANN001
+def throughput(cfg, clock_mhz: float, baud: int, simulate: bool,  # noqa: ANN001
+               shared_mul: bool = True) -> dict[str, object]:
     """Samples/s the core computes at the clock (cycles/sample measured in Verilator on
     real MNIST, bit-exact with golden) and samples/s the UART carries (sparse frames)."""
     from epfpga import protocol as p
@@ -82,7 +83,8 @@ def throughput(cfg, clock_mhz: float, baud: int, simulate: bool) -> dict[str, ob
         from epfpga.sim.core_job import make_job
         from epfpga.sim.runner import run_test
 
-        r = run_test(cfg, "epfpga.sim.tb_core", make_job(cfg, X[:3], ds.y_train[:3]))
+        r = run_test(cfg, "epfpga.sim.tb_core", make_job(cfg, X[:3], ds.y_train[:3]),
+                     shared_mul=shared_mul)  # the board's multiplier plan: its cycles
         if not r["mismatches"]:
             cyc = float(np.mean(r["cycles_train"]))
             out.update({"cycles_per_sample": cyc,
@@ -163,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
     fmax = rep.get("fmax_mhz") or {}
     rep["timing_met"] = bool(fmax) and min(fmax.values()) >= core_mhz
     if ok:
-        rep.update(throughput(cfg, core_mhz, args.baud, simulate=not args.no_sim))
+        rep.update(throughput(cfg, core_mhz, args.baud, simulate=not args.no_sim,
+                              shared_mul=PARTS[args.board].shared_mul))
         report_path.write_text(json.dumps(rep, indent=2) + "\n")
         (d / "report.txt").write_text(text_report(rep))
         print(text_report(rep))

@@ -22,6 +22,7 @@ class Part:
     ram_blocks: int = 0
     ram_modes: tuple[tuple[int, int], ...] = ()  # (depth, width) a block can take
     lutram: bool = False  # small memories go to LUT RAM, so block counts over-estimate
+    shared_mul: bool = True  # few DSP blocks: the core shares its multipliers (hw/core.py)
 
 
 PARTS = {
@@ -29,7 +30,7 @@ PARTS = {
                        30, ((256, 16), (512, 8), (1024, 4), (2048, 2))),
     "ulx3s": Part("ulx3s", "LFE5U-85F", 83640, 208 * 18432, 156, 25.0, 18, 0,
                   208, ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)),
-                  lutram=True),
+                  lutram=True, shared_mul=False),
 }
 
 

@@ -11,6 +11,7 @@ from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
 from epfpga.hw.soc import EPSoC
 
+from .parts import PARTS
 from .pll import ecp5_setting, ice40_setting, pll_instance
 
 
@@ -51,10 +52,11 @@ class BoardTop(Elaboratable):
         if divisor < 2 or abs(clk_hz / divisor - self.baud) / self.baud > 0.03:
             raise EpfpgaError(f"{self.baud} baud is not reachable from {clk_hz / 1e6:g} MHz "
                               "within 3%; pick another --baud or --clock")
-        ice40 = "LFE5" not in platform.device  # DSP-poor: share multipliers, SPRAM for W0
+        part = next(p for p in PARTS.values() if p.device in platform.device)
+        ice40 = "LFE5" not in platform.device  # SPRAM for W0
         m.submodules.soc = soc = EPSoC(self.cfg, uart_divisor=divisor,
                                        spram=ice40 and self.cfg.part == "up5k",
-                                       shared_mul=ice40)
+                                       shared_mul=part.shared_mul)
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx_buf = rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx_buf = tx = io.Buffer("o", uart.tx)

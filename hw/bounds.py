@@ -12,10 +12,13 @@ Two bounds, because they answer different questions:
   resource.  This is the bound an EP schedule can approach, and the one the core's
   efficiency is measured against.
 
-Per phase, with P lanes (each weight matrix in P banks, P + P multipliers):
+Per phase, with P lanes (each weight matrix in P banks, P + P multipliers per
+relaxation pipeline):
   drive   max(n0 pixels at one per cycle, nnz * n1 / P W0 reads)
-  step    max over l >= 1 of 2 * n_l * n_{l+1} / P (every W_l is read once per direction),
-          and at least the MAC pipeline's depth
+  step    every W_l (l >= 1) is read once per direction: max over l of 2 n_l n_{l+1} / P
+          on one read port per bank, half that with the fast plan's two (hw/core.py:
+          the odd and even layers relax side by side); and every MAC of the step on
+          the 2P multipliers of each pipeline; at least the MAC pipeline's depth
   update  max over layers of the weight reads (W0: nnz * n1 / P, twice that when W0 is
           single-port SPRAM, where reads and writes share the port; W_l: n_l n_{l+1} / P)
 """
@@ -27,17 +30,26 @@ from epfpga.config import EPConfig
 PIPELINE_DEPTH = 5  # address, read, register, accumulate, write
 
 
-def _phases(cfg: EPConfig, nnz: float) -> tuple[float, float, float]:
-    n, P = cfg.layers, cfg.lanes
+def _phases(cfg: EPConfig, nnz: float, shared_mul: bool | None = None
+            ) -> tuple[float, float, float]:
+    from .core import default_shared_mul
+
+    n, P, L = cfg.layers, cfg.lanes, cfg.n_layers
+    two = L >= 2 and not (default_shared_mul(cfg) if shared_mul is None else shared_mul)
+    ports, pipes = (2, 2) if two else (1, 1)
+    macs = [2 * n[k] * n[k + 1] for k in range(1, L)]
     drive = max(n[0], nnz * n[1] / P)
-    step = max([2 * n[k] * n[k + 1] / P for k in range(1, cfg.n_layers)] + [PIPELINE_DEPTH])
+    step = max([w / (ports * P) for w in macs] + [sum(macs) / (pipes * 2 * P),
+                                                   PIPELINE_DEPTH])
     w0 = nnz * n[1] / P * (2 if cfg.part == "up5k" else 1)
     update = max([w0] + [n[k] * n[k + 1] / P for k in range(1, cfg.n_layers)])
     return drive, step, update
 
 
-def chain_bound(cfg: EPConfig, nnz: float, train: bool) -> int:
-    drive, step, update = _phases(cfg, nnz)
+def chain_bound(cfg: EPConfig, nnz: float, train: bool, shared_mul: bool | None = None
+                ) -> int:
+    """``shared_mul``: the core's multiplier plan (None: the config part's)."""
+    drive, step, update = _phases(cfg, nnz, shared_mul)
     if not train:
         return int(drive + cfg.T1 * step)
     if cfg.algorithm == "cep":  # an update and a new drive after every nudged step
@@ -46,10 +58,14 @@ def chain_bound(cfg: EPConfig, nnz: float, train: bool) -> int:
     return int(drive + steps * step + update)
 
 
-def port_bound(cfg: EPConfig, nnz: float, train: bool) -> int:
+def port_bound(cfg: EPConfig, nnz: float, train: bool, shared_mul: bool | None = None
+               ) -> int:
+    from .core import default_shared_mul
+
     n, P = cfg.layers, cfg.lanes
+    two = not (default_shared_mul(cfg) if shared_mul is None else shared_mul)
     steps = cfg.T1 + (cfg.T2 * (2 if cfg.nudge == "symmetric" else 1) if train else 0)
     ports = [n[0], nnz * n[1] / P * (1 + (2 if cfg.part == "up5k" else 1) * train)]
-    for k in range(1, cfg.n_layers):
-        ports.append((steps * 2 + train) * n[k] * n[k + 1] / P)
+    for k in range(1, cfg.n_layers):  # (the fast plan reads W_l on two ports)
+        ports.append((steps * 2 / (2 if two else 1) + train) * n[k] * n[k + 1] / P)
     return int(max(ports))

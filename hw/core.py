@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -102,15 +102,25 @@ def unsupported(cfg: EPConfig) -> list[str]:
     return todo
 
 
+def default_shared_mul(cfg: EPConfig) -> bool:
+    """The multiplier plan a config gets unless its board says otherwise: only the
+    ECP5's 156 multipliers afford one per use (with the odd/even relaxation pipelines)."""
+    return cfg.part != "ecp5"
+
+
 class EPCore(wiring.Component):
     """One EP network; ``job`` then ``n0`` pixels in, prediction out."""
 
-    def __init__(self, cfg: EPConfig, spram: bool = False, shared_mul: bool = True):
+    def __init__(self, cfg: EPConfig, spram: bool = False, shared_mul: bool | None = None):
         """``spram``: build W0 from the iCE40UP5K's SB_SPRAM256KA blocks (part 'up5k'
         only); the single-port schedule is used for that part either way.
         ``shared_mul``: form every product on two shared multipliers (few DSP blocks,
-        longer paths) rather than one multiplier per use (fast, for DSP-rich parts);
-        both compute the same numbers."""
+        longer paths) rather than one multiplier per use, each product registered, with
+        the odd and even layers relaxing side by side (fast, for DSP-rich parts); both
+        compute the same numbers, the second in fewer cycles.  None: by the config's
+        part (``default_shared_mul``)."""
+        if shared_mul is None:
+            shared_mul = default_shared_mul(cfg)
         if todo := unsupported(cfg):
             raise EpfpgaError(f"config {cfg.name!r}: the EP core does not implement "
                               + "; ".join(todo) + " yet; the golden and float engines do")
@@ -206,6 +216,7 @@ class EPCore(wiring.Component):
         single_w0 = cfg.part == "up5k"
         Wr: list[list] = []
         Ww: list[list] = []
+        w_mems: dict[tuple[int, int], Memory] = {}  # (layer, bank), block RAM ones
         for li, g in enumerate(geo):
             rs, ws = [], []
             for b in range(P):
@@ -226,6 +237,7 @@ class EPCore(wiring.Component):
                 else:
                     mm = mem(name, wsh)
                     r, w = mm.read_port(), mm.write_port()
+                    w_mems[li, b] = mm
                 rs.append(r)
                 ws.append(w)
             Wr.append(rs)
@@ -316,7 +328,7 @@ class EPCore(wiring.Component):
                                    "out": 1})  # out: the output layer
         rl = Signal(range(1, L + 2), init=1, name="relax_layer")  # the layer issuing
         hold = Signal(name="relax_hold")  # the step has issued its last entry
-        p1, p2, p3, p4 = (Signal(entry, name=f"relax_p{k}") for k in range(1, 5))
+        p1, p2, p3, p4, p5 = (Signal(entry, name=f"relax_p{k}") for k in range(1, 6))
         # update: one flat pipeline over (row group, entry); the row-group constants
         # (drive: first = the bias, last = the last column; update: first = the k*v
         # entry, last = the bias)
@@ -360,6 +372,20 @@ class EPCore(wiring.Component):
             ma, mb, mp = (mul_a, mul_b, mul_p) if self.shared_mul else upd_pool
             m.d.comb += [ma[q].eq(a), mb[q].eq(b)]
             return mp[q]
+
+        # On DSP-rich parts every product is registered before it is summed (the adder
+        # trees of many lanes then start from flops): the accumulate and write stages of
+        # the drive and the relaxation come ``ml`` cycles later.
+        ml = 0 if self.shared_mul else 1
+        self.mul_latency = ml
+
+        def staged(v, name: str):  # noqa: ANN001, ANN202
+            """v (formed at the product stage) at the accumulate stage."""
+            if not ml:
+                return v
+            r = Signal(Value.cast(v).shape(), name=name)
+            m.d.sync += r.eq(v)
+            return r
 
         neg = job.neg
         beta_s = Signal(signed(cfg.beta_frac + 3))
@@ -419,12 +445,18 @@ class EPCore(wiring.Component):
                 return base + c
             return base + rot(b, lo(c)) * geo[layer].words + hi(c)
 
-        def by_lane(layer: int, c):  # noqa: ANN001, ANN202
+        def rotate(vals: list, c, back: bool = False) -> list:  # noqa: ANN001
+            """Entry k is vals[(k + c) mod P] (``back``: vals[(k - c) mod P]): a barrel
+            of lg two-way mux levels, not P P-way muxes (fewer cells, local wires)."""
+            out = list(vals)
+            for lvl in range(lg):
+                d = (-(1 << lvl) if back else 1 << lvl) % P
+                out = [Mux(c[lvl], out[(k + d) % P], out[k]) for k in range(P)]
+            return out
+
+        def by_lane(layer: int, c, regs=None):  # noqa: ANN001, ANN202
             """Registered weights reordered so entry k is lane k's (bank (k + c) mod P)."""
-            if P == 1:
-                return Wq[layer]
-            arr = Array(Wq[layer])
-            return [arr[(Const(k, lg + 1) + c)[:lg]] for k in range(P)]
+            return rotate(Wq[layer] if regs is None else regs, c)
 
         m.d.comb += self.busy.eq(1)
         with m.If(self.busy):
@@ -472,6 +504,25 @@ class EPCore(wiring.Component):
                         with m.Else():
                             m.d.sync += fill_t.eq(fill_t + 1)
 
+        # With lanes, a host weight offset is split into row and column by a reciprocal
+        # multiply (two multipliers in series): that takes a stage of its own, outside
+        # the FSM (so synthesis cannot share the multipliers with the datapath's), and the
+        # read answers from the memory port instead of the weight register: same latency.
+        h_split = {}
+        if P > 1:
+            h_region2 = delayed(h_region, "h_region2")
+            h_we2, h_re2 = delayed(h_we, "h_we2"), delayed(h_re, "h_re2")
+            h_wdata2 = delayed(h_wdata, "h_wdata2")
+            for layer, g in enumerate(geo):
+                mul_r, shift = exact_divider(g.n_in, g.n_out * g.n_in)
+                off = Signal(range(g.n_out * g.n_in), name=f"h_woff{layer}")
+                row = Signal(range(g.n_out), name=f"h_row{layer}")
+                row_r = Signal.like(row, name=f"h_row{layer}_r")
+                col_r = Signal(range(g.n_in), name=f"h_col{layer}_r")
+                m.d.comb += [off.eq(h_offset), row.eq((off * mul_r) >> shift)]
+                m.d.sync += [row_r.eq(row), col_r.eq(off - row * g.n_in)]
+                h_split[layer] = (row_r * g.words + hi(col_r), lo(row_r + col_r))
+
         m.d.sync += cmp_v.eq(0)
         with m.FSM(name="ctrl"):
             # ------------------------------------------------------------ idle, host
@@ -487,25 +538,13 @@ class EPCore(wiring.Component):
                         if kind == "lfsr":  # read straight from the register (idle)
                             with m.If(h_we):
                                 m.d.sync += lfsr[layer].eq(h_wdata[:32])
-                        elif kind == "W":
-                            g = geo[layer]
-                            if P > 1:
-                                mul_r, shift = exact_divider(g.n_in, size)
-                                row = Signal(range(g.n_out), name=f"h_row{layer}")
-                                col = Signal(range(g.n_in), name=f"h_col{layer}")
-                                m.d.comb += [row.eq((off * mul_r) >> shift),
-                                             col.eq(off - row * g.n_in)]
-                                addr, bank = row * g.words + hi(col), lo(row + col)
-                            else:
-                                addr, bank = off, 0
-                            for b in range(P):
-                                m.d.comb += Wr[layer][b].addr.eq(addr)
-                                with m.If(h_we & (bank == b)):
-                                    m.d.comb += [Ww[layer][b].addr.eq(addr),
-                                                 Ww[layer][b].data.eq(h_wdata),
-                                                 Ww[layer][b].en.eq(1)]
-                            with m.If(h_re):
-                                m.d.sync += host_lane.eq(bank)
+                        elif kind == "W":  # (with lanes: below, a cycle later)
+                            if P == 1:
+                                m.d.comb += Wr[layer][0].addr.eq(off)
+                                with m.If(h_we):
+                                    m.d.comb += [Ww[layer][0].addr.eq(off),
+                                                 Ww[layer][0].data.eq(h_wdata),
+                                                 Ww[layer][0].en.eq(1)]
                         else:
                             word = hi(off) + (cur * nw[layer + 1] if kind == "s" else 0)
                             src = {"b": Br, "sf": SFr, "s": Sr, "sp": SPr}[kind][layer]
@@ -517,6 +556,16 @@ class EPCore(wiring.Component):
                                     m.d.comb += [Bw[layer].addr.eq(word),
                                                  Bw[layer].data.eq(spread(h_wdata, wb_)),
                                                  Bw[layer].en.eq(onehot(lo(off)))]
+                for layer, (addr, bank) in h_split.items():
+                    hit2 = h_region2 == self.amap.index("W", layer)
+                    for b in range(P):
+                        m.d.comb += Wr[layer][b].addr.eq(addr)
+                        with m.If(hit2 & h_we2 & (bank == b)):
+                            m.d.comb += [Ww[layer][b].addr.eq(addr),
+                                         Ww[layer][b].data.eq(h_wdata2),
+                                         Ww[layer][b].en.eq(1)]
+                    with m.If(hit2 & h_re2):
+                        m.d.sync += host_lane.eq(bank)
                 with m.If(self.job.valid):
                     m.d.sync += [job.eq(self.job.payload), t.eq(0), nnz.eq(0),
                                  nudging.eq(0), minus.eq(0), step.eq(0), best.eq(-1)]
@@ -552,18 +601,21 @@ class EPCore(wiring.Component):
                 j1, done = group_issue(nnz, 0, indirect=True)
                 m.d.comb += [Wr[0][b].addr.eq(group_addr(0, b, u1.gb, j1)) for b in range(P)]
                 m.d.comb += [Xr.addr.eq(j1), Br[0].addr.eq(u2.g)]  # bias: read at stage 3
-                # stage 3: a group starts from its bias, then adds a column per cycle
+                # stage 3: the products; 3 + ml: a group starts from its bias, then adds a
+                # column per cycle
                 w_lane = by_lane(0, lo(j3))
                 x_op = Signal(act, name="drive_x")
                 m.d.comb += x_op.eq(Mux(u3.first, 0, Xd))
-                m.d.comb += [r_first.eq(u3.first), r_const.eq(lane(Br[0].data, 0, wb_, True) << af),
-                             r_fwd.eq(mul(0, w_lane[0], x_op))]
-                with m.If(u3.v):
+                prods = [staged(mul(k, w_lane[k], x_op), f"drive_p{k}") for k in range(P)]
+                bias = [staged(lane(Br[0].data, k, wb_, True) << af, f"drive_b{k}")
+                        for k in range(P)]
+                ua, uw = (u3, u4) if not ml else (u4, u5)
+                m.d.comb += [r_first.eq(ua.first), r_const.eq(bias[0]), r_fwd.eq(prods[0])]
+                with m.If(ua.v):
                     m.d.sync += acc.eq(acc_next)
-                    m.d.sync += [accs[k].eq(Mux(u3.first, lane(Br[0].data, k, wb_, True) << af,
-                                                accs[k]) + mul(k, w_lane[k], x_op))
+                    m.d.sync += [accs[k].eq(Mux(ua.first, bias[k], accs[k]) + prods[k])
                                  for k in range(1, P)]
-                with m.If(u4.v & u4.last):
+                with m.If(uw.v & uw.last):
                     m.d.comb += [Dw.addr.eq(gw), Dw.data.eq(Cat(*accs)), Dw.en.eq(1)]
                     m.d.sync += gw.eq(gw + 1)
                 with m.If(done):
@@ -631,9 +683,66 @@ class EPCore(wiring.Component):
                 groups = nw[lay] * max(nf, nb, 1) < n[lay] * max(cf, cb, 1)
                 self.relax_order[lay] = "groups" if groups else "rows"
                 shape[lay] = (nf, nb, cf, cb)
-            # the row order's new state is one circuit for every layer visited by rows
-            s_rows = new_state(p4.out if self.relax_order[L] == "rows" else False,
-                               acc, p4.i, self_s[0], "rows")
+            # The relaxation pipelines.  One runs every layer in turn; on DSP-rich parts
+            # two run side by side, the odd layers in one and the even ones in the other:
+            # a layer reads only its neighbours' states, which the other pipeline writes,
+            # so neither waits for the other within a step.  The second one has its own
+            # read port on each W_l it shares (l >= 1; W0 is not read here) and on the
+            # output layer's own states (the nudge's s_L).
+            odd_even = bool(ml) and L >= 2
+            groups_of = ([[lay for lay in range(1, L + 1) if lay % 2 == q] for q in (1, 0)]
+                         if odd_even else [list(range(1, L + 1))])
+            pipes = []
+            for q, lays in enumerate(groups_of):
+                if q == 0:
+                    pp = SimpleNamespace(st=[None, p1, p2, p3, p4, p5], rl=rl, hold=hold,
+                                         i=i, t=t, acc=acc, accs=accs, r_first=r_first,
+                                         r_const=r_const, r_fwd=r_fwd, r_bwd=r_bwd,
+                                         acc_next=acc_next, self_s=self_s, wq=Wq)
+                else:
+                    accs_q = [Signal(acc_shape, name=f"acc{q}_{k}") for k in range(P)]
+                    pp = SimpleNamespace(
+                        st=[None] + [Signal(entry, name=f"relax{q}_p{k}") for k in range(1, 6)],
+                        rl=Signal(range(1, L + 2), init=lays[0], name=f"relax{q}_layer"),
+                        hold=Signal(name=f"relax{q}_hold"),
+                        i=Signal.like(i, name=f"relax{q}_i"), t=Signal.like(t, name=f"relax{q}_t"),
+                        acc=accs_q[0], accs=accs_q, r_first=Signal(name=f"r{q}_first"),
+                        r_const=Signal(acc_shape, name=f"r{q}_const"),
+                        r_fwd=Signal(acc_shape, name=f"r{q}_fwd"),
+                        r_bwd=Signal(acc_shape, name=f"r{q}_bwd"),
+                        acc_next=Signal(acc_shape, name=f"acc{q}_next"),
+                        self_s=[Signal(act, name=f"self{q}_s{k}") for k in range(P)])
+                    m.d.comb += pp.acc_next.eq(Mux(pp.r_first, pp.r_const, pp.acc)
+                                               + pp.r_fwd + pp.r_bwd)
+                    ports = {li: [w_mems[li, b].read_port() for b in range(P)]
+                             for li in range(1, L)}
+                    pp.wr = ports
+                    pp.wq = [[delayed(r.data, f"w{li}_{b}_q{q}") for b, r in enumerate(ports[li])]
+                             if li in ports else None for li in range(L)]
+                pp.layers = lays
+                pp.q = q
+                # stage 3 forms the products, 3 + ml accumulates, 4 + ml writes
+                pp.pa, pp.pw = pp.st[3 + ml], pp.st[4 + ml]
+                pipes.append(pp)
+            if odd_even:  # the nudge's own states, read by the output layer's pipeline
+                own_r = S[L - 1].read_port()
+                own_d = delayed(own_r.data, f"s{L}_own_d")
+            else:
+                own_r, own_d = Sr[L - 1], Sd[L - 1]
+            pipe_of = {lay: pp for pp in pipes for lay in pp.layers}
+
+            def wr_port(pp, li: int, b: int):  # noqa: ANN001, ANN202
+                return Wr[li][b] if pp.q == 0 else pp.wr[li][b]
+
+            def by_lane_q(pp, li: int, c):  # noqa: ANN001, ANN202
+                return by_lane(li, c, None if pp.q == 0 else pp.wq[li])
+
+            # the row order's new state is one circuit per pipeline for its layers
+            # visited by rows
+            for pp in pipes:
+                out = (pp.pw.out if L in pp.layers and self.relax_order[L] == "rows"
+                       else False)
+                pp.s_rows = new_state(out, pp.acc, pp.pw.i, pp.self_s[0], f"rows{pp.q}")
 
             def const_of(lay: int, k):  # noqa: ANN001, ANN202
                 """The row constant at stage 3: the drive (layer 1) or the bias."""
@@ -642,101 +751,122 @@ class EPCore(wiring.Component):
                 return lane(Bd[lay - 1], k, wb_, True) << af
 
             def relax_rows(lay: int, cf: int, cb: int, nt: int) -> None:
-                with m.If(p1.lay == lay):  # stage 1
+                pp = pipe_of[lay]
+                p1_, p3_, pa, pw = pp.st[1], pp.st[3], pp.pa, pp.pw
+                with m.If(p1_.lay == lay):  # stage 1
                     if lay == 1:
-                        m.d.comb += Dr.addr.eq(hi(p1.i))
+                        m.d.comb += Dr.addr.eq(hi(p1_.i))
                     else:
-                        m.d.comb += Br[lay - 1].addr.eq(hi(p1.i))
+                        m.d.comb += Br[lay - 1].addr.eq(hi(p1_.i))
                     if lay == L:
-                        m.d.comb += Sr[L - 1].addr.eq(cur * nw[L] + hi(p1.i))
+                        m.d.comb += own_r.addr.eq(cur * nw[L] + hi(p1_.i))
                     if cf:
-                        m.d.comb += [Wr[lay - 1][b].addr.eq(p1.i * geo[lay - 1].words + p1.t)
-                                     for b in range(P)]
-                        m.d.comb += Sr[lay - 2].addr.eq(cur * cf + p1.t)
+                        m.d.comb += [wr_port(pp, lay - 1, b).addr.eq(
+                            p1_.i * geo[lay - 1].words + p1_.t) for b in range(P)]
+                        m.d.comb += Sr[lay - 2].addr.eq(cur * cf + p1_.t)
                     if cb:
-                        m.d.comb += [Wr[lay][b].addr.eq(
-                            (p1.t * P + rot(b, lo(p1.i))) * geo[lay].words + hi(p1.i))
+                        m.d.comb += [wr_port(pp, lay, b).addr.eq(
+                            (p1_.t * P + rot(b, lo(p1_.i))) * geo[lay].words + hi(p1_.i))
                             for b in range(P)]
-                        m.d.comb += Sr[lay].addr.eq(cur * cb + p1.t)
-                with m.If(p3.lay == lay):  # stage 3
-                    m.d.comb += [r_first.eq(p3.first), r_const.eq(const_of(lay, lo(p3.i)))]
+                        m.d.comb += Sr[lay].addr.eq(cur * cb + p1_.t)
+                with m.If(p3_.lay == lay):  # stage 3
+                    const = staged(const_of(lay, lo(p3_.i)), f"r{lay}_const")
+                    own = staged(lane(own_d, lo(p3_.i), ab), f"r{lay}_own") if lay == L else 0
+                    def bank_states(sd):  # noqa: ANN001, ANN202
+                        """Entry b: the state that meets bank b's weight, lane (b - i) mod P."""
+                        return rotate([lane(sd, k, ab) for k in range(P)], lo(p3_.i), back=True)
                     if cf:
-                        fwd = sum(mul(b, Wq[lay - 1][b], lane(Sd[lay - 2], rot(b, lo(p3.i)), ab))
-                                  for b in range(P))
-                        m.d.comb += r_fwd.eq(Mux(p3.t < cf, fwd, 0) if cf < nt else fwd)
+                        fwd = [staged(mul(b, pp.wq[lay - 1][b], sv), f"r{lay}_f{b}")
+                               for b, sv in enumerate(bank_states(Sd[lay - 2]))]
                     if cb:
-                        bwd = sum(mul(P + b, Wq[lay][b], lane(Sd[lay], rot(b, lo(p3.i)), ab))
-                                  for b in range(P))
-                        m.d.comb += r_bwd.eq(Mux(p3.t < cb, bwd, 0) if cb < nt else bwd)
-                    with m.If(p3.v):
-                        m.d.sync += acc.eq(acc_next)
+                        bwd = [staged(mul(P + b, pp.wq[lay][b], sv), f"r{lay}_b{b}")
+                               for b, sv in enumerate(bank_states(Sd[lay]))]
+                with m.If(pa.lay == lay):  # stage 3 + ml
+                    m.d.comb += [pp.r_first.eq(pa.first), pp.r_const.eq(const)]
+                    if cf:
+                        m.d.comb += pp.r_fwd.eq(Mux(pa.t < cf, sum(fwd), 0) if cf < nt
+                                                else sum(fwd))
+                    if cb:
+                        m.d.comb += pp.r_bwd.eq(Mux(pa.t < cb, sum(bwd), 0) if cb < nt
+                                                else sum(bwd))
+                    with m.If(pa.v):
+                        m.d.sync += pp.acc.eq(pp.acc_next)
                         if lay == L:
-                            with m.If(p3.first):
-                                m.d.sync += self_s[0].eq(lane(Sd[L - 1], lo(p3.i), ab))
-                with m.If(p4.lay == lay):  # stage 4
-                    s_new = s_rows
-                    with m.If(p4.v & p4.last):
-                        write_states(lay, hi(p4.i), spread(s_new, ab), onehot(lo(p4.i)))
+                            with m.If(pa.first):
+                                m.d.sync += pp.self_s[0].eq(own)
+                with m.If(pw.lay == lay):  # stage 4 + ml
+                    s_new = pp.s_rows
+                    with m.If(pw.v & pw.last):
+                        write_states(lay, hi(pw.i), spread(s_new, ab), onehot(lo(pw.i)))
                         if lay == L:
                             with m.If(last_free):
                                 # (lanes 1.. stay empty: only this order fills them)
                                 m.d.sync += [cmp_v.eq(1), cmp_s[0].eq(s_new), cmp_ok[0].eq(1),
-                                             cmp_row.eq(p4.i)]
+                                             cmp_row.eq(pw.i)]
 
             def relax_groups(lay: int, nf: int, nb: int) -> None:
-                with m.If(p1.lay == lay):  # stage 1
+                pp = pipe_of[lay]
+                p1_, p3_, pa, pw = pp.st[1], pp.st[3], pp.pa, pp.pw
+                with m.If(p1_.lay == lay):  # stage 1
                     if lay == 1:
-                        m.d.comb += Dr.addr.eq(p1.i)
+                        m.d.comb += Dr.addr.eq(p1_.i)
                     else:
-                        m.d.comb += Br[lay - 1].addr.eq(p1.i)
+                        m.d.comb += Br[lay - 1].addr.eq(p1_.i)
                     if lay == L:
-                        m.d.comb += Sr[L - 1].addr.eq(cur * nw[L] + p1.i)
+                        m.d.comb += own_r.addr.eq(cur * nw[L] + p1_.i)
                     if nf:  # W_{lay-1}[group row, t]
-                        base = p1.i * (P * geo[lay - 1].words)
-                        m.d.comb += [Wr[lay - 1][b].addr.eq(group_addr(lay - 1, b, base, p1.t))
-                                     for b in range(P)]
-                        m.d.comb += Sr[lay - 2].addr.eq(cur * nw[lay - 1] + hi(p1.t))
+                        base = p1_.i * (P * geo[lay - 1].words)
+                        m.d.comb += [wr_port(pp, lay - 1, b).addr.eq(
+                            group_addr(lay - 1, b, base, p1_.t)) for b in range(P)]
+                        m.d.comb += Sr[lay - 2].addr.eq(cur * nw[lay - 1] + hi(p1_.t))
                     if nb:  # W_lay[t, group row]: one address in every bank
-                        m.d.comb += [Wr[lay][b].addr.eq(p1.t * geo[lay].words + p1.i)
+                        m.d.comb += [wr_port(pp, lay, b).addr.eq(p1_.t * geo[lay].words + p1_.i)
                                      for b in range(P)]
-                        m.d.comb += Sr[lay].addr.eq(cur * nw[lay + 1] + hi(p1.t))
-                with m.If(p3.lay == lay):  # stage 3
-                    nt = max(nf, nb, 1)
-                    fw = by_lane(lay - 1, lo(p3.t)) if nf else None
-                    bw = by_lane(lay, lo(p3.t)) if nb else None
-                    m.d.comb += r_first.eq(p3.first)
+                        m.d.comb += Sr[lay].addr.eq(cur * nw[lay + 1] + hi(p1_.t))
+                nt = max(nf, nb, 1)
+                prods: list[list] = [[] for _ in range(P)]
+                with m.If(p3_.lay == lay):  # stage 3
+                    fw = by_lane_q(pp, lay - 1, lo(p3_.t)) if nf else None
+                    bw = by_lane_q(pp, lay, lo(p3_.t)) if nb else None
+                    const = [staged(const_of(lay, k), f"g{lay}_const{k}") for k in range(P)]
+                    own = ([staged(lane(own_d, k, ab), f"g{lay}_own{k}") for k in range(P)]
+                           if lay == L else [])
                     for k in range(P):
-                        terms = []
                         if nf:
-                            f_ = mul(k, fw[k], lane(Sd[lay - 2], lo(p3.t), ab))
-                            terms.append(Mux(p3.t < nf, f_, 0) if nf < nt else f_)
+                            prods[k].append((staged(mul(k, fw[k], lane(Sd[lay - 2], lo(p3_.t), ab)),
+                                                    f"g{lay}_f{k}"), nf))
                         if nb:
-                            b_ = mul(P + k, bw[k], lane(Sd[lay], lo(p3.t), ab))
-                            terms.append(Mux(p3.t < nb, b_, 0) if nb < nt else b_)
-                        if k == 0:  # lane 0 on the shared adder
-                            m.d.comb += [r_const.eq(const_of(lay, 0))] + [
-                                r.eq(v) for r, v in zip((r_fwd, r_bwd), terms, strict=False)]
-                        with m.If(p3.v):
-                            m.d.sync += accs[k].eq(
-                                acc_next if k == 0 else
-                                Mux(p3.first, const_of(lay, k), accs[k]) + sum(terms))
+                            prods[k].append((staged(mul(P + k, bw[k], lane(Sd[lay], lo(p3_.t), ab)),
+                                                    f"g{lay}_b{k}"), nb))
+                with m.If(pa.lay == lay):  # stage 3 + ml
+                    m.d.comb += pp.r_first.eq(pa.first)
+                    for k in range(P):
+                        terms = [Mux(pa.t < n_, v, 0) if n_ < nt else v for v, n_ in prods[k]]
+                        if k == 0:  # lane 0 on the pipeline's shared adder
+                            m.d.comb += [pp.r_const.eq(const[0])] + [
+                                r.eq(v) for r, v in zip((pp.r_fwd, pp.r_bwd), terms,
+                                                        strict=False)]
+                        with m.If(pa.v):
+                            m.d.sync += pp.accs[k].eq(
+                                pp.acc_next if k == 0 else
+                                Mux(pa.first, const[k], pp.accs[k]) + sum(terms))
                             if lay == L:
-                                with m.If(p3.first):
-                                    m.d.sync += self_s[k].eq(lane(Sd[L - 1], k, ab))
-                with m.If(p4.lay == lay):  # stage 4
-                    rows = [p4.i * P + k for k in range(P)]
-                    s_new = [new_state(lay == L, accs[k], rows[k], self_s[k], f"{lay}_{k}")
+                                with m.If(pa.first):
+                                    m.d.sync += pp.self_s[k].eq(own[k])
+                with m.If(pw.lay == lay):  # stage 4 + ml
+                    rows = [pw.i * P + k for k in range(P)]
+                    s_new = [new_state(lay == L, pp.accs[k], rows[k], pp.self_s[k], f"{lay}_{k}")
                              for k in range(P)]
                     ok = [rows[k] < n[lay] if n[lay] % P else Const(1, 1) for k in range(P)]
-                    with m.If(p4.v & p4.last):
-                        write_states(lay, p4.i, Cat(*s_new), Cat(*ok))
+                    with m.If(pw.v & pw.last):
+                        write_states(lay, pw.i, Cat(*s_new), Cat(*ok))
                         if lay == L:  # argmax candidates, compared a cycle later
                             with m.If(last_free):
                                 m.d.sync += [cmp_v.eq(1), cmp_row.eq(rows[0])]
                                 m.d.sync += [c.eq(v) for c, v in zip(cmp_s, s_new, strict=True)]
                                 m.d.sync += [c.eq(v) for c, v in zip(cmp_ok, ok, strict=True)]
 
-            # The layers of one step follow each other through the pipeline without a
+            # The layers of one step follow each other through their pipeline without a
             # drain (a step reads only bank cur and writes only ~cur); only the step's
             # end waits, until its last state write has landed, as the next step reads it.
             # the step's end leaves the relaxation (registered: step and phase hold still
@@ -747,13 +877,20 @@ class EPCore(wiring.Component):
                                  | (nudging & cep) | (nudging & (step == self.t2 - 1)))
             m.d.sync += leave_r.eq(leave)
             drain_end = Signal(name="relax_drain_end")
-            m.d.comb += drain_end.eq(hold & ~p1.v & ~p2.v & ~p3.v)
+            busy_stages = [pp.st[k].v for pp in pipes for k in range(1, 4 + ml)]
+            m.d.comb += drain_end.eq(Cat(*(pp.hold for pp in pipes)).all()
+                                     & ~Cat(*busy_stages).any())
             with m.State("RELAX"):
-                m.d.sync += [p1.v.eq(0), p2.eq(p1), p3.eq(p2), p4.eq(p3)]
+                for pp in pipes:
+                    st = pp.st
+                    m.d.sync += [st[1].v.eq(0), st[2].eq(st[1]), st[3].eq(st[2]), st[4].eq(st[3]),
+                                 st[5].eq(st[4])]
                 # the step's last entry writes this cycle; the next step reads after it,
                 # its first entry issuing in this cycle (the decision is registered)
                 with m.If(drain_end):
-                    m.d.sync += [hold.eq(0), rl.eq(1), cur.eq(~cur), step.eq(step + 1)]
+                    m.d.sync += [cur.eq(~cur), step.eq(step + 1)]
+                    m.d.sync += [x for pp in pipes for x in (pp.hold.eq(0),
+                                                             pp.rl.eq(pp.layers[0]))]
                     with m.If(~nudging & (step == self.t1 - 1)):
                         m.d.sync += step.eq(0)
                         with m.If(job.train & (self.t2 != 0)):
@@ -770,25 +907,30 @@ class EPCore(wiring.Component):
                         if symmetric:
                             with m.If(minus):
                                 m.next = "UPD_START"
-                with m.Switch(rl):
-                    for lay in range(1, L + 1):
-                        nf, nb, cf, cb = shape[lay]
-                        groups = self.relax_order[lay] == "groups"
-                        n_iter, nt = ((nw[lay], max(nf, nb, 1)) if groups
-                                      else (n[lay], max(cf, cb, 1)))
-                        with m.Case(lay):
-                            with m.If(~hold | (drain_end & ~leave_r) if lay == 1 else ~hold):
-                                m.d.sync += [p1.v.eq(1), p1.i.eq(i), p1.t.eq(t),
-                                             p1.first.eq(t == 0), p1.last.eq(t == nt - 1),
-                                             p1.lay.eq(lay), p1.out.eq(lay == L)]
-                                with m.If(t != nt - 1):
-                                    m.d.sync += t.eq(t + 1)
-                                with m.Elif(i != n_iter - 1):
-                                    m.d.sync += [i.eq(i + 1), t.eq(0)]
-                                with m.Else():
-                                    m.d.sync += [i.eq(0), t.eq(0)]
-                                    m.d.sync += ([hold.eq(1), rl.eq(1)] if lay == L
-                                                 else rl.eq(lay + 1))
+                for pp in pipes:
+                    p1_, i_, t_ = pp.st[1], pp.i, pp.t
+                    with m.Switch(pp.rl):
+                        for idx, lay in enumerate(pp.layers):
+                            nf, nb, cf, cb = shape[lay]
+                            groups = self.relax_order[lay] == "groups"
+                            n_iter, nt = ((nw[lay], max(nf, nb, 1)) if groups
+                                          else (n[lay], max(cf, cb, 1)))
+                            with m.Case(lay):
+                                go = (~pp.hold | (drain_end & ~leave_r)) if idx == 0 else ~pp.hold
+                                with m.If(go):
+                                    m.d.sync += [p1_.v.eq(1), p1_.i.eq(i_), p1_.t.eq(t_),
+                                                 p1_.first.eq(t_ == 0), p1_.last.eq(t_ == nt - 1),
+                                                 p1_.lay.eq(lay), p1_.out.eq(lay == L)]
+                                    with m.If(t_ != nt - 1):
+                                        m.d.sync += t_.eq(t_ + 1)
+                                    with m.Elif(i_ != n_iter - 1):
+                                        m.d.sync += [i_.eq(i_ + 1), t_.eq(0)]
+                                    with m.Else():
+                                        m.d.sync += [i_.eq(0), t_.eq(0)]
+                                        if idx == len(pp.layers) - 1:
+                                            m.d.sync += [pp.hold.eq(1), pp.rl.eq(pp.layers[0])]
+                                        else:
+                                            m.d.sync += pp.rl.eq(pp.layers[idx + 1])
                 for lay in range(1, L + 1):
                     nf, nb, cf, cb = shape[lay]
                     if self.relax_order[lay] == "groups":
@@ -905,7 +1047,7 @@ class EPCore(wiring.Component):
                             prod_hi[k] = mul(k, kvb[k], u_hi, pool=True)
                             prod_lo[k] = mul(P + k, kvf[k], u_lo, pool=True)
                     # stage 5: write back
-                    new_arr = Array(new_w) if P > 1 else None
+                    new_banked = rotate(new_w, lo(j5), back=True)  # entry b: bank b's
                     with m.If(u5.v & u5.last):
                         m.d.comb += [Bw[lay].addr.eq(gw), Bw[lay].data.eq(Cat(*new_w)),
                                      Bw[lay].en.eq(Cat(*(row_ok(k, gw) for k in range(P))))]
@@ -916,7 +1058,7 @@ class EPCore(wiring.Component):
                             with m.If(row_ok(kb, gw)):  # padding rows of a last group: no
                                 m.d.comb += [
                                     Ww[lay][b].addr.eq(group_addr(lay, b, gwb, j5)),
-                                    Ww[lay][b].data.eq(new_arr[kb] if P > 1 else new_w[0]),
+                                    Ww[lay][b].data.eq(new_banked[b]),
                                     Ww[lay][b].en.eq(1)]
                     with m.If(done):
                         m.d.sync += half.eq(0)
@@ -968,8 +1110,8 @@ class EPCore(wiring.Component):
                     if kind == "lfsr":
                         m.d.comb += raw.eq(lfsr[layer])
                     elif kind == "W":
-                        m.d.comb += [raw.eq((Array(Wq[layer])[host_lane] if P > 1
-                                             else Wq[layer][0]).as_unsigned()),
+                        m.d.comb += [raw.eq((Array(r.data for r in Wr[layer])[host_lane]
+                                             if P > 1 else Wq[layer][0]).as_unsigned()),
                                      is_signed.eq(1)]
                     else:
                         src = {"b": Br, "sf": SFr, "s": Sr, "sp": SPr}[kind][layer]

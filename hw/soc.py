@@ -29,7 +29,7 @@ ReplayEntry = data.StructLayout({"valid": 1, "seq": 8, "cmd": 8, "error": 1, "by
 
 class EPSoC(wiring.Component):
     def __init__(self, cfg: EPConfig, uart_divisor: int | None = None, spram: bool = False,
-                 shared_mul: bool = True):
+                 shared_mul: bool | None = None):
         self.cfg = cfg
         self.divisor = uart_divisor
         self.spram = spram  # W0 in the iCE40UP5K's SPRAM blocks (see hw/spram.py)

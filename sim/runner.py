@@ -66,16 +66,18 @@ def sources_digest(cfg: EPConfig) -> str:
 DESIGNS = {"core": "ep_core", "soc": "ep_soc"}
 
 
-def design_verilog(cfg: EPConfig, design: str = "core") -> str:
+def design_verilog(cfg: EPConfig, design: str = "core", shared_mul: bool | None = None) -> str:
+    """``shared_mul``: the core's multiplier plan (None: the config part's, see
+    ``EPCore``); a board's cycle counts need its own plan."""
     from amaranth.back import verilog
 
     if design == "core":
         from epfpga.hw.core import EPCore
 
-        return verilog.convert(EPCore(cfg), name=DESIGNS[design])
+        return verilog.convert(EPCore(cfg, shared_mul=shared_mul), name=DESIGNS[design])
     from epfpga.hw.soc import EPSoC
 
-    return verilog.convert(EPSoC(cfg), name=DESIGNS[design])
+    return verilog.convert(EPSoC(cfg, shared_mul=shared_mul), name=DESIGNS[design])
 
 
 def core_verilog(cfg: EPConfig) -> str:
@@ -95,19 +97,24 @@ def _exclusive(d: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def build(cfg: EPConfig, waves: bool = False, design: str = "core"):  # noqa: ANN201
+def build(cfg: EPConfig, waves: bool = False, design: str = "core",  # noqa: ANN201
+          shared_mul: bool | None = None):
     """Build (or reuse) the Verilator model of ``design``; returns (runner, build dir)."""
     verilator_env()
     from cocotb_tools.runner import get_runner
 
+    from epfpga.hw.core import default_shared_mul
+
     top = DESIGNS[design]
-    d = build_root() / (f"{cfg.name}-{design}-{sources_digest(cfg)}"
+    plan = "shared" if (default_shared_mul(cfg) if shared_mul is None else shared_mul) \
+        else "fast"
+    d = build_root() / (f"{cfg.name}-{design}-{plan}-{sources_digest(cfg)}"
                         f"{'-waves' if waves else ''}")
     v = d / f"{top}.v"
     runner = get_runner("verilator")
     with _exclusive(d):
         if not v.exists():  # the directory name is a digest of config + sources
-            v.write_text(design_verilog(cfg, design))
+            v.write_text(design_verilog(cfg, design, shared_mul))
         runner.build(
             sources=[v], hdl_toplevel=top, build_dir=d, waves=waves,
             build_args=["-Wno-fatal", "-O3", "--x-assign", "0", "--x-initial", "0"]
@@ -155,10 +162,10 @@ def _compile_native(cfg: EPConfig, design: str, d: Path, exe: Path, env: dict[st
 
 
 def run_test(cfg: EPConfig, module: str, job: dict[str, Any], waves: bool = False,
-             design: str = "core", extra_env: dict[str, str] | None = None
-             ) -> dict[str, Any]:
+             design: str = "core", extra_env: dict[str, str] | None = None,
+             shared_mul: bool | None = None) -> dict[str, Any]:
     """Run cocotb test ``module`` on ``design`` with ``job`` (JSON-able) as its input."""
-    runner, d = build(cfg, waves, design)
+    runner, d = build(cfg, waves, design, shared_mul)
     with tempfile.TemporaryDirectory() as tmp:
         job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
         job = dict(job, config=cfg.to_dict())
