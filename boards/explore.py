@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                 if cyc:
                     cycles, rate = f"{cyc:.0f}", f"{clock * 1e6 / cyc:.0f}"
                 else:  # the chain bound: no schedule of this core's memories does better
-                    bound = chain_bound(cfg, 150.0, True)
+                    bound = chain_bound(cfg, 150.0, True, PARTS[board].shared_mul)
                     cycles, rate = f">= {bound}", f"<= {clock * 1e6 / bound:.0f}"
                 acc = measured_accuracy(args.runs, cfg)
                 print(f"| {board} | {h} | {wb} | {lanes} | {fits} | {ram} | {mults} | {fmax} "

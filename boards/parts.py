@@ -34,25 +34,27 @@ PARTS = {
 }
 
 
-def memory_bits(cfg: EPConfig, spram: bool = False) -> dict[str, int]:
+def memory_bits(cfg: EPConfig, spram: bool = False, fast: bool = False) -> dict[str, int]:
     """Bits of block RAM per kind of content (summed from ``memories``); ``spram``: W0
-    is in SPRAM instead (the iCE40UP5K with part 'up5k')."""
+    is in SPRAM instead (the iCE40UP5K with part 'up5k'); ``fast``: the fast
+    multiplier plan's copies (hw/layout.py)."""
     kinds = {"w": "weights", "b": "biases", "s": "states", "x": "input", "n": "input",
              "d": "drive", "r": "random", "l": "link"}
     out = dict.fromkeys(dict.fromkeys(kinds.values()), 0)
-    for name, depth, width in memories(cfg, spram):
+    for name, depth, width in memories(cfg, spram, fast):
         kind = "link" if name == "replay" else kinds[name[0]]
         out[kind] += depth * width
     return out
 
 
-def memories(cfg: EPConfig, spram: bool = False) -> list[tuple[str, int, int]]:
+def memories(cfg: EPConfig, spram: bool = False, fast: bool = False
+             ) -> list[tuple[str, int, int]]:
     """(name, depth, width) of every block-RAM memory of the SoC: the core's own plan
     (hw/layout.py) and the link's frame buffer and TRAIN replay cache (hw/soc.py)."""
     from epfpga.hw.layout import memory_plan
     from epfpga.protocol import MAX_PAYLOAD, REPLAY_WINDOW
 
-    return memory_plan(cfg, spram) + [("link", MAX_PAYLOAD, 8), ("replay", REPLAY_WINDOW, 26)]
+    return memory_plan(cfg, spram, fast) + [("link", MAX_PAYLOAD, 8), ("replay", REPLAY_WINDOW, 26)]
 
 
 def blocks(depth: int, width: int, modes: tuple[tuple[int, int], ...]) -> int:
@@ -64,14 +66,16 @@ def multipliers(cfg: EPConfig, dsp_width: int, shared: bool = True) -> int:
     """Hard multiplier blocks of the core (hw/core.py), a lower bound (Yosys may add one
     for address arithmetic).  Shared (iCE40): two per MAC lane, each tiled from
     dsp_width x dsp_width blocks, and the nudge.  Dedicated (ECP5): one per use and lane
-    -- the input drive, a bottom-up and a top-down MAC per connection, two per weight
-    layer (k*v, then kv*u) -- and the nudge."""
+    -- the input drive, a bottom-up and a top-down MAC per connection -- a pool of two
+    per lane for the updates (k*v, then kv*u, tiled), and the nudge."""
+    from epfpga.hw.core import multiplier_shape, update_q_width
+
     P = cfg.lanes
     if not shared:
         L = cfg.n_layers
-        return P * (1 + 2 * (L - 1) + 2 * L) + 1
-    from epfpga.hw.core import multiplier_shape
-
+        kv = update_q_width(cfg) + cfg.act_bits + 2
+        pool = 2 * P * -(-kv // dsp_width) * -(-(cfg.act_bits + 1) // dsp_width)
+        return P * (1 + 2 * (L - 1)) + pool + 1
     wa, wb = multiplier_shape(cfg)
     nudge = -(-(cfg.act_bits + 2) // dsp_width) * -(-(cfg.beta_frac + 3) // dsp_width)
     return 2 * P * -(-wa // dsp_width) * -(-wb // dsp_width) + nudge
@@ -82,7 +86,8 @@ def fit_check(cfg: EPConfig, board: str) -> dict[str, object]:
         raise EpfpgaError(f"unknown board {board!r}: use one of {', '.join(PARTS)}")
     part = PARTS[board]
     spram = bool(part.spram_words) and cfg.part == "up5k"
-    mem = memory_bits(cfg, spram)
+    fast = not part.shared_mul
+    mem = memory_bits(cfg, spram, fast)
     total = sum(mem.values())
     w0_words = cfg.layers[0] * cfg.layers[1]
     from epfpga.hw.core import unsupported
@@ -91,7 +96,7 @@ def fit_check(cfg: EPConfig, board: str) -> dict[str, object]:
     if cfg.weight_bits > part.dsp_width or cfg.act_bits > part.dsp_width:
         problems.append(f"weights/states wider than the {part.dsp_width}-bit multipliers; "
                         f"try weight_bits <= {part.dsp_width}")
-    mults = multipliers(cfg, part.dsp_width, shared=not part.lutram)
+    mults = multipliers(cfg, part.dsp_width, shared=part.shared_mul)
     if mults > part.dsps:
         fewer = "fewer MAC lanes (lanes), or " if cfg.lanes > 1 else ""
         problems.append(f"needs {mults} multipliers but the {part.device} has {part.dsps}; "
@@ -103,7 +108,7 @@ def fit_check(cfg: EPConfig, board: str) -> dict[str, object]:
     if part.spram_words and not spram:
         problems.append(f"set part = 'up5k' in the config so W0 goes to the {part.device}'s "
                         "SPRAM")
-    used_blocks = sum(blocks(d, w, part.ram_modes) for _, d, w in memories(cfg, spram))
+    used_blocks = sum(blocks(d, w, part.ram_modes) for _, d, w in memories(cfg, spram, fast))
     if used_blocks > part.ram_blocks and total <= part.ram_bits and not part.lutram:
         problems.append(f"needs {used_blocks} block RAMs but the {part.device} has "
                         f"{part.ram_blocks} (small memories each take a whole block); "

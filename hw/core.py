@@ -443,7 +443,13 @@ class EPCore(wiring.Component):
             group of P rows whose first weight is at ``base`` visits column c."""
             if P == 1:
                 return base + c
-            return base + rot(b, lo(c)) * geo[layer].words + hi(c)
+            return base + skew_rows(layer, b, lo(c)) + hi(c)
+
+        def skew_rows(layer: int, b: int, v):  # noqa: ANN001, ANN202
+            """((b - v) mod P) * words, from a table: a multiplier here would take a
+            DSP block per bank and sit in the address path."""
+            return Array(Const(((b - k) % P) * geo[layer].words, range(P * geo[layer].words))
+                         for k in range(P))[v]
 
         def rotate(vals: list, c, back: bool = False) -> list:  # noqa: ANN001
             """Entry k is vals[(k + c) mod P] (``back``: vals[(k - c) mod P]): a barrel
@@ -766,8 +772,8 @@ class EPCore(wiring.Component):
                         m.d.comb += Sr[lay - 2].addr.eq(cur * cf + p1_.t)
                     if cb:
                         m.d.comb += [wr_port(pp, lay, b).addr.eq(
-                            (p1_.t * P + rot(b, lo(p1_.i))) * geo[lay].words + hi(p1_.i))
-                            for b in range(P)]
+                            p1_.t * (P * geo[lay].words) + skew_rows(lay, b, lo(p1_.i))
+                            + hi(p1_.i)) for b in range(P)]
                         m.d.comb += Sr[lay].addr.eq(cur * cb + p1_.t)
                 with m.If(p3_.lay == lay):  # stage 3
                     const = staged(const_of(lay, lo(p3_.i)), f"r{lay}_const")
@@ -1093,10 +1099,14 @@ class EPCore(wiring.Component):
                     m.next = "IDLE"
 
         # argmax over the lanes in row order, as the golden model (first maximum wins)
+        # (each step's running best is a signal: as a nested expression the previous one
+        # would appear twice per step, 2^P copies in the netlist)
         b_val, b_idx = best, best_i
         for k in range(P):
             take = cmp_ok[k] & (cmp_s[k] > b_val)
-            b_val, b_idx = Mux(take, cmp_s[k], b_val), Mux(take, cmp_row + k, b_idx)
+            nv, ni = Signal.like(best, name=f"best_v{k}"), Signal.like(best_i, name=f"best_i{k}")
+            m.d.comb += [nv.eq(Mux(take, cmp_s[k], b_val)), ni.eq(Mux(take, cmp_row + k, b_idx))]
+            b_val, b_idx = nv, ni
         with m.If(cmp_v):
             m.d.sync += [best.eq(b_val), best_i.eq(b_idx)]
 

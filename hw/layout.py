@@ -89,9 +89,12 @@ def exact_divider(d: int, limit: int) -> tuple[int, int]:
     raise ValueError(f"no exact reciprocal for {d} below {limit}")
 
 
-def memory_plan(cfg: EPConfig, spram: bool = False) -> list[tuple[str, int, int]]:
+def memory_plan(cfg: EPConfig, spram: bool = False, fast: bool = False
+                ) -> list[tuple[str, int, int]]:
     """(name, depth, width) of every block-RAM memory of the core, as hw/core.py builds
-    them; ``spram``: W0 sits in single-port SPRAM (iCE40UP5K), not block RAM."""
+    them; ``spram``: W0 sits in single-port SPRAM (iCE40UP5K), not block RAM; ``fast``:
+    the fast multiplier plan's second read ports (copies: W_l for l >= 1, the output
+    states), which its odd/even relaxation pipelines need."""
     n, L, P = cfg.layers, cfg.n_layers, cfg.lanes
     wb, ab = cfg.weight_bits, cfg.act_bits
     out = []
@@ -105,6 +108,10 @@ def memory_plan(cfg: EPConfig, spram: bool = False) -> list[tuple[str, int, int]
         out += [(f"sp{i + 1}", words(n[i + 1], P), P * ab) for i in range(L)]
     if cfg.algorithm == "cep":  # a second read port on each state bank: a copy
         out += [(f"slo{i + 1}", 2 * words(n[i + 1], P), P * ab) for i in range(L)]
+    if fast and L >= 2:
+        out += [(f"w{i}_{b}_copy", lay.depth, wb) for i, lay in enumerate(weight_layouts(cfg))
+                if i >= 1 for b in range(P)]
+        out += [(f"s{L}_own", 2 * words(n[L], P), P * ab)]
     out += [("x", n[0], ab), ("nz", n[0], max(1, n[0].bit_length())),
             ("drive", words(n[1], P), P * acc_width(cfg)),
             ("rand_a", sum(words(k, P) for k in n[1:]), P * cfg.sr_bits),
