@@ -198,8 +198,14 @@ class EPCore(wiring.Component):
             m.d.comb += s.eq(v)
             return Cat(*([s] * P))
 
+        ml = 0 if self.shared_mul else 1
+        self.mul_latency = ml
+        # The fast plan also double-buffers the pixels (X and the non-zero list NZ): the
+        # next sample loads while this one runs, and a bank is free again at its result.
+        overlap = bool(ml)
+
         # ---------------------------------------------------------------- memories
-        plan = {name: (depth, width) for name, depth, width in memory_plan(cfg)}
+        plan = {name: (depth, width) for name, depth, width in memory_plan(cfg, fast=overlap)}
 
         def mem(name: str, shape=None) -> Memory:  # noqa: ANN001
             depth, width = plan[name]
@@ -376,8 +382,6 @@ class EPCore(wiring.Component):
         # On DSP-rich parts every product is registered before it is summed (the adder
         # trees of many lanes then start from flops): the accumulate and write stages of
         # the drive and the relaxation come ``ml`` cycles later.
-        ml = 0 if self.shared_mul else 1
-        self.mul_latency = ml
 
         def staged(v, name: str):  # noqa: ANN001, ANN202
             """v (formed at the product stage) at the accumulate stage."""
@@ -427,7 +431,7 @@ class EPCore(wiring.Component):
             m.d.sync += [u1.v.eq(issue), u1.first.eq(t == 0), u1.last.eq(t == last_t),
                          u1.g.eq(i), u1.gb.eq(i * row_words), t1_.eq(t - 1),
                          u2.eq(u1), u3.eq(u2), u4.eq(u3), u5.eq(u4)]
-            m.d.comb += NZr.addr.eq(t - 1)
+            m.d.comb += NZr.addr.eq(x_base + t - 1)
             j1 = j1_nz if indirect else t1_  # (one signal for every pass: no mux)
             m.d.sync += [j2.eq(j1), j3.eq(j2), j4.eq(j3), j5.eq(j4)]
             drained = u_fin & ~u1.v & ~u2.v & ~u3.v & ~u4.v & ~u5.v
@@ -529,11 +533,51 @@ class EPCore(wiring.Component):
                 m.d.sync += [row_r.eq(row), col_r.eq(off - row * g.n_in)]
                 h_split[layer] = (row_r * g.words + hi(col_r), lo(row_r + col_r))
 
+        # The pixel loader of the fast plan: a job and its pixels go into the free bank
+        # (X, NZ and the count of non-zero pixels), whatever the FSM is doing; the FSM
+        # takes a full bank from IDLE and frees it at its result.
+        fb = Signal(name="x_bank")  # the bank the FSM reads
+        if overlap:
+            lb = Signal(name="load_bank")
+            full = [Signal(name=f"x_full{k}") for k in range(2)]
+            ld_job = [Signal(job_layout(cfg), name=f"load_job{k}") for k in range(2)]
+            ld_nnz = [Signal.like(nnz, name=f"load_nnz{k}") for k in range(2)]
+            ld_on, ld_t = Signal(name="load_on"), Signal(range(n[0] + 1), name="load_t")
+            ld_n = Signal.like(nnz, name="load_n")
+            full_fb, full_lb = Mux(fb, full[1], full[0]), Mux(lb, full[1], full[0])
+            x_base = Mux(fb, n[0], 0)
+            with m.If(~ld_on):
+                m.d.comb += self.job.ready.eq(~full_lb)
+                with m.If(self.job.valid & ~full_lb):
+                    m.d.sync += [ld_on.eq(1), ld_t.eq(0), ld_n.eq(0)]
+                    for k in range(2):
+                        with m.If(lb == k):
+                            m.d.sync += ld_job[k].eq(self.job.payload)
+            with m.Else():
+                m.d.comb += self.pixels.ready.eq(1)
+                with m.If(self.pixels.valid):
+                    nz_px = self.pixels.payload != 0
+                    m.d.comb += [Xw.addr.eq(Mux(lb, n[0], 0) + ld_t),
+                                 Xw.data.eq(self.pixels.payload), Xw.en.eq(1)]
+                    with m.If(nz_px):
+                        m.d.comb += [NZw.addr.eq(Mux(lb, n[0], 0) + ld_n), NZw.data.eq(ld_t),
+                                     NZw.en.eq(1)]
+                    m.d.sync += [ld_n.eq(ld_n + nz_px), ld_t.eq(ld_t + 1)]
+                    with m.If(ld_t == n[0] - 1):
+                        m.d.sync += [ld_on.eq(0), lb.eq(~lb)]
+                        for k in range(2):
+                            with m.If(lb == k):
+                                m.d.sync += [full[k].eq(1), ld_nnz[k].eq(ld_n + nz_px)]
+        else:
+            x_base = 0
+
         m.d.sync += cmp_v.eq(0)
         with m.FSM(name="ctrl"):
             # ------------------------------------------------------------ idle, host
             with m.State("IDLE"):
-                m.d.comb += [self.busy.eq(0), self.job.ready.eq(1)]
+                m.d.comb += self.busy.eq(0)
+                if not overlap:
+                    m.d.comb += self.job.ready.eq(1)
                 for r_idx, (kind, layer, size) in enumerate(self.amap.regions):
                     hit = h_region == r_idx
                     off = Signal(range(max(size, 2)), name=f"h_off{r_idx}")
@@ -572,41 +616,48 @@ class EPCore(wiring.Component):
                                          Ww[layer][b].en.eq(1)]
                     with m.If(hit2 & h_re2):
                         m.d.sync += host_lane.eq(bank)
-                with m.If(self.job.valid):
-                    m.d.sync += [job.eq(self.job.payload), t.eq(0), nnz.eq(0),
+                if overlap:  # a loaded sample starts at once
+                    start, new_job = full_fb, job_layout(cfg)(Mux(fb, ld_job[1], ld_job[0]))
+                else:
+                    start, new_job = self.job.valid, self.job.payload
+                with m.If(start):
+                    m.d.sync += [job.eq(new_job), t.eq(0), nnz.eq(0),
                                  nudging.eq(0), minus.eq(0), step.eq(0), best.eq(-1)]
                     # (C-EP without nudged steps never updates, so draws nothing)
-                    m.d.sync += fill_on.eq(self.job.payload.train & self.stochastic
+                    m.d.sync += fill_on.eq(new_job.train & self.stochastic
                                            & ((self.t2 != 0) if cep else 1))
-                    m.next = "LOAD"
+                    m.next = "DRIVE_LOOP" if overlap else "LOAD"
+                    if overlap:
+                        m.d.sync += [nnz.eq(Mux(fb, ld_nnz[1], ld_nnz[0])), i.eq(0)]
 
             # ------------------------------------------------------------ sample in
             # the states start at 0: cleared while the pixels load when there are enough
             # pixels for it, in a state of their own otherwise
-            zero_in_load = n[0] >= max(nw[1:])
-            with m.State("LOAD"):
-                m.d.comb += self.pixels.ready.eq(1)
-                with m.If(self.pixels.valid):
-                    m.d.comb += [Xw.addr.eq(t), Xw.data.eq(self.pixels.payload), Xw.en.eq(1)]
-                    with m.If(self.pixels.payload != 0):
-                        m.d.comb += [NZw.addr.eq(nnz), NZw.data.eq(t), NZw.en.eq(1)]
-                        m.d.sync += nnz.eq(nnz + 1)
-                    m.d.sync += t.eq(t + 1)
-                    if zero_in_load:  # s = 0 in bank cur, a word per pixel
-                        for layer in range(L):
-                            with m.If(t < nw[layer + 1]):
-                                m.d.comb += [Sw[layer].addr.eq(cur * nw[layer + 1] + t),
-                                             Sw[layer].data.eq(0), Sw[layer].en.eq(-1)]
-                    with m.If(t == n[0] - 1):
-                        m.d.sync += [i.eq(0), t.eq(0)]
-                        m.next = "DRIVE_LOOP"
+            zero_in_load = n[0] >= max(nw[1:]) and not overlap
+            if not overlap:  # (else the loader below takes the pixels)
+                with m.State("LOAD"):
+                    m.d.comb += self.pixels.ready.eq(1)
+                    with m.If(self.pixels.valid):
+                        m.d.comb += [Xw.addr.eq(t), Xw.data.eq(self.pixels.payload), Xw.en.eq(1)]
+                        with m.If(self.pixels.payload != 0):
+                            m.d.comb += [NZw.addr.eq(nnz), NZw.data.eq(t), NZw.en.eq(1)]
+                            m.d.sync += nnz.eq(nnz + 1)
+                        m.d.sync += t.eq(t + 1)
+                        if zero_in_load:  # s = 0 in bank cur, a word per pixel
+                            for layer in range(L):
+                                with m.If(t < nw[layer + 1]):
+                                    m.d.comb += [Sw[layer].addr.eq(cur * nw[layer + 1] + t),
+                                                 Sw[layer].data.eq(0), Sw[layer].en.eq(-1)]
+                        with m.If(t == n[0] - 1):
+                            m.d.sync += [i.eq(0), t.eq(0)]
+                            m.next = "DRIVE_LOOP"
 
             # ------------------------------------------------------------ W0 x + b0
             # P rows at a time, over the non-zero pixels only
             with m.State("DRIVE_LOOP"):
                 j1, done = group_issue(nnz, 0, indirect=True)
                 m.d.comb += [Wr[0][b].addr.eq(group_addr(0, b, u1.gb, j1)) for b in range(P)]
-                m.d.comb += [Xr.addr.eq(j1), Br[0].addr.eq(u2.g)]  # bias: read at stage 3
+                m.d.comb += [Xr.addr.eq(x_base + j1), Br[0].addr.eq(u2.g)]  # bias: stage 3
                 # stage 3: the products; 3 + ml: a group starts from its bias, then adds a
                 # column per cycle
                 w_lane = by_lane(0, lo(j3))
@@ -1029,7 +1080,7 @@ class EPCore(wiring.Component):
                                  Br[lay].addr.eq(u2.g),
                                  ARr.addr.eq(a_off[lay] + u2.g)]
                     if lay == 0:
-                        m.d.comb += [Xr.addr.eq(j1), u_hi.eq(Mux(u3.last, one, Xd)),
+                        m.d.comb += [Xr.addr.eq(x_base + j1), u_hi.eq(Mux(u3.last, one, Xd)),
                                      u_lo.eq(Mux(u3.last, one, Xd))]
                     else:
                         (pre_r, pre_o, pre_d), (pref_r, pref_o, pref_d) = hi_lo(lay - 1)
@@ -1097,6 +1148,11 @@ class EPCore(wiring.Component):
                 with m.If(self.result.ready & ~cmp_v):
                     m.d.sync += samples.eq(samples + job.train)
                     m.next = "IDLE"
+                    if overlap:  # the sample's pixels are no longer needed
+                        m.d.sync += fb.eq(~fb)
+                        for k in range(2):
+                            with m.If(fb == k):
+                                m.d.sync += full[k].eq(0)
 
         # argmax over the lanes in row order, as the golden model (first maximum wins)
         # (each step's running best is a signal: as a nested expression the previous one

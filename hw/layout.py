@@ -112,7 +112,8 @@ def memory_plan(cfg: EPConfig, spram: bool = False, fast: bool = False
         out += [(f"w{i}_{b}_copy", lay.depth, wb) for i, lay in enumerate(weight_layouts(cfg))
                 if i >= 1 for b in range(P)]
         out += [(f"s{L}_own", 2 * words(n[L], P), P * ab)]
-    out += [("x", n[0], ab), ("nz", n[0], max(1, n[0].bit_length())),
+    banks = 2 if fast else 1  # the fast plan loads the next sample's pixels meanwhile
+    out += [("x", banks * n[0], ab), ("nz", banks * n[0], max(1, n[0].bit_length())),
             ("drive", words(n[1], P), P * acc_width(cfg)),
             ("rand_a", sum(words(k, P) for k in n[1:]), P * cfg.sr_bits),
             ("rand_c", rand_offsets(cfg)[1][-1] + n[-2] + 1, cfg.sr_bits)]

@@ -269,3 +269,77 @@ def test_fast_plan_relaxes_odd_and_even_layers_side_by_side(layers: tuple) -> No
     assert fast < shared
     if cfg.n_layers == 2:
         assert fast < chain_bound(cfg, nnz, True, shared_mul=True)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fast_plan_loads_the_next_sample_while_one_runs(seed: int) -> None:
+    """Samples streamed back to back: the loader takes the next sample's pixels while
+    the FSM trains on the current one.  Every prediction and the final weights match
+    golden, and the results come closer together than one sample's pixels plus its
+    compute (the load is hidden)."""
+    rng = np.random.default_rng(300 + seed)
+    layers = (24, 6, 3) if seed else (20, 5, 4, 3)
+    cfg = random_hw_config(rng).replace(layers=layers, lrs=(0.3,) * (len(layers) - 1))
+    W, b = random_params(cfg, rng)
+    xs, ys = _inputs(cfg, rng, 5)
+    want, samples = golden_run(cfg, W, b, xs, ys)
+    dut = EPCore(cfg, shared_mul=False)
+    am = dut.amap
+    preds, at, weights, clock = [], [], [], [0]
+
+    async def count(ctx):  # noqa: ANN001
+        async for _ in ctx.tick():
+            clock[0] += 1
+
+    async def host(ctx, region: int, offset: int, v: int | None = None) -> int:  # noqa: ANN001
+        ctx.set(dut.host_region, region)
+        ctx.set(dut.host_offset, offset)
+        if v is not None:
+            ctx.set(dut.host_wdata, int(v))
+        ctx.set(dut.host_we if v is not None else dut.host_re, 1)
+        await ctx.tick()
+        ctx.set(dut.host_we, 0)
+        ctx.set(dut.host_re, 0)
+        await ctx.tick().repeat(2)
+        return ctx.get(dut.host_rdata)
+
+    async def feed(ctx):  # noqa: ANN001
+        for layer in range(cfg.n_layers):
+            for k, v in enumerate(W[layer].ravel()):
+                await host(ctx, am.index("W", layer), k, v)
+            for k, v in enumerate(b[layer]):
+                await host(ctx, am.index("b", layer), k, v)
+        for x, y, neg in samples:
+            ctx.set(dut.job.payload, {"train": 1, "neg": neg, "label": y})
+            ctx.set(dut.job.valid, 1)
+            await ctx.tick().until(dut.job.ready)
+            ctx.set(dut.job.valid, 0)
+            for p in x:
+                ctx.set(dut.pixels.payload, int(p))
+                ctx.set(dut.pixels.valid, 1)
+                await ctx.tick().until(dut.pixels.ready)
+            ctx.set(dut.pixels.valid, 0)
+
+    async def collect(ctx):  # noqa: ANN001
+        ctx.set(dut.result.ready, 1)
+        for _ in samples:
+            (pred,) = await ctx.tick().sample(dut.result.payload).until(dut.result.valid)
+            preds.append(pred)
+            at.append(clock[0])
+        ctx.set(dut.result.ready, 0)
+        await ctx.tick().repeat(4)
+        for layer in range(cfg.n_layers):
+            weights.append([await host(ctx, am.index("W", layer), k)
+                            for k in range(W[layer].size)])
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(feed)
+    sim.add_testbench(collect)
+    sim.add_testbench(count, background=True)
+    sim.run()
+    assert preds == [w[0] for w in want]
+    assert weights == want[-1][4]
+    for k in range(1, len(xs)):  # clock cycles between results against the FSM's own
+        busy = _train_cycles(cfg, xs[k], shared_mul=False)  # (pixels not counted)
+        assert at[k] - at[k - 1] <= busy + 3 < busy + cfg.layers[0]

@@ -27,6 +27,24 @@ def test_random_config_bit_exact(seed: int) -> None:
     assert r["checked"] == 12 * (1 + 5 * cfg.n_layers) + 2
 
 
+@pytest.mark.parametrize("lanes", [2, 4])
+def test_fast_plan_bit_exact_on_verilator(lanes: int) -> None:
+    """The ECP5's plan (registered products, odd and even layers relaxing side by side,
+    the next sample's pixels loading meanwhile) through Verilator."""
+    from epfpga.config import EPConfig
+
+    cfg = EPConfig(layers=(20, 9, 6, 4), T1=6, T2=3, beta=0.5, beta_frac=3,
+                   lrs=(0.3, 0.2, 0.1), part="none", lanes=lanes, name=f"fast{lanes}")
+    rng = np.random.default_rng(lanes)
+    W, b = random_params(cfg, rng)
+    X, Y = random_samples(cfg, 8, lanes)
+    r = run_test(cfg, "epfpga.sim.tb_core",
+                 make_job(cfg, X, Y, W=W, b=b, weights_every_sample=True, seed=lanes),
+                 shared_mul=False)
+    assert r["mismatches"] == []
+    assert r["checked"] == 8 * (1 + 5 * cfg.n_layers) + 2
+
+
 def test_up5k_real_mnist_bit_exact() -> None:
     cfg = PRESETS["up5k"]
     X, Y = mnist_samples(cfg, 8)
