@@ -21,6 +21,11 @@ Architecture (why it looks like this):
   written to their own memories, which the update and the host read.
 * Runtime parameters (T1, T2, beta_q and its sign, update_q, rounding mode) are ports,
   so the host changes them between samples without rebuilding.
+* Two multiplier plans, the same numbers.  Shared (the iCE40UP5K's 8 DSPs): 2P
+  multipliers serve every phase, one relaxation pipeline.  Fast (the ECP5's 156): a
+  multiplier per use with its product registered, the odd and even layers relaxing in
+  two pipelines side by side (a Jacobi step reads only the other layers' previous
+  states), and the next sample's pixels loading into a second bank while this one runs.
 """
 
 from __future__ import annotations

@@ -32,6 +32,19 @@ def random_hw_config(rng: np.random.Generator) -> EPConfig:
     )
 
 
+async def send_sample(ctx, dut: EPCore, x, y: int, neg: int, train: int = 1) -> None:  # noqa: ANN001
+    """The job, then the pixels (the core takes one per cycle)."""
+    ctx.set(dut.job.payload, {"train": train, "neg": neg, "label": y})
+    ctx.set(dut.job.valid, 1)
+    await ctx.tick().until(dut.job.ready)
+    ctx.set(dut.job.valid, 0)
+    for p in x:
+        ctx.set(dut.pixels.payload, int(p))
+        ctx.set(dut.pixels.valid, 1)
+        await ctx.tick().until(dut.pixels.ready)
+    ctx.set(dut.pixels.valid, 0)
+
+
 def run_core(cfg: EPConfig, W, b, samples, flip: tuple[int, int] | None = None,
              shared_mul: bool = True):
     """Train ``samples`` on the core; returns per-sample (pred, free, nudged, W, b) read
@@ -71,16 +84,7 @@ def run_core(cfg: EPConfig, W, b, samples, flip: tuple[int, int] | None = None,
             for k, v in enumerate(b[layer]):
                 await write(am.index("b", layer), k, v)
         for x, y, neg, *train in samples:  # (x, y, neg[, train=True])
-            ctx.set(dut.job.payload, {"train": int(train[0] if train else 1), "neg": neg,
-                                      "label": y})
-            ctx.set(dut.job.valid, 1)
-            await ctx.tick().until(dut.job.ready)
-            ctx.set(dut.job.valid, 0)
-            for p in x:
-                ctx.set(dut.pixels.payload, int(p))
-                ctx.set(dut.pixels.valid, 1)
-                await ctx.tick().until(dut.pixels.ready)
-            ctx.set(dut.pixels.valid, 0)
+            await send_sample(ctx, dut, x, y, neg, int(train[0] if train else 1))
             ctx.set(dut.result.ready, 1)
             (pred,) = await ctx.tick().sample(dut.result.payload).until(dut.result.valid)
             ctx.set(dut.result.ready, 0)
@@ -233,15 +237,7 @@ def _train_cycles(cfg: EPConfig, x, shared_mul: bool) -> int:
     out = []
 
     async def tb(ctx):  # noqa: ANN001
-        ctx.set(dut.job.payload, {"train": 1, "neg": 0, "label": 0})
-        ctx.set(dut.job.valid, 1)
-        await ctx.tick().until(dut.job.ready)
-        ctx.set(dut.job.valid, 0)
-        for p in x:
-            ctx.set(dut.pixels.payload, int(p))
-            ctx.set(dut.pixels.valid, 1)
-            await ctx.tick().until(dut.pixels.ready)
-        ctx.set(dut.pixels.valid, 0)
+        await send_sample(ctx, dut, x, 0, 0)
         ctx.set(dut.result.ready, 1)
         await ctx.tick().until(dut.result.valid)
         out.append(ctx.get(dut.cycles))
@@ -310,15 +306,7 @@ def test_fast_plan_loads_the_next_sample_while_one_runs(seed: int) -> None:
             for k, v in enumerate(b[layer]):
                 await host(ctx, am.index("b", layer), k, v)
         for x, y, neg in samples:
-            ctx.set(dut.job.payload, {"train": 1, "neg": neg, "label": y})
-            ctx.set(dut.job.valid, 1)
-            await ctx.tick().until(dut.job.ready)
-            ctx.set(dut.job.valid, 0)
-            for p in x:
-                ctx.set(dut.pixels.payload, int(p))
-                ctx.set(dut.pixels.valid, 1)
-                await ctx.tick().until(dut.pixels.ready)
-            ctx.set(dut.pixels.valid, 0)
+            await send_sample(ctx, dut, x, y, neg)
 
     async def collect(ctx):  # noqa: ANN001
         ctx.set(dut.result.ready, 1)
