@@ -80,11 +80,14 @@ def fuzz_stream(seed: int, n: int = 120) -> list[bytes]:
     return chunks + [p.encode(p.INFO, 0), p.encode(p.STATUS, 1)]
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_link_fuzz_matches_board_model(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "shared_mul"), [(0, True), (1, True), (2, True),
+                                                   (3, True), (4, False)])
+def test_link_fuzz_matches_board_model(seed: int, shared_mul: bool) -> None:
+    """``shared_mul`` False: the SoC around the ECP5's fast plan (its pixel loader)."""
     chunks = fuzz_stream(seed)
     job = {"chunks": [c.hex() for c in chunks], "seed": seed, "gap": 0.2, "stall": 0.3}
-    got = run_test(CFG, "epfpga.sim.tb_link_fuzz", job, design="soc")["replies"]
+    got = run_test(CFG, "epfpga.sim.tb_link_fuzz", job, design="soc",
+                   shared_mul=shared_mul)["replies"]
     model = BoardModel(CFG)
     want = [model.receive(c).hex() for c in chunks]
     for k, (g, w) in enumerate(zip(got, want, strict=True)):
