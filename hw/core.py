@@ -387,7 +387,6 @@ class EPCore(wiring.Component):
         # On DSP-rich parts every product is registered before it is summed (the adder
         # trees of many lanes then start from flops): the accumulate and write stages of
         # the drive and the relaxation come ``ml`` cycles later.
-
         def staged(v, name: str):  # noqa: ANN001, ANN202
             """v (formed at the product stage) at the accumulate stage."""
             if not ml:
