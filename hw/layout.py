@@ -94,7 +94,7 @@ def memory_plan(cfg: EPConfig, spram: bool = False, fast: bool = False
     """(name, depth, width) of every block-RAM memory of the core, as hw/core.py builds
     them; ``spram``: W0 sits in single-port SPRAM (iCE40UP5K), not block RAM; ``fast``:
     the fast multiplier plan's second read ports (copies: W_l for l >= 1, the output
-    states), which its odd/even relaxation pipelines need."""
+    states), which its odd/even relaxation pipelines need, and its second pixel bank."""
     n, L, P = cfg.layers, cfg.n_layers, cfg.lanes
     wb, ab = cfg.weight_bits, cfg.act_bits
     out = []
