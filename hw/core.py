@@ -759,7 +759,7 @@ class EPCore(wiring.Component):
                     pp = SimpleNamespace(st=[None, p1, p2, p3, p4, p5], rl=rl, hold=hold,
                                          i=i, t=t, acc=acc, accs=accs, r_first=r_first,
                                          r_const=r_const, r_fwd=r_fwd, r_bwd=r_bwd,
-                                         acc_next=acc_next, self_s=self_s, wq=Wq)
+                                         acc_next=acc_next, self_s=self_s, wr=Wr, wq=Wq)
                 else:
                     accs_q = [Signal(acc_shape, name=f"acc{q}_{k}") for k in range(P)]
                     pp = SimpleNamespace(
@@ -792,12 +792,6 @@ class EPCore(wiring.Component):
                 own_r, own_d = Sr[L - 1], Sd[L - 1]
             pipe_of = {lay: pp for pp in pipes for lay in pp.layers}
 
-            def wr_port(pp, li: int, b: int):  # noqa: ANN001, ANN202
-                return Wr[li][b] if pp.q == 0 else pp.wr[li][b]
-
-            def by_lane_q(pp, li: int, c):  # noqa: ANN001, ANN202
-                return by_lane(li, c, None if pp.q == 0 else pp.wq[li])
-
             # the row order's new state is one circuit per pipeline for its layers
             # visited by rows
             for pp in pipes:
@@ -822,11 +816,11 @@ class EPCore(wiring.Component):
                     if lay == L:
                         m.d.comb += own_r.addr.eq(cur * nw[L] + hi(p1_.i))
                     if cf:
-                        m.d.comb += [wr_port(pp, lay - 1, b).addr.eq(
+                        m.d.comb += [pp.wr[lay - 1][b].addr.eq(
                             p1_.i * geo[lay - 1].words + p1_.t) for b in range(P)]
                         m.d.comb += Sr[lay - 2].addr.eq(cur * cf + p1_.t)
                     if cb:
-                        m.d.comb += [wr_port(pp, lay, b).addr.eq(
+                        m.d.comb += [pp.wr[lay][b].addr.eq(
                             p1_.t * (P * geo[lay].words) + skew_rows(lay, b, lo(p1_.i))
                             + hi(p1_.i)) for b in range(P)]
                         m.d.comb += Sr[lay].addr.eq(cur * cb + p1_.t)
@@ -877,18 +871,18 @@ class EPCore(wiring.Component):
                         m.d.comb += own_r.addr.eq(cur * nw[L] + p1_.i)
                     if nf:  # W_{lay-1}[group row, t]
                         base = p1_.i * (P * geo[lay - 1].words)
-                        m.d.comb += [wr_port(pp, lay - 1, b).addr.eq(
+                        m.d.comb += [pp.wr[lay - 1][b].addr.eq(
                             group_addr(lay - 1, b, base, p1_.t)) for b in range(P)]
                         m.d.comb += Sr[lay - 2].addr.eq(cur * nw[lay - 1] + hi(p1_.t))
                     if nb:  # W_lay[t, group row]: one address in every bank
-                        m.d.comb += [wr_port(pp, lay, b).addr.eq(p1_.t * geo[lay].words + p1_.i)
+                        m.d.comb += [pp.wr[lay][b].addr.eq(p1_.t * geo[lay].words + p1_.i)
                                      for b in range(P)]
                         m.d.comb += Sr[lay].addr.eq(cur * nw[lay + 1] + hi(p1_.t))
                 nt = max(nf, nb, 1)
                 prods: list[list] = [[] for _ in range(P)]
                 with m.If(p3_.lay == lay):  # stage 3
-                    fw = by_lane_q(pp, lay - 1, lo(p3_.t)) if nf else None
-                    bw = by_lane_q(pp, lay, lo(p3_.t)) if nb else None
+                    fw = by_lane(lay - 1, lo(p3_.t), pp.wq[lay - 1]) if nf else None
+                    bw = by_lane(lay, lo(p3_.t), pp.wq[lay]) if nb else None
                     const = [staged(const_of(lay, k), f"g{lay}_const{k}") for k in range(P)]
                     own = ([staged(lane(own_d, k, ab), f"g{lay}_own{k}") for k in range(P)]
                            if lay == L else [])
