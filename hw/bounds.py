@@ -10,7 +10,9 @@ Two bounds, because they answer different questions:
   steps (each needs the whole previous step), then the weight update (it needs the end
   states, and the next sample's drive needs the updated W0) -- each at its own busiest
   resource.  This is the bound an EP schedule can approach, and the one the core's
-  efficiency is measured against.
+  efficiency is measured against.  With samples streamed to the fast plan, the next
+  sample's drive runs during this one's relaxation (hw/layout.py, ``has_predrive``):
+  the chain is then max(drive, relaxation) + update.
 
 Per phase, with P lanes (each weight matrix in P banks, P + P multipliers per
 relaxation pipeline):
@@ -46,16 +48,24 @@ def _phases(cfg: EPConfig, nnz: float, shared_mul: bool | None = None
     return drive, step, update
 
 
-def chain_bound(cfg: EPConfig, nnz: float, train: bool, shared_mul: bool | None = None
-                ) -> int:
-    """``shared_mul``: the core's multiplier plan (None: the config part's)."""
+def chain_bound(cfg: EPConfig, nnz: float, train: bool, shared_mul: bool | None = None,
+                streamed: bool = False) -> int:
+    """``shared_mul``: the core's multiplier plan (None: the config part's);
+    ``streamed``: samples back to back (the fast plan then hides the drive)."""
+    from .core import default_shared_mul
+    from .layout import has_predrive
+
     drive, step, update = _phases(cfg, nnz, shared_mul)
-    if not train:
-        return int(drive + cfg.T1 * step)
-    if cfg.algorithm == "cep":  # an update and a new drive after every nudged step
-        return int(drive + cfg.T1 * step + cfg.T2 * (step + update + drive))
-    steps = cfg.T1 + (2 if cfg.nudge == "symmetric" else 1) * cfg.T2
-    return int(drive + steps * step + update)
+    fast = not (default_shared_mul(cfg) if shared_mul is None else shared_mul)
+    steps = cfg.T1
+    if train:
+        if cfg.algorithm == "cep":  # an update and a new drive after every nudged step
+            return int(drive + cfg.T1 * step + cfg.T2 * (step + update + drive))
+        steps += (2 if cfg.nudge == "symmetric" else 1) * cfg.T2
+    relax = steps * step
+    if streamed and has_predrive(cfg, fast):
+        return int(max(drive, relax) + (update if train else 0))
+    return int(drive + relax + (update if train else 0))
 
 
 def port_bound(cfg: EPConfig, nnz: float, train: bool, shared_mul: bool | None = None

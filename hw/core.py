@@ -41,7 +41,15 @@ from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
 from epfpga.numerics import LFSR_MASK, lfsr_seed
 
-from .layout import acc_width, exact_divider, memory_plan, rand_offsets, weight_layouts, words
+from .layout import (
+    acc_width,
+    exact_divider,
+    has_predrive,
+    memory_plan,
+    rand_offsets,
+    weight_layouts,
+    words,
+)
 from .spram import SinglePortMemory
 
 
@@ -208,6 +216,9 @@ class EPCore(wiring.Component):
         # The fast plan also double-buffers the pixels (X and the non-zero list NZ): the
         # next sample loads while this one runs, and a bank is free again at its result.
         overlap = bool(ml)
+        # and computes the next sample's input drive while this one relaxes (W0 is idle
+        # then); this sample's W0 update corrects it (hw/layout.py, ``has_predrive``)
+        predrive = has_predrive(cfg, overlap)
 
         # ---------------------------------------------------------------- memories
         plan = {name: (depth, width) for name, depth, width in memory_plan(cfg, fast=overlap)}
@@ -272,6 +283,7 @@ class EPCore(wiring.Component):
         # C-EP contrasts each nudged step with the one before: the other state bank
         Slo = [x.read_port() for x in S] if cep else []
         Xr, Xw = X.read_port(), X.write_port()
+        X2r = X.read_port() if predrive else None  # the next sample's pixels, for the update
         NZr, NZw = NZ.read_port(), NZ.write_port()
         Dr, Dw = DRV.read_port(), DRV.write_port()
         ARr, ARw = AR.read_port(), wport(AR, cfg.sr_bits)
@@ -349,7 +361,7 @@ class EPCore(wiring.Component):
         gw = Signal(range(n_groups + 1), name="group_w")  # the group the last stage writes
         gwb = Signal(range(max(lay.depth for lay in geo) + 1),
                      name="group_w_base")  # and its first weight's address
-        u1, u2, u3, u4, u5 = (Signal(upd, name=f"upd_p{k}") for k in range(1, 6))
+        u1, u2, u3, u4, u5, u6 = (Signal(upd, name=f"upd_p{k}") for k in range(1, 7))
         u_fin = Signal()  # the layer's last entry has issued
         a_k = [Signal(unsigned(cfg.sr_bits), name=f"a_{k}") for k in range(P)]
         half = Signal()  # single-port W0 update: read slot (0) / write slot (1)
@@ -434,11 +446,11 @@ class EPCore(wiring.Component):
                     m.d.sync += u_fin.eq(1)
             m.d.sync += [u1.v.eq(issue), u1.first.eq(t == 0), u1.last.eq(t == last_t),
                          u1.g.eq(i), u1.gb.eq(i * row_words), t1_.eq(t - 1),
-                         u2.eq(u1), u3.eq(u2), u4.eq(u3), u5.eq(u4)]
+                         u2.eq(u1), u3.eq(u2), u4.eq(u3), u5.eq(u4), u6.eq(u5)]
             m.d.comb += NZr.addr.eq(x_base + t - 1)
             j1 = j1_nz if indirect else t1_  # (one signal for every pass: no mux)
             m.d.sync += [j2.eq(j1), j3.eq(j2), j4.eq(j3), j5.eq(j4)]
-            drained = u_fin & ~u1.v & ~u2.v & ~u3.v & ~u4.v & ~u5.v
+            drained = u_fin & ~u1.v & ~u2.v & ~u3.v & ~u4.v & ~u5.v & ~(u6.v & predrive)
             with m.If(drained):
                 m.d.sync += [i.eq(0), t.eq(0), u_fin.eq(0), gw.eq(0), gwb.eq(0)]
             return j1, drained
@@ -575,6 +587,69 @@ class EPCore(wiring.Component):
         else:
             x_base = 0
 
+        # The predrive: while the FSM relaxes (or zeroes or copies states: states that
+        # leave W0, X, NZ, b0 and the drive's write port alone), the next sample's drive
+        # b0 + W0 x' goes into the other drive bank, by the drive loop's schedule on
+        # registers of its own.  UPD_START and RESULT wait for it to finish; the next
+        # sample then starts without a drive.  Host writes (weights, biases) void it.
+        db = Signal(name="drive_bank")  # the bank the relaxation reads
+        db_off = Mux(db, nw[1], 0) if predrive else 0
+        pre_may = Signal(name="pre_may")  # set by the FSM states it may run in
+        pre_run = Signal(name="pre_run")
+        pre_done = Signal(name="pre_done")  # valid for X bank pre_bank
+        pre_bank = Signal(name="pre_bank")
+        pre_wait = Signal(name="pre_wait")  # (constant 0 without the predrive)
+        if predrive:
+            m.d.comb += pre_wait.eq(pre_run)
+            pre_nnz = Signal.like(nnz, name="pre_nnz")
+            pre_i, pre_t = Signal.like(i, name="pre_i"), Signal.like(t, name="pre_t")
+            pre_fin = Signal(name="pre_fin")
+            q1, q2, q3, q4, q5 = (Signal(upd, name=f"pre_p{k}") for k in range(1, 6))
+            pre_j2, pre_j3 = Signal.like(t, name="pre_j2"), Signal.like(t, name="pre_j3")
+            pre_accs = [Signal(acc_shape, name=f"pre_acc{k}") for k in range(P)]
+            pre_gw = Signal.like(gw, name="pre_group_w")
+            px_base = Mux(pre_bank, n[0], 0)
+            next_full = Mux(fb, full[0], full[1])
+            with m.If(pre_may & ~pre_run & ~pre_done & next_full):
+                m.d.sync += [pre_run.eq(1), pre_bank.eq(~fb), pre_i.eq(0), pre_t.eq(0),
+                             pre_fin.eq(0), pre_gw.eq(0),
+                             pre_nnz.eq(Mux(fb, ld_nnz[0], ld_nnz[1]))]
+            issue = pre_run & ~pre_fin
+            with m.If(issue):
+                with m.If(pre_t != pre_nnz):
+                    m.d.sync += pre_t.eq(pre_t + 1)
+                with m.Elif(pre_i != geo[0].groups - 1):
+                    m.d.sync += [pre_i.eq(pre_i + 1), pre_t.eq(0)]
+                with m.Else():
+                    m.d.sync += pre_fin.eq(1)
+            pj1 = Signal.like(t, name="pre_j1")
+            m.d.comb += pj1.eq(NZr.data)
+            m.d.sync += [q1.v.eq(issue), q1.first.eq(pre_t == 0), q1.last.eq(pre_t == pre_nnz),
+                         q1.g.eq(pre_i), q1.gb.eq(pre_i * (P * geo[0].words)),
+                         q2.eq(q1), q3.eq(q2), q4.eq(q3), q5.eq(q4),
+                         pre_j2.eq(pj1), pre_j3.eq(pre_j2)]
+            with m.If(pre_run):  # stage 1: the column from NZ, its weights and pixel
+                m.d.comb += [NZr.addr.eq(px_base + pre_t - 1), Xr.addr.eq(px_base + pj1),
+                             Br[0].addr.eq(q2.g)]  # (stage 2: the bias)
+                m.d.comb += [Wr[0][b].addr.eq(group_addr(0, b, q1.gb, pj1)) for b in range(P)]
+            pw_lane = by_lane(0, lo(pre_j3))  # stage 3: products, registered
+            px_op = Signal(act, name="pre_x")
+            m.d.comb += px_op.eq(Mux(q3.first, 0, Xd))
+            pprods = [staged(pw_lane[k] * px_op, f"pre_prod{k}") for k in range(P)]
+            pbias = [staged(lane(Br[0].data, k, wb_, True) << af, f"pre_bias{k}")
+                     for k in range(P)]
+            with m.If(q4.v):  # stage 4: accumulate
+                m.d.sync += [pre_accs[k].eq(Mux(q4.first, pbias[k], pre_accs[k]) + pprods[k])
+                             for k in range(P)]
+            with m.If(q5.v & q5.last):  # stage 5: the group's drive
+                m.d.comb += [Dw.addr.eq(Mux(db, 0, nw[1]) + pre_gw), Dw.data.eq(Cat(*pre_accs)),
+                             Dw.en.eq(1)]
+                m.d.sync += pre_gw.eq(pre_gw + 1)
+            with m.If(pre_fin & ~Cat(q1.v, q2.v, q3.v, q4.v, q5.v).any()):
+                m.d.sync += [pre_run.eq(0), pre_fin.eq(0), pre_done.eq(1)]
+            with m.If(h_we):  # the host changed a weight or bias: the predrive is stale
+                m.d.sync += pre_done.eq(0)
+
         m.d.sync += cmp_v.eq(0)
         with m.FSM(name="ctrl"):
             # ------------------------------------------------------------ idle, host
@@ -633,6 +708,10 @@ class EPCore(wiring.Component):
                     m.next = "DRIVE_LOOP" if overlap else "LOAD"
                     if overlap:
                         m.d.sync += [nnz.eq(Mux(fb, ld_nnz[1], ld_nnz[0])), i.eq(0)]
+                    if predrive:  # its drive is ready: straight to the relaxation
+                        with m.If(pre_done & (pre_bank == fb) & ~h_we):
+                            m.d.sync += [db.eq(~db), pre_done.eq(0)]
+                            m.next = "ZERO"
 
             # ------------------------------------------------------------ sample in
             # the states start at 0: cleared while the pixels load when there are enough
@@ -677,7 +756,7 @@ class EPCore(wiring.Component):
                     m.d.sync += [accs[k].eq(Mux(ua.first, bias[k], accs[k]) + prods[k])
                                  for k in range(1, P)]
                 with m.If(uw.v & uw.last):
-                    m.d.comb += [Dw.addr.eq(gw), Dw.data.eq(Cat(*accs)), Dw.en.eq(1)]
+                    m.d.comb += [Dw.addr.eq(db_off + gw), Dw.data.eq(Cat(*accs)), Dw.en.eq(1)]
                     m.d.sync += gw.eq(gw + 1)
                 with m.If(done):
                     # C-EP: W0 changed, so the drive is recomputed between steps
@@ -689,6 +768,7 @@ class EPCore(wiring.Component):
 
             # ------------------------------------------------------------ s = 0
             with m.State("ZERO"):
+                m.d.comb += pre_may.eq(1)
                 for layer in range(L):
                     with m.If(i < nw[layer + 1]):
                         m.d.comb += [Sw[layer].addr.eq(cur * nw[layer + 1] + i),
@@ -810,7 +890,7 @@ class EPCore(wiring.Component):
                 p1_, p3_, pa, pw = pp.st[1], pp.st[3], pp.pa, pp.pw
                 with m.If(p1_.lay == lay):  # stage 1
                     if lay == 1:
-                        m.d.comb += Dr.addr.eq(hi(p1_.i))
+                        m.d.comb += Dr.addr.eq(db_off + hi(p1_.i))
                     else:
                         m.d.comb += Br[lay - 1].addr.eq(hi(p1_.i))
                     if lay == L:
@@ -864,7 +944,7 @@ class EPCore(wiring.Component):
                 p1_, p3_, pa, pw = pp.st[1], pp.st[3], pp.pa, pp.pw
                 with m.If(p1_.lay == lay):  # stage 1
                     if lay == 1:
-                        m.d.comb += Dr.addr.eq(p1_.i)
+                        m.d.comb += Dr.addr.eq(db_off + p1_.i)
                     else:
                         m.d.comb += Br[lay - 1].addr.eq(p1_.i)
                     if lay == L:
@@ -936,6 +1016,7 @@ class EPCore(wiring.Component):
             m.d.comb += drain_end.eq(Cat(*(pp.hold for pp in pipes)).all()
                                      & ~Cat(*busy_stages).any())
             with m.State("RELAX"):
+                m.d.comb += pre_may.eq(1)
                 for pp in pipes:
                     st = pp.st
                     m.d.sync += [st[1].v.eq(0), st[2].eq(st[1]), st[3].eq(st[2]), st[4].eq(st[3]),
@@ -995,10 +1076,12 @@ class EPCore(wiring.Component):
 
             # symmetric nudge: the -beta phase starts again from the free states
             with m.State("COPY_ADDR"):
+                m.d.comb += pre_may.eq(1)
                 for layer in range(L):
                     m.d.comb += SFr[layer].addr.eq(i)
                 m.next = "COPY_WRITE"
             with m.State("COPY_WRITE"):
+                m.d.comb += pre_may.eq(1)
                 for layer in range(L):
                     with m.If(i < nw[layer + 1]):
                         m.d.comb += [Sw[layer].addr.eq(cur * nw[layer + 1] + i),
@@ -1016,7 +1099,7 @@ class EPCore(wiring.Component):
             # entry (the bias is column n_in with u = 1.0: the same arithmetic).
             with m.State("UPD_START"):
                 m.d.sync += [t.eq(0), i.eq(0), u_fin.eq(0)]
-                with m.If(~fill_on):
+                with m.If(~fill_on & ~pre_wait):  # (the predrive reads the old W0)
                     m.next = "U0_LOOP"
             # the two phases each update contrasts (hi - lo), per variant:
             #   EP: nudged (bank cur) vs free (SF); symmetric: +beta (SP) vs -beta (bank
@@ -1044,6 +1127,9 @@ class EPCore(wiring.Component):
             prod_hi: list = [None] * P  # shared-multiplier outputs, set by the states
             prod_lo: list = [None] * P
             new_w = [Signal(wsh, name=f"new_w_{k}") for k in range(P)]  # stage 5
+            in_u0 = Signal(name="in_u0")  # the FSM updates W0 (and b0)
+            corr = [Signal(acc_shape, name=f"corr_{k}") for k in range(P)]  # stage 6
+            corr_term = [Signal(acc_shape, name=f"corr_term_{k}") for k in range(P)]
 
             for lay in range(L):
                 g = geo[lay]
@@ -1079,7 +1165,7 @@ class EPCore(wiring.Component):
                                  ARr.addr.eq(a_off[lay] + u2.g)]
                     if lay == 0:
                         m.d.comb += [Xr.addr.eq(x_base + j1), u_hi.eq(Mux(u3.last, one, Xd)),
-                                     u_lo.eq(Mux(u3.last, one, Xd))]
+                                     u_lo.eq(Mux(u3.last, one, Xd)), in_u0.eq(1)]
                     else:
                         (pre_r, pre_o, pre_d), (pref_r, pref_o, pref_d) = hi_lo(lay - 1)
                         m.d.comb += [pre_r.addr.eq(pre_o + hi(j1)),
@@ -1131,6 +1217,12 @@ class EPCore(wiring.Component):
                 dw = Signal(signed(prod.shape().width), name=f"dw_{k}")
                 m.d.comb += dw.eq(round_update(prod, a_k[k] ^ CRd4))
                 m.d.sync += new_w[k].eq(sat(w_4 + dw))
+                if predrive:
+                    w_5 = delayed(w_4, f"w5_{k}")
+                    delta = Signal(signed(wb_ + 1), name=f"delta_w{k}")
+                    m.d.comb += delta.eq(new_w[k] - w_5)
+                    m.d.sync += corr_term[k].eq(Mux(u5.last, delta << af, delta * X2r.data))
+
 
             with m.State("UPD_END"):
                 m.next = "RESULT"
@@ -1142,8 +1234,10 @@ class EPCore(wiring.Component):
             # ------------------------------------------------------------ result out
             with m.State("RESULT"):
                 # (inference gets here the cycle after its last argmax candidates)
-                m.d.comb += [self.result.valid.eq(~cmp_v), self.result.payload.eq(best_i)]
-                with m.If(self.result.ready & ~cmp_v):
+                # (and after the predrive, which may not run in IDLE)
+                m.d.comb += [self.result.valid.eq(~cmp_v & ~pre_wait),
+                             self.result.payload.eq(best_i)]
+                with m.If(self.result.ready & ~cmp_v & ~pre_wait):
                     m.d.sync += samples.eq(samples + job.train)
                     m.next = "IDLE"
                     if overlap:  # the sample's pixels are no longer needed
@@ -1151,6 +1245,23 @@ class EPCore(wiring.Component):
                         for k in range(2):
                             with m.If(fb == k):
                                 m.d.sync += full[k].eq(0)
+
+        # The predrive read W0 and b0 before this update: what the update changes
+        # goes into it, (w' - w) x'_j per column and (b' - b) for the bias (stage 6),
+        # and the corrected group is written at its last entry.  The pixel x'_j
+        # comes from X's second read port (stage 4).
+        if predrive:
+            with m.If(in_u0 & pre_done):
+                m.d.comb += [X2r.addr.eq(Mux(pre_bank, n[0], 0) + j4),
+                             Dr.addr.eq(Mux(db, 0, nw[1]) + u5.g)]
+                with m.If(u6.v):
+                    m.d.sync += [c.eq(Mux(u6.first, 0, c + v))
+                                 for c, v in zip(corr, corr_term, strict=True)]
+                with m.If(u6.v & u6.last):
+                    fixed = [lane(Dr.data, k, aw, True) + corr[k] + corr_term[k]
+                             for k in range(P)]
+                    m.d.comb += [Dw.addr.eq(Mux(db, 0, nw[1]) + u6.g),
+                                 Dw.data.eq(Cat(*(f[:aw] for f in fixed))), Dw.en.eq(1)]
 
         # argmax over the lanes in row order, as the golden model (first maximum wins)
         # (each step's running best is a signal: as a nested expression the previous one

@@ -89,12 +89,22 @@ def exact_divider(d: int, limit: int) -> tuple[int, int]:
     raise ValueError(f"no exact reciprocal for {d} below {limit}")
 
 
+def has_predrive(cfg: EPConfig, fast: bool) -> bool:
+    """Whether the core computes the next sample's input drive while the current one
+    relaxes (the fast plan; W0's ports are idle during relaxation).  It reads W0 before
+    this sample's update, so the update adds what it changed, sum_j (W0'-W0)[:, j] x'_j
+    and the bias change: the drive is exactly b0' + W0' x', and the drive phase leaves
+    the sample's dependence chain.  Not with C-EP, whose updates interleave drives."""
+    return fast and cfg.algorithm != "cep"
+
+
 def memory_plan(cfg: EPConfig, spram: bool = False, fast: bool = False
                 ) -> list[tuple[str, int, int]]:
     """(name, depth, width) of every block-RAM memory of the core, as hw/core.py builds
     them; ``spram``: W0 sits in single-port SPRAM (iCE40UP5K), not block RAM; ``fast``:
     the fast multiplier plan's second read ports (copies: W_l for l >= 1, the output
-    states), which its odd/even relaxation pipelines need, and its second pixel bank."""
+    states), which its odd/even relaxation pipelines need, its second pixel bank, and
+    the predrive's second drive bank and pixel read port (``has_predrive``)."""
     n, L, P = cfg.layers, cfg.n_layers, cfg.lanes
     wb, ab = cfg.weight_bits, cfg.act_bits
     out = []
@@ -113,10 +123,13 @@ def memory_plan(cfg: EPConfig, spram: bool = False, fast: bool = False
                 if i >= 1 for b in range(P)]
         out += [(f"s{L}_own", 2 * words(n[L], P), P * ab)]
     banks = 2 if fast else 1  # the fast plan loads the next sample's pixels meanwhile
+    pre = has_predrive(cfg, fast)
     out += [("x", banks * n[0], ab), ("nz", banks * n[0], max(1, n[0].bit_length())),
-            ("drive", words(n[1], P), P * acc_width(cfg)),
+            ("drive", (2 if pre else 1) * words(n[1], P), P * acc_width(cfg)),
             ("rand_a", sum(words(k, P) for k in n[1:]), P * cfg.sr_bits),
             ("rand_c", rand_offsets(cfg)[1][-1] + n[-2] + 1, cfg.sr_bits)]
+    if pre:  # the update reads the next sample's pixels beside its own: a copy
+        out += [("x_copy", banks * n[0], ab)]
     return out
 
 

@@ -1,6 +1,9 @@
 """Gateware benchmark: cycles per sample in Verilator beside the analytic bounds
 (hw/bounds.py), projected samples/s at a stated clock, and simulated cycles per wall
-second.
+second.  Training samples stream back to back, as a host with frames in flight sends
+them (the fast plan loads the next sample and computes its drive meanwhile); the
+figure is the steady state, the busy cycles between results after the first.
+Inference samples go one at a time.
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ from epfpga.hw.bounds import chain_bound, port_bound
 CLOCK_MHZ = 24.0
 
 
-def bench_gateware(configs: tuple[str, ...] = ("tiny", "up5k", "ecp5"), samples: int = 5
+def streamed_cycles(r: dict) -> float:
+    """Mean busy cycles between streamed training results, leaving out the first (it
+    also computes its own drive)."""
+    cyc = r["cycles_train"]
+    return float(np.mean(cyc[1:] if len(cyc) > 1 else cyc))
+
+
+def bench_gateware(configs: tuple[str, ...] = ("tiny", "up5k", "ecp5"), samples: int = 6
                    ) -> list[dict[str, float]]:
     from .core_job import make_job, mnist_samples, random_samples
     from .runner import run_test
@@ -25,16 +35,18 @@ def bench_gateware(configs: tuple[str, ...] = ("tiny", "up5k", "ecp5"), samples:
             X, Y = mnist_samples(cfg, samples)
         else:
             X, Y = random_samples(cfg, samples)
-        r = run_test(cfg, "epfpga.sim.tb_core", make_job(cfg, X, Y, n_infer=samples))
+        r = run_test(cfg, "epfpga.sim.tb_core", make_job(cfg, X, Y, n_infer=samples,
+                                                          stream=True))
         if r["mismatches"]:
             raise RuntimeError(f"{name}: gateware differs from golden: {r['mismatches'][:3]}")
         nnz = float(np.count_nonzero(X, axis=1).mean())
-        train = float(np.mean(r["cycles_train"]))
+        nnz_t = float(np.count_nonzero(X[1:], axis=1).mean())  # the samples timed
+        train = streamed_cycles(r)
         infer = float(np.mean(r["cycles_infer"]))
         rows.append({
             "config": name, "nnz": nnz, "train_cycles": train,
-            "lanes": cfg.lanes, "train_bound": chain_bound(cfg, nnz, True),
-            "train_port_bound": port_bound(cfg, nnz, True), "infer_cycles": infer,
+            "lanes": cfg.lanes, "train_bound": chain_bound(cfg, nnz_t, True, streamed=True),
+            "train_port_bound": port_bound(cfg, nnz_t, True), "infer_cycles": infer,
             "infer_bound": chain_bound(cfg, nnz, False),
             "train_samples_per_s": CLOCK_MHZ * 1e6 / train,
             "sim_cycles_per_s": r["compute_cycles"] / max(r["compute_wall_s"], 1e-9),
