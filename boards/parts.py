@@ -67,15 +67,18 @@ def multipliers(cfg: EPConfig, dsp_width: int, shared: bool = True) -> int:
     for address arithmetic).  Shared (iCE40): two per MAC lane, each tiled from
     dsp_width x dsp_width blocks, and the nudge.  Dedicated (ECP5): one per use and lane
     -- the input drive, a bottom-up and a top-down MAC per connection -- a pool of two
-    per lane for the updates (k*v, then kv*u, tiled), and the nudge."""
+    per lane for the updates (k*v, then kv*u, tiled), the nudge, and with the predrive
+    (hw/layout.py) its own drive MACs and the update's correction products."""
     from epfpga.hw.core import multiplier_shape, update_q_width
+    from epfpga.hw.layout import has_predrive
 
     P = cfg.lanes
     if not shared:
         L = cfg.n_layers
         kv = update_q_width(cfg) + cfg.act_bits + 2
         pool = 2 * P * -(-kv // dsp_width) * -(-(cfg.act_bits + 1) // dsp_width)
-        return P * (1 + 2 * (L - 1)) + pool + 1
+        pre = 2 * P if has_predrive(cfg, True) else 0
+        return P * (1 + 2 * (L - 1)) + pool + 1 + pre
     wa, wb = multiplier_shape(cfg)
     nudge = -(-(cfg.act_bits + 2) // dsp_width) * -(-(cfg.beta_frac + 3) // dsp_width)
     return 2 * P * -(-wa // dsp_width) * -(-wb // dsp_width) + nudge

@@ -41,12 +41,14 @@ from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
 from epfpga.numerics import LFSR_MASK, lfsr_seed
 
+from .bitslice import BitSlicedMemory
 from .layout import (
     acc_width,
     exact_divider,
     has_predrive,
     memory_plan,
     rand_offsets,
+    w0_bit_sliced,
     weight_layouts,
     words,
 )
@@ -256,6 +258,10 @@ class EPCore(wiring.Component):
                     m.d.sync += [wa.eq(w.addr), wd.eq(w.data), we_.eq(w.en)]
                     m.d.comb += [sp.addr.eq(Mux(we_, wa, r.addr)), sp.wdata.eq(wd),
                                  sp.we.eq(we_)]
+                elif li == 0 and w0_bit_sliced(cfg, overlap):
+                    m.submodules[name] = bs = BitSlicedMemory(wb_, g.depth)
+                    r = SimpleNamespace(addr=bs.raddr, data=bs.rdata.as_signed())
+                    w = SimpleNamespace(addr=bs.waddr, data=bs.wdata, en=bs.we)
                 else:
                     mm = mem(name, wsh)
                     r, w = mm.read_port(), mm.write_port()

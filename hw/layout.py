@@ -98,19 +98,30 @@ def has_predrive(cfg: EPConfig, fast: bool) -> bool:
     return fast and cfg.algorithm != "cep"
 
 
+def w0_bit_sliced(cfg: EPConfig, fast: bool) -> bool:
+    """Whether W0's banks are built from one-bit memories (hw/bitslice.py): on the
+    fast plan's parts (the ECP5), where many lanes need few wires per bank; not where W0
+    is the iCE40UP5K's single-port SPRAM."""
+    return fast and cfg.part != "up5k"
+
+
 def memory_plan(cfg: EPConfig, spram: bool = False, fast: bool = False
                 ) -> list[tuple[str, int, int]]:
     """(name, depth, width) of every block-RAM memory of the core, as hw/core.py builds
     them; ``spram``: W0 sits in single-port SPRAM (iCE40UP5K), not block RAM; ``fast``:
     the fast multiplier plan's second read ports (copies: W_l for l >= 1, the output
-    states), which its odd/even relaxation pipelines need, its second pixel bank, and
-    the predrive's second drive bank and pixel read port (``has_predrive``)."""
+    states), which its odd/even relaxation pipelines need, its second pixel bank, the
+    predrive's second drive bank and pixel read port (``has_predrive``), and W0 in
+    one-bit slices (``w0_bit_sliced``)."""
     n, L, P = cfg.layers, cfg.n_layers, cfg.lanes
     wb, ab = cfg.weight_bits, cfg.act_bits
     out = []
     for i, lay in enumerate(weight_layouts(cfg)):
-        if not (i == 0 and spram):
-            out += [(f"w{i}_{b}" if P > 1 else f"w{i}", lay.depth, wb) for b in range(P)]
+        names = [f"w{i}_{b}" if P > 1 else f"w{i}" for b in range(P)]
+        if i == 0 and w0_bit_sliced(cfg, fast):
+            out += [(f"{name}.{k}", lay.depth, 1) for name in names for k in range(wb)]
+        elif not (i == 0 and spram):
+            out += [(name, lay.depth, wb) for name in names]
     out += [(f"b{i}", words(n[i + 1], P), P * wb) for i in range(L)]
     out += [(f"s{i + 1}", 2 * words(n[i + 1], P), P * ab) for i in range(L)]
     out += [(f"sf{i + 1}", words(n[i + 1], P), P * ab) for i in range(L)]
