@@ -25,7 +25,10 @@ Architecture (why it looks like this):
   multipliers serve every phase, one relaxation pipeline.  Fast (the ECP5's 156): a
   multiplier per use with its product registered, the odd and even layers relaxing in
   two pipelines side by side (a Jacobi step reads only the other layers' previous
-  states), and the next sample's pixels loading into a second bank while this one runs.
+  states), the next sample's pixels loading into a second bank while this one runs,
+  and the next sample's input drive computed while this one relaxes, then corrected
+  exactly by this sample's W0 update (the "predrive": W0's ports idle during the
+  relaxation, so streamed samples pay only relaxation and update).
 """
 
 from __future__ import annotations
