@@ -4,8 +4,8 @@ Why: a deep bank of W0 (784 x 128 / P words) maps onto ECP5 block RAM in its 1K 
 mode by default, a dozen blocks per bank behind a 16-bit read multiplexer, each block
 taking all 16 write-data bits.  One-bit slices map to 16K x 1 blocks instead: no read
 multiplexer and one write-data wire per block, so a bank brings 16 data wires to the
-datapath rather than ~200.  With many MAC lanes those wires are what the router could
-not place.  Same behaviour as ``Memory`` with one read and one write port: read data
+datapath rather than ~200: fewer wires for the router with many MAC lanes, for a few more
+blocks per bank.  Same behaviour as ``Memory`` with one read and one write port: read data
 the cycle after the address, a read of the word being written returns the old value.
 """
 
