@@ -603,6 +603,7 @@ class EPCore(wiring.Component):
         # sample then starts without a drive.  Host writes (weights, biases) void it.
         db = Signal(name="drive_bank")  # the bank the relaxation reads
         db_off = Mux(db, nw[1], 0) if predrive else 0
+        pre_db_off = Mux(db, 0, nw[1])  # the other bank: the predrive's
         pre_may = Signal(name="pre_may")  # set by the FSM states it may run in
         pre_run = Signal(name="pre_run")
         pre_done = Signal(name="pre_done")  # valid for X bank pre_bank
@@ -651,7 +652,7 @@ class EPCore(wiring.Component):
                 m.d.sync += [pre_accs[k].eq(Mux(q4.first, pbias[k], pre_accs[k]) + pprods[k])
                              for k in range(P)]
             with m.If(q5.v & q5.last):  # stage 5: the group's drive
-                m.d.comb += [Dw.addr.eq(Mux(db, 0, nw[1]) + pre_gw), Dw.data.eq(Cat(*pre_accs)),
+                m.d.comb += [Dw.addr.eq(pre_db_off + pre_gw), Dw.data.eq(Cat(*pre_accs)),
                              Dw.en.eq(1)]
                 m.d.sync += pre_gw.eq(pre_gw + 1)
             with m.If(pre_fin & ~Cat(q1.v, q2.v, q3.v, q4.v, q5.v).any()):
@@ -1262,14 +1263,14 @@ class EPCore(wiring.Component):
         if predrive:
             with m.If(in_u0 & pre_done):
                 m.d.comb += [X2r.addr.eq(Mux(pre_bank, n[0], 0) + j4),
-                             Dr.addr.eq(Mux(db, 0, nw[1]) + u5.g)]
+                             Dr.addr.eq(pre_db_off + u5.g)]
                 with m.If(u6.v):
                     m.d.sync += [c.eq(Mux(u6.first, 0, c + v))
                                  for c, v in zip(corr, corr_term, strict=True)]
                 with m.If(u6.v & u6.last):
                     fixed = [lane(Dr.data, k, aw, True) + corr[k] + corr_term[k]
                              for k in range(P)]
-                    m.d.comb += [Dw.addr.eq(Mux(db, 0, nw[1]) + u6.g),
+                    m.d.comb += [Dw.addr.eq(pre_db_off + u6.g),
                                  Dw.data.eq(Cat(*(f[:aw] for f in fixed))), Dw.en.eq(1)]
 
         # argmax over the lanes in row order, as the golden model (first maximum wins)
