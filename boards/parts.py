@@ -66,11 +66,12 @@ def multipliers(cfg: EPConfig, dsp_width: int, shared: bool = True) -> int:
     """Hard multiplier blocks of the core (hw/core.py), a lower bound (Yosys may add one
     for address arithmetic).  Shared (iCE40): two per MAC lane, each tiled from
     dsp_width x dsp_width blocks, and the nudge.  Dedicated (ECP5): one per use and lane
-    -- the input drive, a bottom-up and a top-down MAC per connection -- a pool of two
-    per lane for the updates (k*v, then kv*u, tiled), the nudge, and with the predrive
-    (hw/layout.py) its own drive MACs and the update's correction products."""
+    -- the input drive, a bottom-up and a top-down MAC per connection, and the second
+    halves of the first and the output layer (hw/layout.py) -- a pool of two per lane
+    for the updates (k*v, then kv*u, tiled), the nudge, and with the predrive its own
+    drive MACs and the update's correction products."""
     from epfpga.hw.core import multiplier_shape, update_q_width
-    from epfpga.hw.layout import has_predrive
+    from epfpga.hw.layout import has_predrive, relax_halves
 
     P = cfg.lanes
     if not shared:
@@ -78,7 +79,8 @@ def multipliers(cfg: EPConfig, dsp_width: int, shared: bool = True) -> int:
         kv = update_q_width(cfg) + cfg.act_bits + 2
         pool = 2 * P * -(-kv // dsp_width) * -(-(cfg.act_bits + 1) // dsp_width)
         pre = 2 * P if has_predrive(cfg, True) else 0
-        return P * (1 + 2 * (L - 1)) + pool + 1 + pre
+        halves = sum(h - 1 for h in relax_halves(cfg, True).values())
+        return P * (1 + 2 * (L - 1) + halves) + pool + 1 + pre
     wa, wb = multiplier_shape(cfg)
     nudge = -(-(cfg.act_bits + 2) // dsp_width) * -(-(cfg.beta_frac + 3) // dsp_width)
     return 2 * P * -(-wa // dsp_width) * -(-wb // dsp_width) + nudge

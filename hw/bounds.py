@@ -18,9 +18,11 @@ Per phase, with P lanes (each weight matrix in P banks, P + P multipliers per
 relaxation pipeline):
   drive   max(n0 pixels at one per cycle, nnz * n1 / P W0 reads)
   step    every W_l (l >= 1) is read once per direction: max over l of 2 n_l n_{l+1} / P
-          on one read port per bank, half that with the fast plan's two (hw/core.py:
-          the odd and even layers relax side by side); and every MAC of the step on
-          the 2P multipliers of each pipeline; at least the MAC pipeline's depth
+          on one read port per bank; with the fast plan each direction on its own port
+          (hw/core.py: the odd and even layers relax side by side), two for the first
+          and the output layer, which take their entries in two halves
+          (hw/layout.py, ``relax_halves``); and every MAC of the step on the 2P
+          multipliers of each pipeline; at least the MAC pipeline's depth
   update  max over layers of the weight reads (W0: nnz * n1 / P, twice that when W0 is
           single-port SPRAM, where reads and writes share the port; W_l: n_l n_{l+1} / P)
 """
@@ -29,20 +31,28 @@ from __future__ import annotations
 
 from epfpga.config import EPConfig
 
+from .layout import has_predrive, relax_halves
+
 PIPELINE_DEPTH = 5  # address, read, register, accumulate, write
+
+
+def _shared(cfg: EPConfig, shared_mul: bool | None) -> bool:
+    from .core import default_shared_mul
+
+    return default_shared_mul(cfg) if shared_mul is None else shared_mul
 
 
 def _phases(cfg: EPConfig, nnz: float, shared_mul: bool | None = None
             ) -> tuple[float, float, float]:
-    from .core import default_shared_mul
-
     n, P, L = cfg.layers, cfg.lanes, cfg.n_layers
-    two = L >= 2 and not (default_shared_mul(cfg) if shared_mul is None else shared_mul)
-    ports, pipes = (2, 2) if two else (1, 1)
     macs = [2 * n[k] * n[k + 1] for k in range(1, L)]
+    if L >= 2 and not _shared(cfg, shared_mul):  # W_l's readers: layers l and l + 1
+        halves, pipes = relax_halves(cfg, True), 2
+        reads = [n[k] * n[k + 1] / (halves[r] * P) for k in range(1, L) for r in (k, k + 1)]
+    else:
+        pipes, reads = 1, [w / P for w in macs]
     drive = max(n[0], nnz * n[1] / P)
-    step = max([w / (ports * P) for w in macs] + [sum(macs) / (pipes * 2 * P),
-                                                   PIPELINE_DEPTH])
+    step = max(reads + [sum(macs) / (pipes * 2 * P), PIPELINE_DEPTH])
     w0 = nnz * n[1] / P * (2 if cfg.part == "up5k" else 1)
     update = max([w0] + [n[k] * n[k + 1] / P for k in range(1, cfg.n_layers)])
     return drive, step, update
@@ -52,11 +62,8 @@ def chain_bound(cfg: EPConfig, nnz: float, train: bool, shared_mul: bool | None 
                 streamed: bool = False) -> int:
     """``shared_mul``: the core's multiplier plan (None: the config part's);
     ``streamed``: samples back to back (the fast plan then hides the drive)."""
-    from .core import default_shared_mul
-    from .layout import has_predrive
-
     drive, step, update = _phases(cfg, nnz, shared_mul)
-    fast = not (default_shared_mul(cfg) if shared_mul is None else shared_mul)
+    fast = not _shared(cfg, shared_mul)
     steps = cfg.T1
     if train:
         if cfg.algorithm == "cep":  # an update and a new drive after every nudged step
@@ -70,12 +77,12 @@ def chain_bound(cfg: EPConfig, nnz: float, train: bool, shared_mul: bool | None 
 
 def port_bound(cfg: EPConfig, nnz: float, train: bool, shared_mul: bool | None = None
                ) -> int:
-    from .core import default_shared_mul
-
     n, P = cfg.layers, cfg.lanes
-    two = not (default_shared_mul(cfg) if shared_mul is None else shared_mul)
+    fast = not _shared(cfg, shared_mul)
+    halves = relax_halves(cfg, fast)
     steps = cfg.T1 + (cfg.T2 * (2 if cfg.nudge == "symmetric" else 1) if train else 0)
     ports = [n[0], nnz * n[1] / P * (1 + (2 if cfg.part == "up5k" else 1) * train)]
-    for k in range(1, cfg.n_layers):  # (the fast plan reads W_l on two ports)
-        ports.append((steps * 2 / (2 if two else 1) + train) * n[k] * n[k + 1] / P)
+    for k in range(1, cfg.n_layers):  # W_l's first port: both readers' (shared), or one
+        per_step = 1 / min(halves[k], halves[k + 1]) if fast else 2
+        ports.append((steps * per_step + train) * n[k] * n[k + 1] / P)
     return int(max(ports))

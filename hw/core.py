@@ -14,6 +14,8 @@ Architecture (why it looks like this):
   bubbles, the row constant (drive or bias) joins at the first word and rho, the nudge
   and the state write happen a stage after the last.  Per cycle it does P bottom-up
   MACs (W_{l-1} row i) and P top-down MACs (W_l column i): two memories, both at once.
+  The first and the output layer have one direction only; on the fast plan their idle
+  P multipliers take the second half of the entries (hw/layout.py, ``relax_halves``).
 * The input drive and the updates visit P rows at a time, one column per cycle, the
   column taken from the sparse list of non-zero pixels for W0: zero pixels never enter.
 * States are double-buffered per layer (bank ``cur`` is read, the other written): a step
@@ -51,6 +53,7 @@ from .layout import (
     has_predrive,
     memory_plan,
     rand_offsets,
+    relax_halves,
     w0_bit_sliced,
     weight_layouts,
     words,
@@ -825,15 +828,20 @@ class EPCore(wiring.Component):
                 m.d.comb += s_new.eq(rho(total))
                 return s_new
 
-            # visiting order per layer: the cheaper in cycles (see above)
-            shape = {}
+            # visiting order per layer: the cheaper in cycles (see above), with its
+            # entries in ``halves[lay]`` parts side by side (hw/layout.py)
+            halves = relax_halves(cfg, bool(ml))
+            shape, iters = {}, {}
             for lay in range(1, L + 1):
                 nf = n[lay - 1] if lay >= 2 else 0  # bottom-up inputs
                 nb = n[lay + 1] if lay < L else 0  # top-down inputs
                 cf, cb = words(nf, P), words(nb, P)
-                groups = nw[lay] * max(nf, nb, 1) < n[lay] * max(cf, cb, 1)
+                per_group = -(-max(nf, nb, 1) // halves[lay])
+                per_row = -(-max(cf, cb, 1) // halves[lay])
+                groups = nw[lay] * per_group < n[lay] * per_row
                 self.relax_order[lay] = "groups" if groups else "rows"
                 shape[lay] = (nf, nb, cf, cb)
+                iters[lay] = (nw[lay], per_group) if groups else (n[lay], per_row)
             # The relaxation pipelines.  One runs every layer in turn; on DSP-rich parts
             # two run side by side, the odd layers in one and the even ones in the other:
             # a layer reads only its neighbours' states, which the other pipeline writes,
@@ -872,6 +880,16 @@ class EPCore(wiring.Component):
                              if li in ports else None for li in range(L)]
                 pp.layers = lays
                 pp.q = q
+                pp.half = {}  # the second half's own read ports, per layer that has one
+                for lay in lays:
+                    if halves[lay] == 2:
+                        li, sk = (lay, lay) if lay == 1 else (lay - 1, lay - 2)
+                        wr2 = [w_mems[li, b].read_port() for b in range(P)]
+                        sr2 = S[sk].read_port()
+                        pp.half[lay] = SimpleNamespace(
+                            wr=wr2, sr=sr2, sd=delayed(sr2.data, f"s{sk + 1}_d_half{lay}"),
+                            wq=[delayed(r.data, f"w{li}_{b}_q_half{lay}")
+                                for b, r in enumerate(wr2)])
                 # stage 3 forms the products, 3 + ml accumulates, 4 + ml writes
                 pp.pa, pp.pw = pp.st[3 + ml], pp.st[4 + ml]
                 pipes.append(pp)
@@ -889,6 +907,21 @@ class EPCore(wiring.Component):
                        else False)
                 pp.s_rows = new_state(out, pp.acc, pp.pw.i, pp.self_s[0], f"rows{pp.q}")
 
+            def halves_of(lay: int, fwd: bool) -> list:
+                """Per half of a MAC direction's entries: (weight read ports, their
+                registered data, input-state read port, its registered data)."""
+                pp = pipe_of[lay]
+                li, sk = (lay - 1, lay - 2) if fwd else (lay, lay)
+                out = [(pp.wr[li], pp.wq[li], Sr[sk], Sd[sk])]
+                if lay in pp.half:
+                    h = pp.half[lay]
+                    out.append((h.wr, h.wq, h.sr, h.sd))
+                return out
+
+            def entry_of(t_, h: int, nt: int):  # noqa: ANN001, ANN202
+                """Entry t_ of half h: the halves take consecutive runs of nt entries."""
+                return t_ if h == 0 else t_ + h * nt
+
             def const_of(lay: int, k):  # noqa: ANN001, ANN202
                 """The row constant at stage 3: the drive (layer 1) or the bias."""
                 if lay == 1:
@@ -905,35 +938,37 @@ class EPCore(wiring.Component):
                         m.d.comb += Br[lay - 1].addr.eq(hi(p1_.i))
                     if lay == L:
                         m.d.comb += own_r.addr.eq(cur * nw[L] + hi(p1_.i))
-                    if cf:
-                        m.d.comb += [pp.wr[lay - 1][b].addr.eq(
-                            p1_.i * geo[lay - 1].words + p1_.t) for b in range(P)]
-                        m.d.comb += Sr[lay - 2].addr.eq(cur * cf + p1_.t)
-                    if cb:
-                        m.d.comb += [pp.wr[lay][b].addr.eq(
-                            p1_.t * (P * geo[lay].words) + skew_rows(lay, b, lo(p1_.i))
+                    for h, (wr, _, sr, _) in enumerate(halves_of(lay, True) if cf else []):
+                        tt = entry_of(p1_.t, h, nt)
+                        m.d.comb += [wr[b].addr.eq(p1_.i * geo[lay - 1].words + tt)
+                                     for b in range(P)]
+                        m.d.comb += sr.addr.eq(cur * cf + tt)
+                    for h, (wr, _, sr, _) in enumerate(halves_of(lay, False) if cb else []):
+                        tt = entry_of(p1_.t, h, nt)
+                        m.d.comb += [wr[b].addr.eq(
+                            tt * (P * geo[lay].words) + skew_rows(lay, b, lo(p1_.i))
                             + hi(p1_.i)) for b in range(P)]
-                        m.d.comb += Sr[lay].addr.eq(cur * cb + p1_.t)
+                        m.d.comb += sr.addr.eq(cur * cb + tt)
                 with m.If(p3_.lay == lay):  # stage 3
                     const = staged(const_of(lay, lo(p3_.i)), f"r{lay}_const")
                     own = staged(lane(own_d, lo(p3_.i), ab), f"r{lay}_own") if lay == L else 0
                     def bank_states(sd):  # noqa: ANN001, ANN202
                         """Entry b: the state that meets bank b's weight, lane (b - i) mod P."""
                         return rotate([lane(sd, k, ab) for k in range(P)], lo(p3_.i), back=True)
-                    if cf:
-                        fwd = [staged(mul(b, pp.wq[lay - 1][b], sv), f"r{lay}_f{b}")
-                               for b, sv in enumerate(bank_states(Sd[lay - 2]))]
-                    if cb:
-                        bwd = [staged(mul(P + b, pp.wq[lay][b], sv), f"r{lay}_b{b}")
-                               for b, sv in enumerate(bank_states(Sd[lay]))]
+                    sums = []  # (P products, entries of their half), at most two
+                    for fwd, c in ((True, cf), (False, cb)):
+                        for h, (_, wq, _, sd) in enumerate(halves_of(lay, fwd) if c else []):
+                            if c - h * nt <= 0:
+                                continue
+                            tag = ("f" if fwd else "b") + (f"h{h}" if h else "")
+                            sums.append(([staged(mul(b + (0 if fwd else P), wq[b], sv),
+                                                 f"r{lay}_{tag}{b}")
+                                          for b, sv in enumerate(bank_states(sd))], c - h * nt))
                 with m.If(pa.lay == lay):  # stage 3 + ml
                     m.d.comb += [pp.r_first.eq(pa.first), pp.r_const.eq(const)]
-                    if cf:
-                        m.d.comb += pp.r_fwd.eq(Mux(pa.t < cf, sum(fwd), 0) if cf < nt
-                                                else sum(fwd))
-                    if cb:
-                        m.d.comb += pp.r_bwd.eq(Mux(pa.t < cb, sum(bwd), 0) if cb < nt
-                                                else sum(bwd))
+                    for r, (prods, left) in zip((pp.r_fwd, pp.r_bwd), sums, strict=False):
+                        m.d.comb += r.eq(Mux(pa.t < left, sum(prods), 0) if left < nt
+                                         else sum(prods))
                     with m.If(pa.v):
                         m.d.sync += pp.acc.eq(pp.acc_next)
                         if lay == L:
@@ -949,7 +984,7 @@ class EPCore(wiring.Component):
                                 m.d.sync += [cmp_v.eq(1), cmp_s[0].eq(s_new), cmp_ok[0].eq(1),
                                              cmp_row.eq(pw.i)]
 
-            def relax_groups(lay: int, nf: int, nb: int) -> None:
+            def relax_groups(lay: int, nf: int, nb: int, nt: int) -> None:
                 pp = pipe_of[lay]
                 p1_, p3_, pa, pw = pp.st[1], pp.st[3], pp.pa, pp.pw
                 with m.If(p1_.lay == lay):  # stage 1
@@ -959,30 +994,36 @@ class EPCore(wiring.Component):
                         m.d.comb += Br[lay - 1].addr.eq(p1_.i)
                     if lay == L:
                         m.d.comb += own_r.addr.eq(cur * nw[L] + p1_.i)
-                    if nf:  # W_{lay-1}[group row, t]
+                    # W_{lay-1}[group row, t]
+                    for h, (wr, _, sr, _) in enumerate(halves_of(lay, True) if nf else []):
+                        tt = entry_of(p1_.t, h, nt)
                         base = p1_.i * (P * geo[lay - 1].words)
-                        m.d.comb += [pp.wr[lay - 1][b].addr.eq(
-                            group_addr(lay - 1, b, base, p1_.t)) for b in range(P)]
-                        m.d.comb += Sr[lay - 2].addr.eq(cur * nw[lay - 1] + hi(p1_.t))
-                    if nb:  # W_lay[t, group row]: one address in every bank
-                        m.d.comb += [pp.wr[lay][b].addr.eq(p1_.t * geo[lay].words + p1_.i)
+                        m.d.comb += [wr[b].addr.eq(group_addr(lay - 1, b, base, tt))
                                      for b in range(P)]
-                        m.d.comb += Sr[lay].addr.eq(cur * nw[lay + 1] + hi(p1_.t))
-                nt = max(nf, nb, 1)
+                        m.d.comb += sr.addr.eq(cur * nw[lay - 1] + hi(tt))
+                    # W_lay[t, group row]: one address in every bank
+                    for h, (wr, _, sr, _) in enumerate(halves_of(lay, False) if nb else []):
+                        tt = entry_of(p1_.t, h, nt)
+                        m.d.comb += [wr[b].addr.eq(tt * geo[lay].words + p1_.i)
+                                     for b in range(P)]
+                        m.d.comb += sr.addr.eq(cur * nw[lay + 1] + hi(tt))
                 prods: list[list] = [[] for _ in range(P)]
                 with m.If(p3_.lay == lay):  # stage 3
-                    fw = by_lane(lay - 1, lo(p3_.t), pp.wq[lay - 1]) if nf else None
-                    bw = by_lane(lay, lo(p3_.t), pp.wq[lay]) if nb else None
                     const = [staged(const_of(lay, k), f"g{lay}_const{k}") for k in range(P)]
                     own = ([staged(lane(own_d, k, ab), f"g{lay}_own{k}") for k in range(P)]
                            if lay == L else [])
-                    for k in range(P):
-                        if nf:
-                            prods[k].append((staged(mul(k, fw[k], lane(Sd[lay - 2], lo(p3_.t), ab)),
-                                                    f"g{lay}_f{k}"), nf))
-                        if nb:
-                            prods[k].append((staged(mul(P + k, bw[k], lane(Sd[lay], lo(p3_.t), ab)),
-                                                    f"g{lay}_b{k}"), nb))
+                    for fwd, c in ((True, nf), (False, nb)):
+                        li = lay - 1 if fwd else lay
+                        for h, (_, wq, _, sd) in enumerate(halves_of(lay, fwd) if c else []):
+                            if c - h * nt <= 0:
+                                continue
+                            tt = entry_of(p3_.t, h, nt)
+                            ws = by_lane(li, lo(tt), wq)
+                            tag = ("f" if fwd else "b") + (f"h{h}" if h else "")
+                            for k in range(P):
+                                prods[k].append((staged(
+                                    mul(k + (0 if fwd else P), ws[k], lane(sd, lo(tt), ab)),
+                                    f"g{lay}_{tag}{k}"), c - h * nt))
                 with m.If(pa.lay == lay):  # stage 3 + ml
                     m.d.comb += pp.r_first.eq(pa.first)
                     for k in range(P):
@@ -1057,10 +1098,7 @@ class EPCore(wiring.Component):
                     p1_, i_, t_ = pp.st[1], pp.i, pp.t
                     with m.Switch(pp.rl):
                         for idx, lay in enumerate(pp.layers):
-                            nf, nb, cf, cb = shape[lay]
-                            groups = self.relax_order[lay] == "groups"
-                            n_iter, nt = ((nw[lay], max(nf, nb, 1)) if groups
-                                          else (n[lay], max(cf, cb, 1)))
+                            n_iter, nt = iters[lay]
                             with m.Case(lay):
                                 go = (~pp.hold | (drain_end & ~leave_r)) if idx == 0 else ~pp.hold
                                 with m.If(go):
@@ -1080,9 +1118,9 @@ class EPCore(wiring.Component):
                 for lay in range(1, L + 1):
                     nf, nb, cf, cb = shape[lay]
                     if self.relax_order[lay] == "groups":
-                        relax_groups(lay, nf, nb)
+                        relax_groups(lay, nf, nb, iters[lay][1])
                     else:
-                        relax_rows(lay, cf, cb, max(cf, cb, 1))
+                        relax_rows(lay, cf, cb, iters[lay][1])
 
             # symmetric nudge: the -beta phase starts again from the free states
             with m.State("COPY_ADDR"):

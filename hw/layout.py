@@ -105,14 +105,26 @@ def w0_bit_sliced(cfg: EPConfig, fast: bool) -> bool:
     return fast and cfg.part != "up5k"
 
 
+def relax_halves(cfg: EPConfig, fast: bool) -> dict[int, int]:
+    """Per layer, in how many parts its relaxation entries run side by side.  The fast
+    plan gives each pipeline 2P multipliers, P per MAC direction, but the first layer
+    has no bottom-up inputs (its drive is a constant) and the output layer no top-down
+    ones: there the idle P take the second half of the entries, from read ports of their
+    own (copies of the weight banks and of the states they meet), and a step takes half
+    the cycles."""
+    L = cfg.n_layers
+    return {lay: 2 if fast and L >= 2 and lay in (1, L) else 1 for lay in range(1, L + 1)}
+
+
 def memory_plan(cfg: EPConfig, spram: bool = False, fast: bool = False
                 ) -> list[tuple[str, int, int]]:
     """(name, depth, width) of every block-RAM memory of the core, as hw/core.py builds
     them; ``spram``: W0 sits in single-port SPRAM (iCE40UP5K), not block RAM; ``fast``:
     the fast multiplier plan's second read ports (copies: W_l for l >= 1, the output
     states), which its odd/even relaxation pipelines need, its second pixel bank, the
-    predrive's second drive bank and pixel read port (``has_predrive``), and W0 in
-    one-bit slices (``w0_bit_sliced``)."""
+    predrive's second drive bank and pixel read port (``has_predrive``), the second
+    halves' read ports (``relax_halves``: copies of W_1, W_{L-1} and the states they
+    meet), and W0 in one-bit slices (``w0_bit_sliced``)."""
     n, L, P = cfg.layers, cfg.n_layers, cfg.lanes
     wb, ab = cfg.weight_bits, cfg.act_bits
     out = []
@@ -133,6 +145,13 @@ def memory_plan(cfg: EPConfig, spram: bool = False, fast: bool = False
         out += [(f"w{i}_{b}_copy", lay.depth, wb) for i, lay in enumerate(weight_layouts(cfg))
                 if i >= 1 for b in range(P)]
         out += [(f"s{L}_own", 2 * words(n[L], P), P * ab)]
+        for lay, parts in relax_halves(cfg, fast).items():
+            if parts == 1:
+                continue  # (layer 1 reads W_1 and s_2; layer L, W_{L-1} and s_{L-1})
+            li, sk = (1, 2) if lay == 1 else (L - 1, L - 1)
+            geo = weight_layouts(cfg)[li]
+            out += [(f"w{li}_{b}_half{lay}", geo.depth, wb) for b in range(P)]
+            out += [(f"s{sk}_half{lay}", 2 * words(n[sk], P), P * ab)]
     banks = 2 if fast else 1  # the fast plan loads the next sample's pixels meanwhile
     pre = has_predrive(cfg, fast)
     out += [("x", banks * n[0], ab), ("nz", banks * n[0], max(1, n[0].bit_length())),

@@ -42,12 +42,12 @@ def test_multiplier_count_refuses_the_up5k_part() -> None:
     from epfpga.boards.parts import multipliers
 
     assert multipliers(get_config("up5k"), 16) == 5  # 23 x 11 bit: 2 blocks each; nudge 1
-    # ECP5, one multiplier per use: (drive 1 + MACs 2 + an update pool of 2 x 2 tiles
-    # + the predrive's MAC 1 and its correction 1) per lane + the nudge; C-EP has no
-    # predrive
+    # ECP5, one multiplier per use: (drive 1 + MACs 2 + the two layers' second halves 2
+    # + an update pool of 2 x 2 tiles + the predrive's MAC 1 and its correction 1) per
+    # lane + the nudge; C-EP has no predrive
     ecp5 = get_config("ecp5").replace(lanes=4)
-    assert multipliers(ecp5, 18, shared=False) == 4 * 9 + 1
-    assert multipliers(ecp5.replace(algorithm="cep"), 18, shared=False) == 4 * 7 + 1
+    assert multipliers(ecp5, 18, shared=False) == 4 * 11 + 1
+    assert multipliers(ecp5.replace(algorithm="cep"), 18, shared=False) == 4 * 9 + 1
 
 
 def test_fitting_configs_pass(capsys, tmp_path) -> None:
