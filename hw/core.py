@@ -344,7 +344,10 @@ class EPCore(wiring.Component):
                                  for x in ("const", "fwd", "bwd"))
         acc_next = Signal(acc_shape, name="acc_next")
         m.d.comb += acc_next.eq(Mux(r_first, r_const, acc) + r_fwd + r_bwd)
-        self_s = [Signal(act, name=f"self_s{k}") for k in range(P)]  # s_L for the nudge
+        # beta (y - s_L) per output row, formed when its row opens (the multiplier then
+        # sits between flops, not in the state write's path)
+        nudge_shape = signed(ab + cfg.beta_frac + 5)
+        nudge_r = [Signal(nudge_shape, name=f"nudge{k}") for k in range(P)]
         best = Signal(signed(ab + 1))
         best_i = Signal(_bits(n[-1]))
         # the argmax runs a cycle after the output layer's free end states are formed
@@ -420,8 +423,8 @@ class EPCore(wiring.Component):
             return r
 
         neg = job.neg
-        beta_s = Signal(signed(cfg.beta_frac + 3))
-        m.d.comb += beta_s.eq(Mux(neg ^ minus, -self.beta_q, self.beta_q))
+        beta_s = Signal(signed(cfg.beta_frac + 3))  # (steady for a sample: registered)
+        m.d.sync += beta_s.eq(Mux(neg ^ minus, -self.beta_q, self.beta_q))
 
         def rho(v):  # noqa: ANN001, ANN202
             r = Signal(signed(aw + 1))
@@ -814,16 +817,18 @@ class EPCore(wiring.Component):
                         m.d.comb += [SPw[lay - 1].addr.eq(word), SPw[lay - 1].data.eq(value),
                                      SPw[lay - 1].en.eq(en)]
 
-            def new_state(out, acc_, row, s_l, name: str):  # noqa: ANN001, ANN202
-                """rho(acc (+ the nudge while ``out``: the output layer)) for neuron
-                ``row``."""
+            def nudge_term(row, s_l):  # noqa: ANN001, ANN202
+                """beta (y - s_L) for output neuron ``row`` in state s_L."""
+                return (Mux(job.label == row, one, 0) - s_l) * beta_s
+
+            def new_state(out, acc_, nudge, name: str):  # noqa: ANN001, ANN202
+                """rho(acc (+ the registered ``nudge_term`` while ``out``: the output
+                layer))."""
                 total = Signal(signed(aw + 2), name=f"total_{name}")
                 if out is False:
                     m.d.comb += total.eq(acc_)
                 else:
-                    target = Mux(job.label == row, one, 0)
-                    nudge = ((target - s_l) * beta_s) << cfg.nudge_shift
-                    m.d.comb += total.eq(acc_ + Mux(nudging & out, nudge, 0))
+                    m.d.comb += total.eq(acc_ + Mux(nudging & out, nudge << cfg.nudge_shift, 0))
                 s_new = Signal(act, name=f"s_new_{name}")
                 m.d.comb += s_new.eq(rho(total))
                 return s_new
@@ -857,7 +862,7 @@ class EPCore(wiring.Component):
                     pp = SimpleNamespace(st=[None, p1, p2, p3, p4, p5], rl=rl, hold=hold,
                                          i=i, t=t, acc=acc, accs=accs, r_first=r_first,
                                          r_const=r_const, r_fwd=r_fwd, r_bwd=r_bwd,
-                                         acc_next=acc_next, self_s=self_s, wr=Wr, wq=Wq)
+                                         acc_next=acc_next, nudge_r=nudge_r, wr=Wr, wq=Wq)
                 else:
                     accs_q = [Signal(acc_shape, name=f"acc{q}_{k}") for k in range(P)]
                     pp = SimpleNamespace(
@@ -870,7 +875,7 @@ class EPCore(wiring.Component):
                         r_fwd=Signal(acc_shape, name=f"r{q}_fwd"),
                         r_bwd=Signal(acc_shape, name=f"r{q}_bwd"),
                         acc_next=Signal(acc_shape, name=f"acc{q}_next"),
-                        self_s=[Signal(act, name=f"self{q}_s{k}") for k in range(P)])
+                        nudge_r=[Signal(nudge_shape, name=f"nudge{q}_{k}") for k in range(P)])
                     m.d.comb += pp.acc_next.eq(Mux(pp.r_first, pp.r_const, pp.acc)
                                                + pp.r_fwd + pp.r_bwd)
                     ports = {li: [w_mems[li, b].read_port() for b in range(P)]
@@ -905,7 +910,7 @@ class EPCore(wiring.Component):
             for pp in pipes:
                 out = (pp.pw.out if L in pp.layers and self.relax_order[L] == "rows"
                        else False)
-                pp.s_rows = new_state(out, pp.acc, pp.pw.i, pp.self_s[0], f"rows{pp.q}")
+                pp.s_rows = new_state(out, pp.acc, pp.nudge_r[0], f"rows{pp.q}")
 
             def halves_of(lay: int, fwd: bool) -> list:
                 """Per half of a MAC direction's entries: (weight read ports, their
@@ -973,7 +978,7 @@ class EPCore(wiring.Component):
                         m.d.sync += pp.acc.eq(pp.acc_next)
                         if lay == L:
                             with m.If(pa.first):
-                                m.d.sync += pp.self_s[0].eq(own)
+                                m.d.sync += pp.nudge_r[0].eq(nudge_term(pa.i, own))
                 with m.If(pw.lay == lay):  # stage 4 + ml
                     s_new = pp.s_rows
                     with m.If(pw.v & pw.last):
@@ -1038,10 +1043,10 @@ class EPCore(wiring.Component):
                                 Mux(pa.first, const[k], pp.accs[k]) + sum(terms))
                             if lay == L:
                                 with m.If(pa.first):
-                                    m.d.sync += pp.self_s[k].eq(own[k])
+                                    m.d.sync += pp.nudge_r[k].eq(nudge_term(pa.i * P + k, own[k]))
                 with m.If(pw.lay == lay):  # stage 4 + ml
                     rows = [pw.i * P + k for k in range(P)]
-                    s_new = [new_state(lay == L, pp.accs[k], rows[k], pp.self_s[k], f"{lay}_{k}")
+                    s_new = [new_state(lay == L, pp.accs[k], pp.nudge_r[k], f"{lay}_{k}")
                              for k in range(P)]
                     ok = [rows[k] < n[lay] if n[lay] % P else Const(1, 1) for k in range(P)]
                     with m.If(pw.v & pw.last):
