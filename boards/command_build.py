@@ -63,10 +63,10 @@ def _platform(board: str):  # noqa: ANN202
 
 
 def throughput(cfg, clock_mhz: float, baud: int, simulate: bool,  # noqa: ANN001
-               shared_mul: bool = True) -> dict[str, object]:
+               shared_mul: bool = True, samples: int = 4) -> dict[str, object]:
     """Samples/s the core computes at the clock (cycles/sample measured in Verilator on
-    real MNIST streamed back to back, bit-exact with golden) and samples/s the UART
-    carries (sparse frames)."""
+    the first ``samples`` MNIST training images streamed back to back, bit-exact with
+    golden, the first left out) and samples/s the UART carries (sparse frames)."""
     from epfpga import protocol as p
     from epfpga.datasets import load_dataset
     from epfpga.numerics import quantize_pixels
@@ -76,7 +76,7 @@ def throughput(cfg, clock_mhz: float, baud: int, simulate: bool,  # noqa: ANN001
         ds = load_dataset("mnist")
     except EpfpgaError:
         return out
-    X = quantize_pixels(ds.x_train[:200], cfg) if cfg.layers[0] == 784 else None
+    X = quantize_pixels(ds.x_train[:max(200, samples)], cfg) if cfg.layers[0] == 784 else None
     if X is not None:
         frame = np.mean([p.HEADER + 2 + len(p.train_payload(x, 0, False)) for x in X])
         out["link_samples_per_s"] = baud / 10 / frame
@@ -87,7 +87,8 @@ def throughput(cfg, clock_mhz: float, baud: int, simulate: bool,  # noqa: ANN001
 
         # streamed, as the driver sends them; the board's multiplier plan: its cycles
         r = run_test(cfg, "epfpga.sim.tb_core",
-                     make_job(cfg, X[:4], ds.y_train[:4], stream=True), shared_mul=shared_mul)
+                     make_job(cfg, X[:samples], ds.y_train[:samples], stream=True),
+                     shared_mul=shared_mul)
         if not r["mismatches"]:
             cyc = streamed_cycles(r)
             out.update({"cycles_per_sample": cyc,

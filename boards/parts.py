@@ -34,6 +34,13 @@ PARTS = {
 }
 
 
+# The core clock each board's build of a preset is made to meet (``epfpga build --clock``;
+# the builds are in docs/results.md, the first two checked by CI): the clocks
+# ``epfpga bench boards`` compares samples/s at.
+BOARD_BUILDS: tuple[tuple[str, str, float], ...] = (
+    ("icebreaker", "up5k", 24.0), ("ulx3s", "up5k", 30.0), ("ulx3s", "ecp5", 40.0))
+
+
 def memory_bits(cfg: EPConfig, spram: bool = False, fast: bool = False) -> dict[str, int]:
     """Bits of block RAM per kind of content (summed from ``memories``); ``spram``: W0
     is in SPRAM instead (the iCE40UP5K with part 'up5k'); ``fast``: the fast

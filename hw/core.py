@@ -231,10 +231,10 @@ class EPCore(wiring.Component):
         # ---------------------------------------------------------------- memories
         plan = {name: (depth, width) for name, depth, width in memory_plan(cfg, fast=overlap)}
 
-        def mem(name: str, shape=None) -> Memory:  # noqa: ANN001
+        def mem(name: str, shape=None, attrs=None) -> Memory:  # noqa: ANN001
             depth, width = plan[name]
             mm = Memory(shape=shape if shape is not None else unsigned(width),
-                        depth=max(depth, 1), init=[])
+                        depth=max(depth, 1), init=[], attrs=attrs)
             m.submodules[name] = mm
             return mm
 
@@ -283,7 +283,12 @@ class EPCore(wiring.Component):
         # symmetric nudge keeps the +beta end states while the -beta phase runs
         SP = [mem(f"sp{i + 1}") for i in range(L)] if symmetric else []
         X = mem("x", act)
-        NZ = mem("nz", unsigned(_bits(n[0] + 1)))
+        # The non-zero list's read data is a column number that W0's address is added
+        # from, combinationally: on the fast plan's part (the ECP5) it sits in LUT RAM,
+        # whose registered output comes 5 ns sooner than block RAM's (the 4-lane build's
+        # critical path started there).
+        NZ = mem("nz", unsigned(_bits(n[0] + 1)),
+                 attrs={"ram_style": "distributed"} if overlap else None)
         DRV = mem("drive")
         AR = mem("rand_a")
         CR = mem("rand_c", unsigned(cfg.sr_bits))

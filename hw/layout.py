@@ -124,7 +124,8 @@ def memory_plan(cfg: EPConfig, spram: bool = False, fast: bool = False
     states), which its odd/even relaxation pipelines need, its second pixel bank, the
     predrive's second drive bank and pixel read port (``has_predrive``), the second
     halves' read ports (``relax_halves``: copies of W_1, W_{L-1} and the states they
-    meet), and W0 in one-bit slices (``w0_bit_sliced``)."""
+    meet), and W0 in one-bit slices (``w0_bit_sliced``).  (The fast plan's ``nz`` is LUT
+    RAM; counted here all the same, the fit check errs on the safe side.)"""
     n, L, P = cfg.layers, cfg.n_layers, cfg.lanes
     wb, ab = cfg.weight_bits, cfg.act_bits
     out = []

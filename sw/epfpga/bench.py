@@ -14,17 +14,20 @@ from .config import get_config
 from .datasets import load_dataset
 from .errors import EpfpgaError
 
-TARGETS = ("golden", "float", "widths", "gateware", "link", "all")
+TARGETS = ("golden", "float", "widths", "gateware", "boards", "link", "all")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", choices=TARGETS, nargs="?", default="golden",
                    help="golden: golden-model samples/s; float: numpy reference vs PyTorch; "
                         "widths: accuracy cost of each bit width vs float; "
-                        "gateware: cycles/sample in Verilator; link: bytes and samples/s "
-                        "over the host link")
+                        "gateware: cycles/sample in Verilator; boards: training samples/s "
+                        "of each board build at its clock, and the ratios; link: bytes and "
+                        "samples/s over the host link")
     p.add_argument("--config", default="up5k", help="config for golden")
-    p.add_argument("--samples", type=int, default=3000, help="training samples to time")
+    p.add_argument("--samples", type=int, default=None,
+                   help="training samples to time (default: 3000; boards: 21, the first "
+                        "left out)")
 
 
 def _one_thread() -> None:
@@ -116,25 +119,27 @@ def bench_widths(cfg_name: str, n: int) -> list[dict[str, object]]:
 
 def run(args: argparse.Namespace) -> int:
     _one_thread()
-    targets = ("golden", "float", "widths", "gateware", "link") if args.target == "all" \
-        else (args.target,)
+    targets = TARGETS[:-1] if args.target == "all" else (args.target,)
+    if args.samples is not None and args.samples < 2:
+        raise EpfpgaError(f"--samples {args.samples}: time at least 2 samples")
     for target in targets:
+        n = args.samples or (21 if target == "boards" else 3000)
         if target == "golden":
-            r = bench_golden(args.config, args.samples)
+            r = bench_golden(args.config, n)
             print(f"golden {r['config']}: train {r['train_samples_per_s']:.0f} samples/s, "
                   f"infer {r['infer_samples_per_s']:.0f} samples/s (one core, real MNIST)")
         elif target == "float":
             print("| config | batch | numpy samples/s | torch samples/s | numpy/torch speed "
                   "| max |dW| diff |")
             print("|---|---|---|---|---|---|")
-            for r in bench_float_vs_torch(args.samples):
+            for r in bench_float_vs_torch(n):
                 print(f"| {r['config']} | {r['batch']} | {r['numpy_samples_per_s']:.0f} | "
                       f"{r['torch_samples_per_s']:.0f} | {r['ratio_numpy_over_torch']:.2f}x | "
                       f"{r['max_weight_diff']:.1e} |")
         elif target == "widths":
-            rows = bench_widths(args.config, args.samples)
+            rows = bench_widths(args.config, n)
             ref = rows[0]["test_acc"]
-            print(f"| {args.config}, {args.samples} samples | test acc | vs float | samples/s |")
+            print(f"| {args.config}, {n} samples | test acc | vs float | samples/s |")
             print("|---|---|---|---|")
             for r in rows:
                 print(f"| {r['variant']} | {100 * r['test_acc']:.2f}% | "
@@ -143,6 +148,10 @@ def run(args: argparse.Namespace) -> int:
             from .sim import bench as gw
 
             gw.main()
+        elif target == "boards":
+            from .boards import bench as boards_bench
+
+            boards_bench.main(n)
         elif target == "link":
             from . import linkbench
 
