@@ -467,7 +467,8 @@ class EPCore(wiring.Component):
             m.d.sync += [u1.v.eq(issue), u1.first.eq(t == 0), u1.last.eq(t == last_t),
                          u1.g.eq(i), u1.gb.eq(i * row_words), t1_.eq(t - 1),
                          u2.eq(u1), u3.eq(u2), u4.eq(u3), u5.eq(u4), u6.eq(u5)]
-            m.d.comb += NZr.addr.eq(x_base + t - 1)
+            if indirect or not predrive:  # (the predrive may be reading NZ meanwhile)
+                m.d.comb += NZr.addr.eq(x_base + t - 1)
             j1 = j1_nz if indirect else t1_  # (one signal for every pass: no mux)
             m.d.sync += [j2.eq(j1), j3.eq(j2), j4.eq(j3), j5.eq(j4)]
             drained = u_fin & ~u1.v & ~u2.v & ~u3.v & ~u4.v & ~u5.v & ~(u6.v & predrive)
@@ -1155,10 +1156,25 @@ class EPCore(wiring.Component):
             # one flat pipeline: each group is a k*v entry (latches k v_hi, k v_lo and
             # the row random values for its rows), one entry per column, and a bias
             # entry (the bias is column n_in with u = 1.0: the same arithmetic).
+            # The layers update one after another, W0 last with the predrive: the
+            # other layers' updates need none of its ports, so they run while it ends.
+            order = list(range(1, L)) + [0] if predrive else list(range(L))
+
+            def upd_next(after: int | None) -> str:
+                """The state after layer ``after``'s update (None: UPD_START)."""
+                k = 0 if after is None else order.index(after) + 1
+                if k == L:
+                    return "UPD_END"
+                return "U0_WAIT" if order[k] == 0 and predrive else f"U{order[k]}_LOOP"
+
             with m.State("UPD_START"):
                 m.d.sync += [t.eq(0), i.eq(0), u_fin.eq(0)]
-                with m.If(~fill_on & ~pre_wait):  # (the predrive reads the old W0)
-                    m.next = "U0_LOOP"
+                with m.If(~fill_on):
+                    m.next = upd_next(None)
+            if predrive:
+                with m.State("U0_WAIT"):  # the predrive reads the old W0
+                    with m.If(~pre_wait):
+                        m.next = "U0_LOOP"
             # the two phases each update contrasts (hi - lo), per variant:
             #   EP: nudged (bank cur) vs free (SF); symmetric: +beta (SP) vs -beta (bank
             #   cur); C-EP: this nudged step (bank cur) vs the previous one (other bank)
@@ -1261,7 +1277,7 @@ class EPCore(wiring.Component):
                                     Ww[lay][b].en.eq(1)]
                     with m.If(done):
                         m.d.sync += half.eq(0)
-                        m.next = f"U{lay + 1}_LOOP" if lay + 1 < L else "UPD_END"
+                        m.next = upd_next(lay)
 
             # the shared update datapath; its registers run every cycle, the entries'
             # valid bits say when a result is real
