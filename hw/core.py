@@ -568,7 +568,14 @@ class EPCore(wiring.Component):
                 col_r = Signal(range(g.n_in), name=f"h_col{layer}_r")
                 m.d.comb += [off.eq(h_offset), row.eq((off * mul_r) >> shift)]
                 m.d.sync += [row_r.eq(row), col_r.eq(off - row * g.n_in)]
-                h_split[layer] = (row_r * g.words + hi(col_r), lo(row_r + col_r))
+                # bank address row * words + col // P: off // P when P divides a row,
+                # with no multiplier (Yosys would share one with the datapath's, the FSM
+                # state then steering W0's read address through it)
+                if g.n_in % P == 0:
+                    off_r = delayed(off, f"h_woff{layer}_r")
+                    h_split[layer] = (hi(off_r), lo(row_r + col_r))
+                else:
+                    h_split[layer] = (row_r * g.words + hi(col_r), lo(row_r + col_r))
 
         # The pixel loader of the fast plan: a job and its pixels go into the free bank
         # (X, NZ and the count of non-zero pixels), whatever the FSM is doing; the FSM

@@ -346,9 +346,9 @@ PRESETS: dict[str, EPConfig] = {
     "up5k": EPConfig(layers=(784, 64, 10), T1=20, T2=8, beta=0.5, lrs=(0.01, 0.005),
                      lr_decay=0.7, lanes=1, name="up5k"),  # 8 DSPs: one lane
     # The ECP5-85F: twice the hidden layer, 4 lanes on the fast multiplier plan
-    # (hw/core.py).  8 lanes take 1.9x fewer cycles, but nextpnr has not routed them
-    # in a session (docs/results.md).  Lanes never change a bit of the result, so it
-    # trains exactly as with one lane.
+    # (hw/core.py), which routes at 40 MHz; nextpnr has not routed 8 in a session
+    # (docs/results.md).  Lanes never change a bit of the result, so it trains exactly
+    # as with one lane.
     "ecp5": EPConfig(
         layers=(784, 128, 10), T1=20, T2=8, beta=0.5, lrs=(0.01, 0.005), lr_decay=0.7,
         lanes=4, part="ecp5", name="ecp5",
