@@ -570,8 +570,10 @@ class EPCore(wiring.Component):
                 m.d.sync += [row_r.eq(row), col_r.eq(off - row * g.n_in)]
                 # bank address row * words + col // P: off // P when P divides a row,
                 # with no multiplier (Yosys would share one with the datapath's, the FSM
-                # state then steering W0's read address through it)
-                if g.n_in % P == 0:
+                # state then steering W0's read address through it).  Fast plan only:
+                # the iCE40 build, 98% full, meets 24 MHz by a hair, and any change to
+                # its netlist is a new placement (docs/results.md).
+                if overlap and g.n_in % P == 0:
                     off_r = delayed(off, f"h_woff{layer}_r")
                     h_split[layer] = (hi(off_r), lo(row_r + col_r))
                 else:
@@ -1176,7 +1178,8 @@ class EPCore(wiring.Component):
 
             with m.State("UPD_START"):
                 m.d.sync += [t.eq(0), i.eq(0), u_fin.eq(0)]
-                with m.If(~fill_on):
+                # (W0 first: the predrive, if any, must have read it)
+                with m.If(~fill_on & ~pre_wait if order[0] == 0 else ~fill_on):
                     m.next = upd_next(None)
             if predrive:
                 with m.State("U0_WAIT"):  # the predrive reads the old W0
