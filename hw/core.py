@@ -871,6 +871,11 @@ class EPCore(wiring.Component):
             odd_even = bool(ml) and L >= 2
             groups_of = ([[lay for lay in range(1, L + 1) if lay % 2 == q] for q in (1, 0)]
                          if odd_even else [list(range(1, L + 1))])
+
+            def inputs_of(lay: int, fwd: bool) -> tuple[int, int]:
+                """(weight layer, state memory) a MAC direction of layer ``lay`` reads."""
+                return (lay - 1, lay - 2) if fwd else (lay, lay)
+
             pipes = []
             for q, lays in enumerate(groups_of):
                 if q == 0:
@@ -903,7 +908,8 @@ class EPCore(wiring.Component):
                 pp.half = {}  # the second half's own read ports, per layer that has one
                 for lay in lays:
                     if halves[lay] == 2:
-                        li, sk = (lay, lay) if lay == 1 else (lay - 1, lay - 2)
+                        # (its one direction: top-down for layer 1, bottom-up for L)
+                        li, sk = inputs_of(lay, fwd=lay != 1)
                         wr2 = [w_mems[li, b].read_port() for b in range(P)]
                         sr2 = S[sk].read_port()
                         pp.half[lay] = SimpleNamespace(
@@ -931,7 +937,7 @@ class EPCore(wiring.Component):
                 """Per half of a MAC direction's entries: (weight read ports, their
                 registered data, input-state read port, its registered data)."""
                 pp = pipe_of[lay]
-                li, sk = (lay - 1, lay - 2) if fwd else (lay, lay)
+                li, sk = inputs_of(lay, fwd)
                 out = [(pp.wr[li], pp.wq[li], Sr[sk], Sd[sk])]
                 if lay in pp.half:
                     h = pp.half[lay]
