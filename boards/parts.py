@@ -57,11 +57,13 @@ def memory_bits(cfg: EPConfig, spram: bool = False, fast: bool = False) -> dict[
 def memories(cfg: EPConfig, spram: bool = False, fast: bool = False
              ) -> list[tuple[str, int, int]]:
     """(name, depth, width) of every block-RAM memory of the SoC: the core's own plan
-    (hw/layout.py) and the link's frame buffer and TRAIN replay cache (hw/soc.py)."""
+    (hw/layout.py) and the link's receive store and replay cache (hw/link, hw/soc.py)."""
     from epfpga.hw.layout import memory_plan
-    from epfpga.protocol import MAX_PAYLOAD, REPLAY_WINDOW
+    from epfpga.hw.soc import ReplayEntry
+    from epfpga.protocol import REPLAY_WINDOW, STORE_BYTES
 
-    return memory_plan(cfg, spram, fast) + [("link", MAX_PAYLOAD, 8), ("replay", REPLAY_WINDOW, 26)]
+    return memory_plan(cfg, spram, fast) + [("link", STORE_BYTES, 8),
+                                            ("replay", REPLAY_WINDOW, ReplayEntry.size)]
 
 
 def blocks(depth: int, width: int, modes: tuple[tuple[int, int], ...]) -> int:

@@ -8,7 +8,7 @@ from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 from epfpga.config import EPConfig
-from epfpga.errors import EpfpgaError
+from epfpga.hw.link.uart import baud_timing
 from epfpga.hw.soc import EPSoC
 
 from .parts import PARTS
@@ -48,13 +48,10 @@ class BoardTop(Elaboratable):
         m = Module()
         clk_hz = self._clock(m, platform)
         self.core_mhz = clk_hz / 1e6
-        divisor = int(round(clk_hz / self.baud))
-        if divisor < 2 or abs(clk_hz / divisor - self.baud) / self.baud > 0.03:
-            raise EpfpgaError(f"{self.baud} baud is not reachable from {clk_hz / 1e6:g} MHz "
-                              "within 3%; pick another --baud or --clock")
+        timing = baud_timing(clk_hz, self.baud)  # refuses a pair a board cannot rely on
         part = next(p for p in PARTS.values() if p.device in platform.device)
         ice40 = "LFE5" not in platform.device  # SPRAM for W0
-        m.submodules.soc = soc = EPSoC(self.cfg, uart_divisor=divisor,
+        m.submodules.soc = soc = EPSoC(self.cfg, uart=timing,
                                        spram=ice40 and self.cfg.part == "up5k",
                                        shared_mul=part.shared_mul)
         uart = platform.request("uart", 0, dir="-")

@@ -1,13 +1,14 @@
-"""The SoC: UART (or a raw byte port in simulation) -> frame parser -> command dispatcher
--> EP core, and responses framed back.  Behaves like ``epfpga.board_model.BoardModel``
-byte for byte on clean links; the tests compare the two.
+"""The SoC: UART and receive buffer (or a raw byte port in simulation) -> frame parser
+and receive store -> command dispatcher -> EP core, and responses framed back.  Behaves
+like ``epfpga.board_model.BoardModel`` byte for byte on clean links; the tests compare
+the two.
 
 Delivery rule (go-back-N, see docs/protocol.md): only the expected sequence number is
 executed; a retry of one of the last REPLAY_WINDOW accepted frames (same sequence number
-and command) is answered again -- TRAIN from the stored answer, so a sample is never
-trained twice, every other command by re-executing it -- and anything else is dropped
-and counted as a gap.  Every payload is validated in a first pass before
-anything reaches the core, so a bad frame changes nothing.
+and command) is answered again -- INFO, STATUS and READ by executing them again, every
+command with side effects from the outcome stored when it ran, so nothing runs twice --
+and anything else is dropped and counted as a gap.  Every payload is validated in a
+first pass before anything reaches the core, so a bad frame changes nothing.
 """
 
 from __future__ import annotations
@@ -21,21 +22,29 @@ from epfpga import protocol as p
 from epfpga.config import EPConfig
 
 from .core import EPCore
-from .link.framing import FrameParser, UARTRx, UARTTx, crc16_byte
+from .link.framing import FrameReceiver, crc16_byte
+from .link.rx_buffer import RxBuffer
+from .link.uart import BaudTiming, UARTRx, UARTTx
 
-#: What the board remembers of an accepted frame, to recognise and answer its retry.
-ReplayEntry = data.StructLayout({"valid": 1, "seq": 8, "cmd": 8, "error": 1, "byte": 8})
+#: What the board remembers of an accepted frame, to recognise and answer its retry
+#: (the slot is seq mod REPLAY_WINDOW, so only the sequence's upper bits are kept).
+SEQ_SLOT_BITS = (p.REPLAY_WINDOW - 1).bit_length()
+ReplayEntry = data.StructLayout({"valid": 1, "seq_hi": 16 - SEQ_SLOT_BITS, "cmd": 8,
+                                 "error": 1, "byte": 8})
 
 
 class EPSoC(wiring.Component):
-    def __init__(self, cfg: EPConfig, uart_divisor: int | None = None, spram: bool = False,
+    """``uart``: the UART's timing at the board clock (pins ``rx``/``tx``); None: raw
+    byte streams, for fast simulation, where INFO reports no clock and no baud."""
+
+    def __init__(self, cfg: EPConfig, uart: BaudTiming | None = None, spram: bool = False,
                  shared_mul: bool | None = None):
         self.cfg = cfg
-        self.divisor = uart_divisor
+        self.uart = uart
         self.spram = spram  # W0 in the iCE40UP5K's SPRAM blocks (see hw/spram.py)
         self.shared_mul = shared_mul  # see EPCore
         members = {"status_led": Out(3)}
-        if uart_divisor is None:
+        if uart is None:
             members.update({"rx_bytes": In(stream.Signature(8)),
                             "tx_bytes": Out(stream.Signature(8))})
         else:
@@ -48,24 +57,28 @@ class EPSoC(wiring.Component):
         L = cfg.n_layers
         n0 = cfg.layers[0]
         m.submodules.core = core = EPCore(cfg, spram=self.spram, shared_mul=self.shared_mul)
-        m.submodules.parser = parser = FrameParser()
+        m.submodules.receiver = receiver = FrameReceiver()
         amap = core.amap
+        counters = {k: Signal(p.STATUS_BITS[k], name=f"cnt_{k}") for k in p.STATUS_FIELDS}
 
-        if self.divisor is None:
-            rx_stream, tx_stream = self.rx_bytes, self.tx_bytes
+        if self.uart is None:
+            wiring.connect(m, wiring.flipped(self.rx_bytes), receiver.bytes)
+            tx_stream = self.tx_bytes
         else:
-            m.submodules.uart_rx = urx = UARTRx(self.divisor)
-            m.submodules.uart_tx = utx = UARTTx(self.divisor)
-            m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
-            rx_stream, tx_stream = urx.data, utx.data
-        wiring.connect(m, wiring.flipped(rx_stream) if self.divisor is None else rx_stream,
-                       parser.bytes)
+            m.submodules.uart_rx = urx = UARTRx(self.uart)
+            m.submodules.rx_buffer = rxb = RxBuffer()
+            m.submodules.uart_tx = utx = UARTTx(self.uart)
+            m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx),
+                         counters["overruns"].eq(rxb.overruns)]
+            wiring.connect(m, urx.data, rxb.i)
+            wiring.connect(m, rxb.o, receiver.bytes)
+            tx_stream = utx.data
+        frames = receiver.frames
 
         # ---------------------------------------------------------------- state
-        expected = Signal(8)
-        counters = {k: Signal(p.STATUS_BITS[k], name=f"cnt_{k}") for k in p.STATUS_FIELDS}
-        m.d.comb += [counters["crc_errors"].eq(parser.crc_errors),
-                     counters["framing_errors"].eq(parser.framing_errors),
+        expected = Signal(16)
+        m.d.comb += [counters["crc_errors"].eq(receiver.crc_errors),
+                     counters["framing_errors"].eq(receiver.framing_errors),
                      counters["samples"].eq(core.samples)]
         update_q = [Signal(core.update_q_width, init=cfg.update_q[i], name=f"uq{i}")
                     for i in range(L)]
@@ -75,12 +88,12 @@ class EPSoC(wiring.Component):
                      core.stochastic.eq(int(cfg.rounding == "stochastic"))]
         m.submodules.replay = replay = Memory(shape=ReplayEntry, depth=p.REPLAY_WINDOW, init=[])
         rp_w, rp_r = replay.write_port(), replay.read_port()
-        m.d.comb += [rp_w.en.eq(0), rp_r.addr.eq(parser.seq[:6])]
+        m.d.comb += [rp_w.en.eq(0), rp_r.addr.eq(frames.seq[:SEQ_SLOT_BITS])]
 
-        cmd, seq, length = parser.cmd, parser.seq, parser.length
+        cmd, seq, length = frames.cmd, frames.seq, frames.length
         pa = Signal(range(p.MAX_PAYLOAD + 1))  # payload byte address
-        m.d.comb += parser.pay_addr.eq(pa)
-        pb = parser.pay_data  # byte at the address set last cycle
+        m.d.comb += frames.addr.eq(pa)
+        pb = frames.data  # byte at the address set last cycle
 
         # ---------------------------------------------------------------- response
         r_cmd = Signal(8)
@@ -123,9 +136,9 @@ class EPSoC(wiring.Component):
         region_r, size_r = Signal.like(region), Signal.like(size)
         m.d.comb += [core.host_wdata.eq(hostv), core.host_region.eq(region)]
 
-        info = [p.VERSION] + list(bytes.fromhex(cfg.digest)) + [0b11, 0, len(cfg.layers)]
-        for n in cfg.layers:
-            info += [n & 0xFF, n >> 8]
+        info = p.info_payload(p.VERSION, cfg.digest, cfg.layers,
+                              self.uart.clock_hz if self.uart else 0,
+                              self.uart.baud if self.uart else 0, p.STORE_BYTES)
         info_rom = Array(Const(v, 8) for v in info)
         status_bytes = Array(Cat(*(Cat(counters[f], Const(0, 32 - p.STATUS_BITS[f]))
                                    for f in p.STATUS_FIELDS)).word_select(
@@ -147,8 +160,8 @@ class EPSoC(wiring.Component):
             """Begin answering; a first execution also records the answer for retries
             (``byte``: the prediction or error code a TRAIN retry must repeat)."""
             m.d.sync += [r_cmd.eq(rc), r_len.eq(rl), hk.eq(0), crc.eq(0xFFFF)]
-            m.d.comb += [rp_w.addr.eq(seq[:6]), rp_w.en.eq(~replaying),
-                         rp_w.data.valid.eq(1), rp_w.data.seq.eq(seq),
+            m.d.comb += [rp_w.addr.eq(seq[:SEQ_SLOT_BITS]), rp_w.en.eq(~replaying),
+                         rp_w.data.valid.eq(1), rp_w.data.seq_hi.eq(seq[SEQ_SLOT_BITS:]),
                          rp_w.data.cmd.eq(cmd), rp_w.data.error.eq(rc == p.ERROR),
                          rp_w.data.byte.eq(byte)]
 
@@ -171,16 +184,16 @@ class EPSoC(wiring.Component):
             fresh, retry = Signal(), Signal()  # the frame's class, registered in SEQ_MATCH
             entry = Signal(ReplayEntry)  # only .error and .byte are used after SEQ_MATCH
             with m.State("WAIT"):
-                with m.If(parser.frame_valid):  # the replay entry of seq is read now
+                with m.If(frames.valid):  # the replay entry of seq is read now
                     m.next = "SEQ_MATCH"
             with m.State("SEQ_MATCH"):
-                back = Signal(8)
+                back = Signal(16)
                 e = rp_r.data
                 m.d.comb += back.eq(expected - seq)
                 m.d.sync += [fresh.eq((seq == expected) | (cmd == p.INFO)),
                              entry.error.eq(e.error), entry.byte.eq(e.byte),
                              retry.eq((back >= 1) & (back <= p.REPLAY_WINDOW) & e.valid &
-                                      (e.seq == seq) & (e.cmd == cmd))]
+                                      (e.seq_hi == seq[SEQ_SLOT_BITS:]) & (e.cmd == cmd))]
                 m.next = "SEQ"
             with m.State("SEQ"):
                 m.d.sync += [pa.eq(0), k.eq(0), bad.eq(0)]
@@ -191,17 +204,17 @@ class EPSoC(wiring.Component):
                 with m.Elif(retry):
                     m.d.sync += [replaying.eq(1),
                                  counters["replays"].eq(counters["replays"] + 1)]
-                    with m.If(cmd != p.TRAIN):
-                        m.next = "DECODE"  # idempotent: executed again
+                    with m.If((cmd == p.READ) | (cmd == p.STATUS)):
+                        m.next = "DECODE"  # no side effects: executed again
                     with m.Elif(entry.error):
                         m.d.sync += r_err.eq(entry.byte)
                         m.next = "ERR"
-                    with m.Else():
+                    with m.Else():  # the stored outcome: a prediction or a bare ack
                         m.d.sync += pred.eq(entry.byte)
-                        m.next = "REPLAY_PRED"
+                        m.next = "REPLAY"
                 with m.Else():
                     m.d.sync += counters["seq_gaps"].eq(counters["seq_gaps"] + 1)
-                    m.d.comb += parser.done.eq(1)
+                    m.d.comb += frames.done.eq(1)
                     m.next = "WAIT"
 
             # read the first 8 payload bytes into `word` (command arguments)
@@ -233,7 +246,10 @@ class EPSoC(wiring.Component):
                             m.d.sync += [pa.eq(0), k.eq(0), bad.eq(0)]
                             m.next = "PARAMS_CHECK"
                     with m.Case(p.TRAIN, p.INFER):
-                        with m.If((cmd == p.TRAIN) & (w[0:8] >= cfg.layers[-1])):
+                        with m.If(length < Mux(cmd == p.TRAIN, 3, 1)):
+                            m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
+                            m.next = "ERR"
+                        with m.Elif((cmd == p.TRAIN) & (w[0:8] >= cfg.layers[-1])):
                             m.d.sync += r_err.eq(p.E_RANGE)
                             m.next = "ERR"
                         with m.Else():
@@ -258,19 +274,13 @@ class EPSoC(wiring.Component):
             with m.State("ACCESS_END"):
                 m.d.sync += end.eq(offset + n_vals)
                 m.next = "ACCESS_CHECK"
-            with m.State("ACCESS_CHECK"):
-                ok_region = (kind <= p.REGION_LFSR) & (layer < L)
-                with m.If(layer >= L):
+            with m.State("ACCESS_CHECK"):  # in board_model.BoardModel._access's order
+                bad_shape = Mux(cmd == p.READ, length != 8, (length < 6) | (length[:3] != 6))
+                with m.If(bad_shape | (kind > p.REGION_LFSR)):
+                    m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
+                    m.next = "ERR"
+                with m.Elif(layer >= L):
                     m.d.sync += r_err.eq(p.E_RANGE)
-                    m.next = "ERR"
-                with m.Elif(~ok_region):
-                    m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
-                    m.next = "ERR"
-                with m.Elif((cmd == p.READ) & (length != 8)):
-                    m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
-                    m.next = "ERR"
-                with m.Elif((cmd == p.WRITE) & (length[:3] != 6)):
-                    m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
                     m.next = "ERR"
                 with m.Elif(offset_big | (end > size_r) | ((cmd == p.READ) &
                                                     (cnt > p.MAX_PAYLOAD // 8))):
@@ -299,9 +309,11 @@ class EPSoC(wiring.Component):
             with m.State("WCHECK_LOAD"):
                 shift_in(8, "WCHECK_TEST", primed=False)
             with m.State("WCHECK_TEST"):
-                # in [weight_min, weight_max] <=> the top bits are one sign extension
+                # in [weight_min, weight_max] <=> the top bits are one sign extension;
+                # an LFSR state is 32 bits and never zero (a zero LFSR sticks)
                 top = word[cfg.weight_bits - 1:]
-                with m.If((kind != p.REGION_LFSR) & ~(top.all() | ~top.any())):
+                lfsr_ok = (word[32:] == 0) & (word[:32] != 0)
+                with m.If(Mux(kind == p.REGION_LFSR, ~lfsr_ok, ~(top.all() | ~top.any()))):
                     m.d.sync += bad.eq(1)
                 m.d.sync += k.eq(k + 1)
                 m.next = "WCHECK"
@@ -448,19 +460,21 @@ class EPSoC(wiring.Component):
                     m.d.sync += pred.eq(core.result.payload)
                     start_response(cmd | p.RESPONSE, 1, core.result.payload)
                     m.next = "HDR"
-            with m.State("REPLAY_PRED"):
-                start_response(p.TRAIN | p.RESPONSE, 1)
+            with m.State("REPLAY"):
+                start_response(cmd | p.RESPONSE,
+                               Mux((cmd == p.TRAIN) | (cmd == p.INFER), 1, 0))
                 m.next = "HDR"
 
             # ------------------------------------------------------------ framing out
             with m.State("HDR"):
-                hdr = Array([Const(p.SOF, 8), r_cmd, seq, r_len[:8], r_len[8:], crc[:8]])
+                hdr = Array([Const(p.SOF, 8), r_cmd, seq[:8], seq[8:], r_len[:8], r_len[8:],
+                             crc[:8]])
                 m.d.comb += [out_byte.eq(hdr[hk]), tx_stream.valid.eq(1)]
                 with m.If(tx_stream.ready):
-                    with m.If((hk >= 1) & (hk <= 4)):
+                    with m.If((hk >= 1) & (hk <= p.HEADER - 2)):
                         m.d.sync += crc.eq(crc_out)
                     m.d.sync += hk.eq(hk + 1)
-                    with m.If(hk == 5):
+                    with m.If(hk == p.HEADER - 1):
                         m.d.sync += [k.eq(0), bk.eq(0)]
                         with m.If(r_len == 0):
                             m.d.sync += hk.eq(0)
@@ -506,7 +520,7 @@ class EPSoC(wiring.Component):
                 with m.If(tx_stream.ready):
                     m.d.sync += hk.eq(hk + 1)
                     with m.If(hk == 1):
-                        m.d.comb += parser.done.eq(1)
+                        m.d.comb += frames.done.eq(1)
                         m.next = "WAIT"
 
         m.d.comb += self.status_led.eq(Cat(core.busy, counters["crc_errors"] != 0,

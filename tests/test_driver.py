@@ -41,7 +41,7 @@ class FaultyLink:
         if r.random() < f.get("truncate", 0):
             b = b[: r.randrange(1, len(b))]
         if r.random() < f.get("overlong", 0) and len(b) > 5:
-            b[3] = (b[3] + 7) & 0xFF  # length field longer than the frame
+            b[4] = (b[4] + 7) & 0xFF  # length field longer than the frame
         if r.random() < f.get("garbage", 0):
             b = bytearray(r.randbytes(r.randrange(1, 20))) + b
         return bytes(b)

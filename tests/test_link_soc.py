@@ -150,3 +150,65 @@ def test_soc_garbage_never_locks_up(seed: int) -> None:
     got = run_soc(CFG, [junk, info])
     frames = p.Parser().feed(got[-1])
     assert frames and frames[-1].cmd == p.INFO | p.RESPONSE
+
+
+def _edge_requests(seq0: int) -> list[bytes]:
+    """Requests at the edges of the spec (issue: model and gateware disagreed on
+    several), each with its own sequence number."""
+    w8 = p.access_payload
+    reqs = [
+        (p.WRITE, w8(p.REGION_LFSR, 0, 0, [])),  # no values: an ack, nothing changes
+        (p.WRITE, w8(p.REGION_W, 1, 0, [])),
+        (p.TRAIN, b""), (p.TRAIN, b"\x01"), (p.TRAIN, b"\x01\x00"), (p.INFER, b""),
+        (p.READ, w8(p.REGION_LFSR, 0, 0, 0)), (p.READ, w8(p.REGION_W, 0, 0, 0)),
+        (p.READ, w8(p.REGION_LFSR, 1, 0, 1)), (p.READ, w8(p.REGION_LFSR, 0, 0, 2)),
+        (p.READ, w8(p.REGION_LFSR, 0, 1, 0)),
+        (p.WRITE, w8(p.REGION_LFSR, 0, 0, [0])),  # a zero LFSR sticks: refused
+        (p.WRITE, w8(p.REGION_LFSR, 0, 0, [1 << 32])), (p.WRITE, w8(p.REGION_LFSR, 0, 0, [-1])),
+        (p.WRITE, w8(p.REGION_LFSR, 1, 0, [(1 << 32) - 1])),
+        (p.READ, w8(p.REGION_LFSR, 1, 0, 1)),
+        (p.READ, w8(p.REGION_W, 0, 0, 1) + b"\x00"), (p.READ, w8(p.REGION_W, 0, 0, 1)[:7]),
+        (p.WRITE, w8(p.REGION_B, 0, 0, [5])[:5]), (p.WRITE, w8(p.REGION_B, 0, 0, [5])[:13]),
+        (p.WRITE, b""), (p.READ, b""),
+        (p.READ, w8(3, 0, 0, 1)), (p.READ, w8(255, 7, 0, 1)), (p.WRITE, w8(3, 9, 0, [1])),
+        (p.READ, w8(p.REGION_B, 2, 0, 1)), (p.READ, w8(p.REGION_B, 0, 0xFFFFFFFF, 1)),
+        (p.READ, w8(p.REGION_B, 0, 0, p.CHUNK + 1)),
+        (p.SET_PARAMS, bytes(15)), (p.SET_PARAMS, bytes(17)), (p.SET_PARAMS, b""),
+        (p.INFO, b"xyz"), (0, b""), (0x80, b""), (0xFF, b"\x01"),
+    ]
+    return [p.encode(cmd, seq0 + k, pay) for k, (cmd, pay) in enumerate(reqs)]
+
+
+def test_edge_case_requests_match_the_model() -> None:
+    """Every edge request answered byte for byte as the board model answers it, and a
+    retried WRITE after a later TRAIN is answered from its stored outcome, not run
+    again (it would undo the TRAIN's update)."""
+    frames = _session(np.random.default_rng(2))[:7]  # INFO + the initial network
+    frames += _edge_requests(7)
+    seq = 7 + len(frames) - 7
+    x = np.full(CFG.layers[0], 9)
+    frames += [
+        p.encode(p.WRITE, seq, p.access_payload(p.REGION_B, 1, 0, [100, -100, 7])),
+        p.encode(p.TRAIN, seq + 1, p.train_payload(x, 2, False)),
+        p.encode(p.INFER, seq + 2, p.encode_sample(x, True)),
+        p.encode(p.WRITE, seq, p.access_payload(p.REGION_B, 1, 0, [100, -100, 7])),  # retry
+        p.encode(p.INFER, seq + 2, p.encode_sample(x, True)),  # retry: the stored answer
+        p.encode(p.TRAIN, seq + 1, p.train_payload(x, 2, False)),  # retry: not retrained
+        p.encode(p.READ, seq + 3, p.access_payload(p.REGION_B, 1, 0, 3)),
+        p.encode(p.STATUS, seq + 4),
+    ]
+    board = BoardModel(CFG)
+    want = [board.receive(f) for f in frames]
+    got = run_soc(CFG, frames)
+    for k, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert g == w, f"frame {k} ({frames[k].hex()}): soc {g.hex()} != model {w.hex()}"
+    # the TRAIN's bias update survived the WRITE's retry
+    g = GoldenModel(CFG)
+    g.lfsr[1] = (1 << 32) - 1  # the one edge WRITE that is in range
+    g.b[1][:] = [100, -100, 7]
+    g.train_sample(x, 2, beta_sign=1)
+    read_back = p.Parser().feed(got[-2])[0].payload
+    assert np.frombuffer(read_back, "<i8").tolist() == g.b[1].tolist()
+    status = dict(zip(p.STATUS_FIELDS, np.frombuffer(p.Parser().feed(got[-1])[0].payload,
+                                                     "<u4").tolist(), strict=True))
+    assert status["replays"] == 3 and status["samples"] == 1

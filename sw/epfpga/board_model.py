@@ -19,12 +19,18 @@ from .golden import GoldenModel
 
 
 class BoardModel:
-    def __init__(self, cfg: EPConfig):
+    """``clock_hz``/``baud``: what INFO reports (0, 0: a board with no UART, as the
+    byte-stream SoC in simulation); ``window``: the receive store INFO advertises."""
+
+    def __init__(self, cfg: EPConfig, clock_hz: int = 0, baud: int = 0,
+                 window: int = p.STORE_BYTES):
         self.cfg = cfg
+        self.clock_hz, self.baud, self.window = clock_hz, baud, window
         self.golden = GoldenModel(cfg)
         self.parser = p.StreamParser()
         self.expected = 0
-        # one slot per sequence number modulo the window, as the gateware keeps them
+        # one slot per sequence number modulo the window, as the gateware keeps them:
+        # (seq, cmd, answer)
         self.slots: list[tuple[int, int, bytes] | None] = [None] * p.REPLAY_WINDOW
         self.counters = dict.fromkeys(p.STATUS_FIELDS, 0)
         self.lock = threading.Lock()
@@ -35,9 +41,19 @@ class BoardModel:
             out = bytearray()
             for frame in self.parser.feed(data):
                 out += self._frame(frame)
-            self.counters["crc_errors"] = self.parser.crc_errors
-            self.counters["framing_errors"] = self.parser.framing_errors
+            self._sync_counters()
             return bytes(out)
+
+    def line_idle(self) -> None:
+        """The line was quiet for the gateware's inter-byte timeout: a partial frame is
+        dropped, as the board's parser does."""
+        with self.lock:
+            self.parser.timeout()
+            self._sync_counters()
+
+    def _sync_counters(self) -> None:
+        self.counters["crc_errors"] = self.parser.crc_errors
+        self.counters["framing_errors"] = self.parser.framing_errors
 
     def new_connection(self) -> None:
         """A new host session: partial bytes of the old one are meaningless."""
@@ -51,13 +67,13 @@ class BoardModel:
             self.counters["frames_ok"] += 1  # counted on acceptance, as the gateware does
             resp = self._execute(f)
             self.slots[f.seq % p.REPLAY_WINDOW] = (f.seq, f.cmd, resp)
-            self.expected = (self.expected + 1) & 0xFF
+            self.expected = (self.expected + 1) % p.SEQ_MOD
             return resp
-        back = (self.expected - f.seq) & 0xFF
+        back = (self.expected - f.seq) % p.SEQ_MOD
         slot = self.slots[f.seq % p.REPLAY_WINDOW]
         if 1 <= back <= p.REPLAY_WINDOW and slot is not None and slot[:2] == (f.seq, f.cmd):
-            self.counters["replays"] += 1  # a retry: TRAIN answers as before, never
-            return slot[2] if f.cmd == p.TRAIN else self._execute(f)  # trains twice
+            self.counters["replays"] += 1  # a retry: executed again only if it has no
+            return self._execute(f) if f.cmd in p.REEXECUTED else slot[2]  # side effects
         self.counters["seq_gaps"] += 1  # go-back-N: the host resends in order
         return b""
 
@@ -72,47 +88,25 @@ class BoardModel:
 
         try:
             if f.cmd == p.INFO:
-                sizes = b"".join(struct.pack("<H", n) for n in cfg.layers)
-                return ok(bytes([p.VERSION]) + bytes.fromhex(cfg.digest) + struct.pack(
-                    "<H", 0b11) + bytes([len(cfg.layers)]) + sizes)
+                return ok(p.info_payload(p.VERSION, cfg.digest, cfg.layers, self.clock_hz,
+                                         self.baud, self.window))
             if f.cmd == p.STATUS:
                 self.counters["samples"] = g.samples_trained
                 return ok(b"".join(struct.pack("<I", self.counters[k] % (1 << p.STATUS_BITS[k]))
                                    for k in p.STATUS_FIELDS))
             if f.cmd in (p.READ, p.WRITE):
-                kind, layer, offset = struct.unpack_from("<BBI", f.payload)
-                if layer >= cfg.n_layers:
-                    return err(p.E_RANGE)
-                target = {p.REGION_W: g.W[layer].reshape(-1), p.REGION_B: g.b[layer]}.get(kind)
-                size = 1 if kind == p.REGION_LFSR else (None if target is None else target.size)
-                if size is None:
-                    return err(p.E_BAD_PAYLOAD)
-                if f.cmd == p.READ:
-                    (count,) = struct.unpack_from("<H", f.payload, 6)
-                    if offset + count > size or 8 * count > p.MAX_PAYLOAD:
-                        return err(p.E_RANGE)
-                    vals = [g.lfsr[layer]] if kind == p.REGION_LFSR else target[
-                        offset:offset + count]
-                    return ok(np.asarray(vals, dtype="<i8").tobytes())
-                vals = np.frombuffer(f.payload, "<i8", offset=6)
-                if offset + len(vals) > size:
-                    return err(p.E_RANGE)
-                if kind == p.REGION_LFSR:
-                    g.lfsr[layer] = int(vals[0])
-                else:
-                    if vals.size and (vals.min() < cfg.weight_min or vals.max() > cfg.weight_max):
-                        return err(p.E_RANGE)
-                    target[offset:offset + len(vals)] = vals
-                return ok()
+                return self._access(f, ok, err)
             if f.cmd == p.SET_PARAMS:
-                q = np.frombuffer(f.payload, "<i8")
-                if len(q) != cfg.n_layers:
+                if len(f.payload) != 8 * cfg.n_layers:
                     return err(p.E_BAD_PAYLOAD)
+                q = np.frombuffer(f.payload, "<i8")
                 if ((q < 0) | (q >= 1 << cfg.update_q_bits)).any():
                     return err(p.E_RANGE)
                 g.update_q = tuple(int(v) for v in q)
                 return ok()
             if f.cmd == p.TRAIN:
+                if len(f.payload) < 3:
+                    return err(p.E_BAD_PAYLOAD)
                 y, neg = f.payload[0], f.payload[1]
                 if y >= cfg.layers[-1]:
                     return err(p.E_RANGE)
@@ -126,6 +120,38 @@ class BoardModel:
             return err(p.E_BAD_PAYLOAD)
         self.counters["unknown_cmds"] += 1
         return err(p.E_UNKNOWN_CMD)
+
+    def _access(self, f: p.Frame, ok, err) -> bytes:  # noqa: ANN001
+        """READ/WRITE, checked in the gateware's order: the payload's shape, the region,
+        the range, then (WRITE) every value, before anything changes."""
+        cfg, g, n = self.cfg, self.golden, len(f.payload)
+        if (n != 8) if f.cmd == p.READ else (n < 6 or (n - 6) % 8):
+            return err(p.E_BAD_PAYLOAD)
+        kind, layer, offset = struct.unpack_from("<BBI", f.payload)
+        if kind > p.REGION_LFSR:
+            return err(p.E_BAD_PAYLOAD)
+        if layer >= cfg.n_layers:
+            return err(p.E_RANGE)
+        target = {p.REGION_W: g.W[layer].reshape(-1), p.REGION_B: g.b[layer],
+                  p.REGION_LFSR: np.array([g.lfsr[layer]], dtype=np.int64)}[kind]
+        if f.cmd == p.READ:
+            (count,) = struct.unpack_from("<H", f.payload, 6)
+            if offset + count > target.size or 8 * count > p.MAX_PAYLOAD:
+                return err(p.E_RANGE)
+            return ok(np.asarray(target[offset:offset + count], dtype="<i8").tobytes())
+        vals = np.frombuffer(f.payload, "<i8", offset=6)
+        if offset + len(vals) > target.size:
+            return err(p.E_RANGE)
+        lo, hi = (1, p.LFSR_MAX) if kind == p.REGION_LFSR else (cfg.weight_min,
+                                                                 cfg.weight_max)
+        if vals.size and (vals.min() < lo or vals.max() > hi):
+            return err(p.E_RANGE)
+        if kind == p.REGION_LFSR:
+            if vals.size:
+                g.lfsr[layer] = int(vals[0])
+        else:
+            target[offset:offset + len(vals)] = vals
+        return ok()
 
 
 def serve_tcp(board: BoardModel, port: int, host: str = "127.0.0.1",
@@ -151,6 +177,7 @@ def serve_tcp(board: BoardModel, port: int, host: str = "127.0.0.1",
                     try:
                         data = conn.recv(65536)
                     except TimeoutError:
+                        board.line_idle()  # the board's inter-byte timeout
                         continue
                     except OSError:
                         break

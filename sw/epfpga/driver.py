@@ -48,6 +48,7 @@ class Board:
         self.seq = 0
         self.parser = p.Parser()
         self.resends = 0
+        self.window_bytes = p.STORE_BYTES  # until INFO says otherwise
 
     # ------------------------------------------------------------ transport core
     def _read_frames(self, deadline: float) -> list[p.Frame]:
@@ -65,11 +66,14 @@ class Board:
         frames = []
         for cmd, payload in requests:
             frames.append((cmd, self.seq, p.encode(cmd, self.seq, payload)))
-            self.seq = (self.seq + 1) & 0xFF
+            self.seq = (self.seq + 1) % p.SEQ_MOD
         results: list[bytes] = []
         base, sent, failures = 0, 0, 0
+        cost = [p.store_cost(len(f[2]) - p.HEADER - p.TRAILER) for f in frames]
         while base < len(frames):
-            while sent < len(frames) and sent - base < self.window:
+            # the board's receive store holds `window_bytes`; a UART cannot wait
+            while sent < len(frames) and sent - base < self.window and (
+                    sent == base or sum(cost[base:sent + 1]) <= self.window_bytes):
                 self.t.write(frames[sent][2])
                 sent += 1
             got = self._read_frames(time.monotonic() + self.timeout)
@@ -104,10 +108,16 @@ class Board:
     # ------------------------------------------------------------ commands
     def info(self) -> dict[str, Any]:
         (r,) = self.transact([(p.INFO, b"")])
-        n = r[11]
-        return {"version": r[0], "digest": r[1:9].hex(),
-                "capabilities": struct.unpack_from("<H", r, 9)[0],
-                "layers": [struct.unpack_from("<H", r, 12 + 2 * i)[0] for i in range(n)]}
+        if r and r[0] != p.VERSION:
+            raise BoardError(
+                f"the board speaks protocol version {r[0]}, this host {p.VERSION}: rebuild "
+                "and program the board from this version of epfpga")
+        try:
+            info = p.parse_info(r)
+        except ValueError as e:
+            raise BoardError(str(e)) from None
+        self.window_bytes = info["window"]
+        return info
 
     def status(self) -> dict[str, int]:
         (r,) = self.transact([(p.STATUS, b"")])

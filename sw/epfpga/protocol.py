@@ -1,20 +1,21 @@
-"""Host link protocol (version 1): framed, sequenced, CRC-checked, over any byte stream.
+"""Host link protocol (version 3): framed, sequenced, CRC-checked, over any byte stream.
 
 Frame::
 
-    0xA5 | cmd u8 | seq u8 | len u16 LE | hcrc u8 | payload[len] | crc u16 LE
+    0xA5 | cmd u8 | seq u16 LE | len u16 LE | hcrc u8 | payload[len] | crc u16 LE
 
 CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection) over cmd..payload (hcrc
 excluded); ``hcrc`` is the low byte of the same CRC over cmd, seq, len.  The header CRC
 lets a receiver reject a false start byte at once instead of waiting for up to
 MAX_PAYLOAD bytes that a corrupted length field promises.
 Responses carry ``cmd | 0x80`` and the request's sequence number; errors use
-``ERROR`` with (request cmd, error code).  Delivery is go-back-N: the board executes only
-the next expected sequence number, replays its cached response for a recent one (so a
-retried TRAIN whose answer was lost is never trained twice) and drops anything else.
-INFO has no side effects and is always executed; it restarts the sequence, which is how
-a new host session (after a reconnect or a host crash) synchronises.
-See docs/protocol.md.
+``ERROR`` with (request cmd, error code).  Delivery is go-back-N with a 16-bit sequence
+(a stale frame would have to arrive 65 536 frames late to pass as new): the board
+executes only the next expected sequence number and answers a retry of a recent one
+without executing a command with side effects twice.  INFO has no side effects, is
+always executed and restarts the sequence, which is how a new host session synchronises.
+The board advertises in INFO the bytes its receive store holds; the host never has more
+than that unanswered, because a UART cannot wait.  See docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -25,30 +26,40 @@ from dataclasses import dataclass
 import numpy as np
 
 SOF = 0xA5
-VERSION = 2  # 2: payloads up to 2 KiB (one frame buffer fits four iCE40 block RAMs)
-MAX_PAYLOAD = 2048
+VERSION = 3  # 3: 16-bit sequence, receive window and link timing in INFO, overrun counter
+MAX_PAYLOAD = 2040  # a whole frame (its stored header included) fits STORE_BYTES
 CHUNK = (MAX_PAYLOAD - 6) // 8  # weights per READ/WRITE frame
 REPLAY_WINDOW = 64  # a retry of one of the last 64 accepted frames is answered again
-HEADER = 6  # sof, cmd, seq, len(2), hcrc
+HEADER = 7  # sof, cmd, seq(2), len(2), hcrc
+TRAILER = 2  # crc
+#: bytes of the board's receive store a frame occupies beyond its payload (cmd, seq, len)
+STORE_OVERHEAD = 5
+#: the gateware's receive store (hw/link): what an INFO from the gateware advertises
+STORE_BYTES = 2048
+SEQ_MOD = 1 << 16
 
 INFO, READ, WRITE, SET_PARAMS, TRAIN, INFER, STATUS, ERROR = 1, 2, 3, 4, 5, 6, 7, 0x7F
 COMMANDS = {INFO, READ, WRITE, SET_PARAMS, TRAIN, INFER, STATUS}
 RESPONSE = 0x80
+#: commands a retry executes again (no side effects); the others are answered from the
+#: outcome the board stored when it first executed them
+REEXECUTED = frozenset({INFO, STATUS, READ})
 
 # error codes
 E_UNKNOWN_CMD, E_BAD_PAYLOAD, E_RANGE = 1, 2, 3
 
 # region kinds for READ/WRITE
 REGION_W, REGION_B, REGION_LFSR = 0, 1, 2
+LFSR_MAX = (1 << 32) - 1  # LFSR states are 32 bit and never zero
 
 DENSE, SPARSE = 0, 1
 
 STATUS_FIELDS = ("samples", "frames_ok", "crc_errors", "framing_errors", "unknown_cmds",
-                 "seq_gaps", "replays")
+                 "seq_gaps", "replays", "overruns")
 #: bits each STATUS counter keeps on the board (every field is 32 bits on the wire): the
 #: error counters wrap at 2**16, which leaves the iCE40UP5K the logic cells it needs
 STATUS_BITS = {"samples": 32, "frames_ok": 32, "crc_errors": 16, "framing_errors": 16,
-               "unknown_cmds": 16, "seq_gaps": 16, "replays": 16}
+               "unknown_cmds": 16, "seq_gaps": 16, "replays": 16, "overruns": 16}
 
 
 def crc16(data: bytes, crc: int = 0xFFFF) -> int:
@@ -62,10 +73,37 @@ def crc16(data: bytes, crc: int = 0xFFFF) -> int:
 def encode(cmd: int, seq: int, payload: bytes = b"") -> bytes:
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
-    head = bytes([cmd, seq & 0xFF]) + struct.pack("<H", len(payload))
+    head = struct.pack("<BHH", cmd, seq % SEQ_MOD, len(payload))
     body = head + payload
     return bytes([SOF]) + head + bytes([crc16(head) & 0xFF]) + payload + struct.pack(
         "<H", crc16(body))
+
+
+def store_cost(payload_len: int) -> int:
+    """Bytes of the board's receive window a frame with this payload occupies."""
+    return payload_len + STORE_OVERHEAD
+
+
+def info_payload(version: int, digest: str, layers: tuple[int, ...] | list[int],
+                 clock_hz: int, baud: int, window: int) -> bytes:
+    """INFO's answer; ``baud`` 0: a byte-stream simulation with no UART."""
+    return (bytes([version]) + bytes.fromhex(digest) + struct.pack("<H", 0b11)
+            + bytes([len(layers)]) + b"".join(struct.pack("<H", n) for n in layers)
+            + struct.pack("<IIH", clock_hz, baud, window))
+
+
+def parse_info(r: bytes) -> dict:
+    """INFO's answer as a dict; a short or malformed answer is a ValueError."""
+    if len(r) < 12 or len(r) != 12 + 2 * r[11] + 10:
+        raise ValueError(f"INFO answer of {len(r)} bytes does not match protocol "
+                         f"version {VERSION}" + (f" (the board speaks version {r[0]})"
+                                                 if r else ""))
+    n = r[11]
+    clock_hz, baud, window = struct.unpack_from("<IIH", r, 12 + 2 * n)
+    return {"version": r[0], "digest": r[1:9].hex(),
+            "capabilities": struct.unpack_from("<H", r, 9)[0],
+            "layers": [struct.unpack_from("<H", r, 12 + 2 * i)[0] for i in range(n)],
+            "clock_hz": clock_hz, "baud": baud, "window": window}
 
 
 @dataclass
@@ -73,6 +111,14 @@ class Frame:
     cmd: int
     seq: int
     payload: bytes
+
+
+def _header(buf: bytes | bytearray) -> tuple[int, int, int] | None:
+    """(cmd, seq, len) of the 6 bytes after a start byte, or None if hcrc fails."""
+    if crc16(bytes(buf[:5])) & 0xFF != buf[5]:
+        return None
+    cmd, seq, length = struct.unpack_from("<BHH", buf)
+    return cmd, seq, length
 
 
 class Parser:
@@ -102,39 +148,35 @@ class Parser:
                 del self.buf[:start]
             if len(self.buf) < HEADER:
                 return out
-            head = bytes(self.buf[1:5])
-            if crc16(head) & 0xFF != self.buf[5]:
+            head = _header(self.buf[1:HEADER])
+            if head is None or head[2] > MAX_PAYLOAD:
                 self.framing_errors += 1  # false start byte or damaged header
                 del self.buf[:1]
                 continue
-            length = self.buf[3] | (self.buf[4] << 8)
-            if length > MAX_PAYLOAD:
-                self.framing_errors += 1
-                del self.buf[:1]
-                continue
-            total = HEADER + length + 2
+            length = head[2]
+            total = HEADER + length + TRAILER
             if len(self.buf) < total:
                 return out
-            body = head + bytes(self.buf[HEADER:HEADER + length])
+            body = bytes(self.buf[1:HEADER - 1]) + bytes(self.buf[HEADER:HEADER + length])
             crc = self.buf[HEADER + length] | (self.buf[HEADER + length + 1] << 8)
             if crc16(body) != crc:
                 self.crc_errors += 1
                 del self.buf[:1]
                 continue
-            out.append(Frame(body[0], body[1], body[4:]))
+            out.append(Frame(head[0], head[1], bytes(self.buf[HEADER:HEADER + length])))
             del self.buf[:total]
-
 
 
 class StreamParser:
     """The board's parser, byte for byte as the gateware (hw/link/framing.py) runs it.
 
-    A board sees each byte once and keeps only the frame it is assembling, so unlike
-    ``Parser`` it does not rescan: a header that fails its CRC costs the header bytes,
-    a payload that fails its CRC costs the whole frame (the host's go-back-N resend
-    recovers it), and every byte outside a frame counts as one framing error.  The
-    board model uses this so the gateware can be checked against it exactly; the
-    gateware's inter-byte timeout has no counterpart here (a model has no clock).
+    A board sees each byte once and keeps only the frame it is assembling: every byte
+    outside a frame counts as one framing error; a header that fails its CRC (or
+    announces more than ``max_payload``) counts one and is rescanned from the byte after
+    its false start byte, so a real frame behind it is never lost; a payload that fails
+    its CRC costs the whole frame (the host's go-back-N resend recovers it).  The
+    gateware's inter-byte timeout is ``timeout()`` here: the caller decides when the line
+    has been quiet long enough (a model has no clock).
     """
 
     def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
@@ -147,9 +189,18 @@ class StreamParser:
         """Forget a partial frame (a new host session)."""
         self.state, self.frame = "HUNT", bytearray()
 
+    def timeout(self) -> None:
+        """The inter-byte timeout: a partial frame is dropped and counted."""
+        if self.state != "HUNT":
+            self.framing_errors += 1
+        self.reset()
+
     def feed(self, data: bytes) -> list[Frame]:
-        out = []
-        for byte in data:
+        out: list[Frame] = []
+        pending = list(data)
+        pending.reverse()  # a stack: rescanned header bytes go back on top
+        while pending:
+            byte = pending.pop()
             f = self.frame
             if self.state == "HUNT":
                 if byte == SOF:
@@ -158,22 +209,22 @@ class StreamParser:
                     self.framing_errors += 1
                 continue
             f.append(byte)
-            if self.state == "HEAD" and len(f) == 4:
-                self.state = "HCRC"
-            elif self.state == "HCRC":
-                length = f[2] | (f[3] << 8)
-                if byte != crc16(bytes(f[:4])) & 0xFF or length > self.max_payload:
+            if self.state == "HEAD" and len(f) == 6:
+                head = _header(f)
+                if head is None or head[2] > self.max_payload:
                     self.framing_errors += 1
                     self.state = "HUNT"
+                    pending.extend(reversed(f))  # hunt again from the byte after SOF
                 else:
-                    del f[4]  # hcrc is not part of the frame CRC
-                    self.state = "PAYLOAD" if length else "CRC"
-            elif self.state == "PAYLOAD" and len(f) == 4 + (f[2] | (f[3] << 8)):
+                    del f[5]  # hcrc is not part of the frame CRC
+                    self.state = "PAYLOAD" if head[2] else "CRC"
+            elif self.state == "PAYLOAD" and len(f) == 5 + (f[3] | (f[4] << 8)):
                 self.state = "CRC"
-            elif self.state == "CRC" and len(f) == 6 + (f[2] | (f[3] << 8)):
+            elif self.state == "CRC" and len(f) == 7 + (f[3] | (f[4] << 8)):
                 self.state = "HUNT"
                 if crc16(bytes(f[:-2])) == f[-2] | (f[-1] << 8):
-                    out.append(Frame(f[0], f[1], bytes(f[4:-2])))
+                    cmd, seq, _ = struct.unpack_from("<BHH", f)
+                    out.append(Frame(cmd, seq, bytes(f[5:-2])))
                 else:
                     self.crc_errors += 1
         return out
