@@ -187,12 +187,12 @@ class EPSoC(wiring.Component):
                 with m.If(frames.valid):  # the replay entry of seq is read now
                     m.next = "SEQ_MATCH"
             with m.State("SEQ_MATCH"):
-                back = Signal(16)
+                back = Signal(16)  # frames behind the expected one, less one
                 e = rp_r.data
-                m.d.comb += back.eq(expected - seq)
+                m.d.comb += back.eq(expected + ~seq)
                 m.d.sync += [fresh.eq((seq == expected) | (cmd == p.INFO)),
                              entry.error.eq(e.error), entry.byte.eq(e.byte),
-                             retry.eq((back >= 1) & (back <= p.REPLAY_WINDOW) & e.valid &
+                             retry.eq((back[SEQ_SLOT_BITS:] == 0) & e.valid &
                                       (e.seq_hi == seq[SEQ_SLOT_BITS:]) & (e.cmd == cmd))]
                 m.next = "SEQ"
             with m.State("SEQ"):

@@ -9,7 +9,7 @@ answered.  INFO advertises the ring's size as the host's window.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -17,13 +17,12 @@ from amaranth.lib.wiring import In, Out
 from epfpga.protocol import MAX_PAYLOAD, STORE_BYTES, STORE_OVERHEAD
 
 
-def write_signature(depth: int) -> wiring.Signature:
-    """The parser's side: bytes of the frame being assembled at offsets from its start,
-    ``commit`` of its ``size`` once checked, and the ``space`` left for it."""
-    return wiring.Signature({
-        "addr": Out(range(depth)), "data": Out(8), "en": Out(1),
-        "size": Out(range(depth + 1)), "commit": Out(1), "space": In(range(depth + 1)),
-    })
+def write_signature() -> wiring.Signature:
+    """The parser's side: ``start`` a frame at the free end, ``en`` appends ``data``,
+    ``commit`` makes the frame visible (a frame never committed is overwritten by the
+    next ``start``); ``full``: no room for another byte now."""
+    return wiring.Signature({"start": Out(1), "data": Out(8), "en": Out(1),
+                             "commit": Out(1), "full": In(1)})
 
 
 def read_signature() -> wiring.Signature:
@@ -41,27 +40,31 @@ class FrameStore(wiring.Component):
             raise ValueError(f"the store must be a power of two that holds a whole frame "
                              f"({MAX_PAYLOAD + STORE_OVERHEAD} bytes), not {depth}")
         self.depth = depth
-        super().__init__({"w": In(write_signature(depth)), "r": Out(read_signature())})
+        super().__init__({"w": In(write_signature()), "r": Out(read_signature())})
 
     def elaborate(self, platform):  # noqa: ANN001, ANN201
         m = Module()
         aw = (self.depth - 1).bit_length()
         m.submodules.ring = ring = Memory(shape=8, depth=self.depth, init=[])
         wr, rd = ring.write_port(), ring.read_port()
-        head = Signal(aw + 1)  # end of the checked frames (one wrap bit)
-        tail = Signal(aw + 1)  # start of the frame being read
-        m.d.comb += [self.w.space.eq(self.depth - (head - tail)[:aw + 1]),
-                     wr.addr.eq(head + self.w.addr), wr.data.eq(self.w.data),
-                     wr.en.eq(self.w.en)]
+        # pointers with one wrap bit: checked frames are [tail, head), the frame being
+        # written [head, wp)
+        head, wp, tail = Signal(aw + 1), Signal(aw + 1), Signal(aw + 1)
+        m.d.comb += [self.w.full.eq((wp[:aw] == tail[:aw]) & (wp[aw] != tail[aw])),
+                     wr.addr.eq(wp), wr.data.eq(self.w.data), wr.en.eq(self.w.en)]
+        with m.If(self.w.start):
+            m.d.sync += wp.eq(head)
+        with m.Elif(self.w.en):
+            m.d.sync += wp.eq(wp + 1)
         with m.If(self.w.commit):
-            m.d.sync += head.eq(head + self.w.size)
+            m.d.sync += head.eq(wp)
 
-        base = Signal(aw)  # ring address of header byte 0, then of payload byte 0
+        base = Signal(aw)  # the header byte being read, then payload byte 0
         k = Signal(range(STORE_OVERHEAD + 1))
         hdr = Signal(8 * STORE_OVERHEAD)
         m.d.comb += [self.r.cmd.eq(hdr[0:8]), self.r.seq.eq(hdr[8:24]),
                      self.r.length.eq(hdr[24:40]), self.r.data.eq(rd.data),
-                     rd.addr.eq(base + Mux(self.r.valid, self.r.addr, k))]
+                     rd.addr.eq(base + (self.r.addr & self.r.valid.replicate(aw)))]
         with m.FSM():
             with m.State("IDLE"):
                 m.d.sync += [base.eq(tail), k.eq(0)]
@@ -72,11 +75,12 @@ class FrameStore(wiring.Component):
                 with m.If(k != 0):
                     m.d.sync += hdr.eq(Cat(hdr[8:], rd.data))
                 with m.If(k == STORE_OVERHEAD):
-                    m.d.sync += base.eq(base + STORE_OVERHEAD)
                     m.next = "VALID"
+                with m.Else():
+                    m.d.sync += base.eq(base + 1)
             with m.State("VALID"):
                 m.d.comb += self.r.valid.eq(1)
                 with m.If(self.r.done):
-                    m.d.sync += tail.eq(tail + STORE_OVERHEAD + self.r.length)
+                    m.d.sync += tail.eq(tail + self.r.length + STORE_OVERHEAD)
                     m.next = "IDLE"
         return m

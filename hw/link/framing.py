@@ -10,7 +10,7 @@ real frame hidden behind one is never lost (``protocol.StreamParser`` is its mod
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -29,20 +29,20 @@ def crc16_byte(m: Module, crc, byte):  # noqa: ANN001, ANN201
     return c
 
 
-#: header bytes after the start byte (cmd, seq, len, hcrc): what a failed header rescans
-HEAD_BYTES = STORE_OVERHEAD + 1
+#: a partial frame is dropped after 2**TIMEOUT_BITS clocks without a byte (5.5 ms at
+#: 24 MHz: far above a byte time, far below the host's answer timeout)
+TIMEOUT_BITS = 17
 
 
 class FrameParser(wiring.Component):
     """Bytes in; checked frames out into a store through ``store``."""
 
-    def __init__(self, max_payload: int = MAX_PAYLOAD, timeout: int = 100_000,
-                 store_depth: int = STORE_BYTES):
+    def __init__(self, max_payload: int = MAX_PAYLOAD, timeout_bits: int = TIMEOUT_BITS):
         self.max_payload = max_payload
-        self.timeout = timeout
+        self.timeout_bits = timeout_bits  # a power of two: the test is one counter bit
         super().__init__({
             "bytes": In(stream.Signature(8)),
-            "store": Out(write_signature(store_depth)),
+            "store": Out(write_signature()),
             "crc_errors": Out(STATUS_BITS["crc_errors"]),
             "framing_errors": Out(STATUS_BITS["framing_errors"]),
         })
@@ -50,37 +50,44 @@ class FrameParser(wiring.Component):
     def elaborate(self, platform):  # noqa: ANN001, ANN201
         m = Module()
         crc = Signal(16, init=0xFFFF)
-        # the last header bytes, oldest first: after hcrc, cmd | seq | len | hcrc
-        win = Signal(8 * HEAD_BYTES)
-        rescan = Signal(range(HEAD_BYTES + 1))  # bytes of `win` still to hunt through
-        idx = Signal(range(self.max_payload + STORE_OVERHEAD + 2))  # store offset
-        crc_lo = Signal(8)
-        idle = Signal(range(self.timeout + 1))
+        # the header bytes, oldest first: at hcrc, cmd | seq | len; then `left` counts
+        # the payload bytes still to come in the length field's place
+        win = Signal(8 * STORE_OVERHEAD)
         length = win[24:40]
-        size = Signal(range(self.max_payload + STORE_OVERHEAD + 1))
-        m.d.comb += [size.eq(length + STORE_OVERHEAD), self.store.size.eq(size)]
+        left = length
+        rescan = Signal(range(STORE_OVERHEAD + 1))  # bytes of `win` still to hunt through
+        first_crc = Signal()
+        crc_lo = Signal(8)
+        n_head = Signal(range(STORE_OVERHEAD))
+        idle = Signal(self.timeout_bits + 1)
 
         replaying = Signal()
+        stall = Signal()  # the store has no room for the byte this state would write
         byte = Signal(8)
         take = Signal()
-        m.d.comb += byte.eq(self.bytes.payload)
-        with m.If(replaying):
-            m.d.comb += [byte.eq(win[:8]), take.eq(1)]
-        with m.Else():
-            m.d.comb += take.eq(self.bytes.valid & self.bytes.ready)
-        with m.If(rescan != 0):
+        m.d.comb += [replaying.eq(rescan != 0),
+                     byte.eq(Mux(replaying, win[:8], self.bytes.payload)),
+                     take.eq(~stall & (replaying | self.bytes.valid)),
+                     self.bytes.ready.eq(~stall & ~replaying)]
+        with m.If(replaying & take):
             m.d.sync += rescan.eq(rescan - 1)
         crc_next = crc16_byte(m, crc, byte)
 
         def shift_in() -> None:
             m.d.sync += win.eq(Cat(win[8:], byte))
 
+        def store_byte() -> None:
+            """This state writes each byte it takes; it waits while the store is full
+            (only a host that overran the window can fill it)."""
+            m.d.comb += [stall.eq(self.store.full), self.store.data.eq(byte),
+                         self.store.en.eq(take)]
+
         def abandon_on_timeout() -> None:
             """A frame stalled mid-way is dropped and counted, so the link can never
             wait forever on bytes that were lost."""
-            with m.If(self.bytes.valid):
+            with m.If(self.bytes.valid | replaying):
                 m.d.sync += idle.eq(0)
-            with m.Elif(idle == self.timeout):
+            with m.Elif(idle[-1]):
                 m.d.sync += [self.framing_errors.eq(self.framing_errors + 1), idle.eq(0)]
                 m.next = "HUNT"
             with m.Else():
@@ -88,66 +95,50 @@ class FrameParser(wiring.Component):
 
         with m.FSM():
             with m.State("HUNT"):
-                m.d.comb += [replaying.eq(rescan != 0), self.bytes.ready.eq(rescan == 0)]
                 m.d.sync += idle.eq(0)
                 with m.If(take):
                     shift_in()
                     with m.If(byte == SOF):
-                        m.d.sync += [crc.eq(0xFFFF), idx.eq(0)]
+                        m.d.comb += self.store.start.eq(1)
+                        m.d.sync += [crc.eq(0xFFFF), n_head.eq(0)]
                         m.next = "HEAD"
                     with m.Else():
                         m.d.sync += self.framing_errors.eq(self.framing_errors + 1)
-            with m.State("HEAD"):  # cmd, seq, len
-                m.d.comb += [replaying.eq(rescan != 0), self.bytes.ready.eq(rescan == 0)]
+            with m.State("HEAD"):  # cmd, seq, len: stored as they come
+                store_byte()
                 with m.If(take):
                     shift_in()
-                    m.d.sync += [crc.eq(crc_next), idx.eq(idx + 1)]
-                    with m.If(idx == STORE_OVERHEAD - 1):
+                    m.d.sync += [crc.eq(crc_next), n_head.eq(n_head + 1)]
+                    with m.If(n_head == STORE_OVERHEAD - 1):
                         m.next = "HCRC"
                 abandon_on_timeout()
             with m.State("HCRC"):
-                m.d.comb += [replaying.eq(rescan != 0), self.bytes.ready.eq(rescan == 0)]
+                bad = (byte != crc[:8]) | (length > self.max_payload)
+                # a bad hcrc byte is left in the stream: it is hunted through after
+                # the header bytes, from the byte after the false start byte
+                m.d.comb += stall.eq(bad)
+                with m.If(self.bytes.valid & bad):
+                    m.d.sync += [self.framing_errors.eq(self.framing_errors + 1),
+                                 rescan.eq(STORE_OVERHEAD)]
+                    m.next = "HUNT"
                 with m.If(take):
-                    shift_in()
-                    m.d.sync += idx.eq(0)
-                    with m.If((byte != crc[:8]) | (win[32:48] > self.max_payload)):
-                        m.d.sync += [self.framing_errors.eq(self.framing_errors + 1),
-                                     rescan.eq(HEAD_BYTES)]
-                        m.next = "HUNT"
+                    m.d.sync += first_crc.eq(1)
+                    with m.If(length == 0):
+                        m.next = "CRC"
                     with m.Else():
-                        m.next = "STORE_WAIT"
+                        m.next = "PAYLOAD"
                 abandon_on_timeout()
-            with m.State("STORE_WAIT"):  # until the whole frame fits the store
-                m.d.sync += idle.eq(0)
-                with m.If(self.store.space >= size):
-                    m.next = "STORE_HEAD"
-            with m.State("STORE_HEAD"):
-                # the header goes in front of the payload: `win` turns round once
-                # (HEAD_BYTES steps), writing all but hcrc
-                m.d.comb += [byte.eq(win[:8]), self.store.addr.eq(idx),
-                             self.store.data.eq(win[:8]),
-                             self.store.en.eq(idx != STORE_OVERHEAD)]
-                shift_in()
-                with m.If(idx == STORE_OVERHEAD):
-                    m.next = "PAYLOAD"
-                with m.Else():
-                    m.d.sync += idx.eq(idx + 1)
             with m.State("PAYLOAD"):
-                m.d.comb += self.bytes.ready.eq(idx != size)
-                with m.If(idx == size):  # no payload
-                    m.next = "CRC"
+                store_byte()
                 with m.If(take):
-                    m.d.comb += [self.store.addr.eq(idx), self.store.data.eq(byte),
-                                 self.store.en.eq(1)]
-                    m.d.sync += [crc.eq(crc_next), idx.eq(idx + 1)]
-                    with m.If(idx == size - 1):
+                    m.d.sync += [crc.eq(crc_next), left.eq(left - 1)]
+                    with m.If(left == 1):
                         m.next = "CRC"
                 abandon_on_timeout()
             with m.State("CRC"):
-                m.d.comb += self.bytes.ready.eq(1)
                 with m.If(take):
-                    m.d.sync += [crc_lo.eq(byte), idx.eq(idx + 1)]
-                    with m.If(idx == size + 1):
+                    m.d.sync += [crc_lo.eq(byte), first_crc.eq(0)]
+                    with m.If(~first_crc):
                         m.next = "HUNT"
                         with m.If(Cat(crc_lo, byte) == crc):
                             m.d.comb += self.store.commit.eq(1)
@@ -160,8 +151,8 @@ class FrameParser(wiring.Component):
 class FrameReceiver(wiring.Component):
     """Bytes in, checked frames out for the dispatcher: the parser and its store."""
 
-    def __init__(self, timeout: int = 100_000, store_depth: int = STORE_BYTES):
-        self.timeout, self.store_depth = timeout, store_depth
+    def __init__(self, timeout_bits: int = TIMEOUT_BITS, store_depth: int = STORE_BYTES):
+        self.timeout_bits, self.store_depth = timeout_bits, store_depth
         super().__init__({
             "bytes": In(stream.Signature(8)), "frames": Out(read_signature()),
             "crc_errors": Out(STATUS_BITS["crc_errors"]),
@@ -170,8 +161,7 @@ class FrameReceiver(wiring.Component):
 
     def elaborate(self, platform):  # noqa: ANN001, ANN201
         m = Module()
-        m.submodules.parser = parser = FrameParser(timeout=self.timeout,
-                                                   store_depth=self.store_depth)
+        m.submodules.parser = parser = FrameParser(timeout_bits=self.timeout_bits)
         m.submodules.store = store = FrameStore(self.store_depth)
         wiring.connect(m, wiring.flipped(self.bytes), parser.bytes)
         wiring.connect(m, parser.store, store.w)

@@ -60,7 +60,8 @@ def baud_timing(clock_hz: float, baud: int) -> BaudTiming:
     if baud <= 0 or clock_hz <= 0:
         raise EpfpgaError(f"baud and clock must be positive (got {baud} baud at "
                           f"{clock_hz / 1e6:g} MHz)")
-    clock_hz, exact = int(round(clock_hz)), clock_hz / baud
+    clock_hz, baud = int(round(clock_hz)), int(baud)
+    exact = clock_hz / baud
     whole = round(exact)
     if abs(whole - exact) / exact < 1e-9:
         t = BaudTiming(clock_hz, baud, whole, 0)
