@@ -1,0 +1,138 @@
+"""One profile per supported board: the facts every command needs about it in one place.
+
+``epfpga build`` takes its default clock, baud, config and placement seed from here,
+``epfpga program`` its loader and whether a load survives power-off, and the host
+commands (train, sim-board, selftest) the baud and the serial-device hints; the board
+top wires the LEDs and the reset button from it.  The numbers are from the boards'
+schematics and DESIGN.md section 10; nothing here has been checked on a real board.
+
+Use :func:`profile` (``profile("icebreaker").baud``), never a literal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from epfpga.errors import EpfpgaError
+
+#: The baud every profile uses: exact on the FT2232H and the FT231X (the FT231X's maximum).
+DEFAULT_BAUD = 3_000_000
+
+#: The SoC's ``status_led`` bits (hw/soc.py), by what they show.
+STATUS_BITS = {"busy": 0, "crc_error": 1, "seq_gap": 2}
+STATUS_TEXT = {"busy": "the core is training or inferring",
+               "crc_error": "a frame with a bad CRC arrived since reset",
+               "seq_gap": "a frame was dropped as out of sequence since reset"}
+
+
+@dataclass(frozen=True)
+class Led:
+    """One board LED and the status bits it lights for (lit when any of them is set)."""
+
+    index: int  # amaranth-boards ``led`` resource number
+    label: str  # as printed on the board or its schematic
+    colour: str | None  # None: not in the sources we checked
+    shows: tuple[str, ...]  # keys of STATUS_BITS
+
+    @property
+    def meaning(self) -> str:
+        return " or ".join(STATUS_TEXT[s] for s in self.shows)
+
+
+@dataclass(frozen=True)
+class BoardProfile:
+    board: str  # the --board name, also the key of parts.PARTS
+    title: str
+    oscillator_hz: float
+    clock_hz: float  # default core clock (made by the PLL when it differs)
+    baud: int  # default UART rate; exact on the board's USB-serial chip
+    config: str  # default preset for ``epfpga build``
+    leds: tuple[Led, ...]
+    reset_button: tuple[str, int] | None  # amaranth-boards resource (name, number)
+    reset_label: str
+    usb_serial: str  # the USB-serial chip and which of its interfaces is the UART
+    serial_linux: str  # ttyUSB name on a Linux host with only this board plugged in
+    serial_by_id: str  # glob under /dev/serial/by-id/ (stable across plug order)
+    serial_macos: str  # glob under /dev/
+    programmer: tuple[str, ...]  # loader command; "{bit}" is replaced by the bitstream
+    volatile: bool  # the default load is lost at power-off
+    flash_programmer: tuple[str, ...]  # the command that writes the configuration flash
+    seed: int = 0  # nextpnr placement seed that met the clock; 0: nextpnr's own start
+
+    @property
+    def uart_divisor(self) -> float:
+        """Clocks per bit at the default clock and baud (8.0 on the iCEBreaker)."""
+        return self.clock_hz / self.baud
+
+    def led_table(self) -> list[tuple[str, str]]:
+        """(LED, what it means when lit), for the README and ``epfpga build``'s report."""
+        return [(f"{led.label}" + (f" ({led.colour})" if led.colour else ""), led.meaning)
+                for led in self.leds]
+
+
+PROFILES: dict[str, BoardProfile] = {
+    "icebreaker": BoardProfile(
+        board="icebreaker", title="1BitSquared iCEBreaker (iCE40UP5K)",
+        oscillator_hz=12e6, clock_hz=24e6, baud=DEFAULT_BAUD, config="up5k",
+        # LEDR_N on pin 11 (led 0) and LEDG_N on pin 37 (led 1), both beside the USB jack
+        leds=(Led(1, "LEDG", "green", ("busy",)),
+              Led(0, "LEDR", "red", ("crc_error", "seq_gap"))),
+        reset_button=("button", 0), reset_label="the user button (BTN_N, pin 10)",
+        usb_serial="FTDI FT2232H, interface B (interface A programs the flash)",
+        serial_linux="/dev/ttyUSB1",
+        serial_by_id="/dev/serial/by-id/usb-*iCEBreaker*-if01-port0",
+        serial_macos="/dev/cu.usbserial-*",
+        programmer=("iceprog", "{bit}"), volatile=False,
+        flash_programmer=("iceprog", "{bit}"),
+    ),
+    "ulx3s": BoardProfile(
+        board="ulx3s", title="Radiona ULX3S (LFE5U-85F)",
+        oscillator_hz=25e6, clock_hz=40e6, baud=DEFAULT_BAUD, config="ecp5",
+        leds=(Led(0, "LED D0", None, ("busy",)),
+              Led(1, "LED D1", None, ("crc_error",)),
+              Led(2, "LED D2", None, ("seq_gap",))),
+        # FIRE1 (R1), as LiteX's ULX3S target; PWR (D6) also wakes the board's power switch
+        reset_button=("button_fire", 0), reset_label="the F1 button (FIRE1)",
+        usb_serial="FTDI FT231X (one interface; 3 Mbaud is its maximum)",
+        serial_linux="/dev/ttyUSB0",
+        serial_by_id="/dev/serial/by-id/usb-*ULX3S*-if00-port0",
+        serial_macos="/dev/cu.usbserial-*",
+        programmer=("openFPGALoader", "-b", "ulx3s", "{bit}"), volatile=True,
+        flash_programmer=("openFPGALoader", "-b", "ulx3s", "-f", "{bit}"),
+    ),
+}
+
+
+def profile(board: str) -> BoardProfile:
+    """The profile of ``board`` ("icebreaker" or "ulx3s"); a clear error otherwise."""
+    try:
+        return PROFILES[board]
+    except KeyError:
+        raise EpfpgaError(f"unknown board {board!r}: use one of "
+                          f"{', '.join(sorted(PROFILES))}") from None
+
+
+def default_baud(board: str | None = None) -> int:
+    """The baud a host opens a board's port at: the board's profile, or DEFAULT_BAUD
+    when the board is not named."""
+    return profile(board).baud if board else DEFAULT_BAUD
+
+
+#: Largest baud error the board's side may take: the +-3 % an 8N1 link tolerates is the
+#: budget of both ends together (DESIGN.md section 10).
+MAX_BAUD_ERROR = 0.01
+
+
+def uart_divisor(clock_hz: float, baud: int) -> int:
+    """Clocks per bit of the SoC's integer UART divisor at this clock, refused with the
+    reason when the rate is more than MAX_BAUD_ERROR off or a bit is under 4 clocks."""
+    divisor = round(clock_hz / baud)
+    error = (clock_hz / max(divisor, 1) - baud) / baud
+    if divisor < 4 or abs(error) > MAX_BAUD_ERROR:
+        raise EpfpgaError(
+            f"{baud} baud from a {clock_hz / 1e6:g} MHz clock is {100 * error:+.2f}% off "
+            f"({clock_hz / baud:.2f} clocks per bit); the board's UART needs <= "
+            f"{100 * MAX_BAUD_ERROR:g}% and >= 4 clocks: pick a --clock that is a "
+            f"multiple of the baud (e.g. {4 * baud / 1e6:g}, {8 * baud / 1e6:g} or "
+            f"{10 * baud / 1e6:g} MHz) or another --baud")
+    return divisor
