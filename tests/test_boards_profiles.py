@@ -1,0 +1,78 @@
+"""Board profiles: the defaults the commands read, and the board tops built from them
+(pins of the LEDs, the reset button and the PLL as the platform files name them)."""
+
+from __future__ import annotations
+
+import pytest
+
+from epfpga.boards.profiles import (
+    DEFAULT_BAUD,
+    PROFILES,
+    STATUS_BITS,
+    default_baud,
+    profile,
+    uart_divisor,
+)
+from epfpga.config import get_config
+from epfpga.errors import EpfpgaError
+
+
+def test_defaults_are_exact_on_both_boards_ftdi_parts() -> None:
+    ice, ulx = profile("icebreaker"), profile("ulx3s")
+    assert (ice.clock_hz, ice.baud, ice.config) == (24e6, 3_000_000, "up5k")
+    assert (ulx.clock_hz, ulx.baud, ulx.config) == (40e6, 3_000_000, "ecp5")
+    assert ice.uart_divisor == 8.0  # 24 MHz / 3 Mbaud
+    # both FTDI parts make 3 Mbaud exactly: 48 MHz / 16 (FT2232H), 3 MHz x 1 (FT231X)
+    assert default_baud() == DEFAULT_BAUD == 3_000_000 == default_baud("ulx3s")
+    assert not ice.volatile and ulx.volatile  # iceprog writes flash; ulx3s loads SRAM
+    assert ice.serial_linux == "/dev/ttyUSB1" and ulx.serial_linux == "/dev/ttyUSB0"
+
+
+def test_unknown_board_is_one_clear_error() -> None:
+    with pytest.raises(EpfpgaError, match="unknown board 'de10'.*icebreaker, ulx3s"):
+        profile("de10")
+
+
+def test_every_status_bit_has_a_led_on_every_board() -> None:
+    for p in PROFILES.values():
+        shown = {s for led in p.leds for s in led.shows}
+        assert shown == set(STATUS_BITS), p.board
+        assert all(meaning for _, meaning in p.led_table())
+    ice = dict(profile("icebreaker").led_table())
+    assert "training" in ice["LEDG (green)"] and "CRC" in ice["LEDR (red)"]
+
+
+def test_uart_divisor_refuses_more_than_one_percent() -> None:
+    assert uart_divisor(24e6, 3_000_000) == 8 and uart_divisor(30e6, 3_000_000) == 10
+    with pytest.raises(EpfpgaError, match=r"\+2.56% off"):
+        uart_divisor(40e6, 3_000_000)  # 13.33 clocks a bit rounded to 13
+    with pytest.raises(EpfpgaError, match="4 clocks"):
+        uart_divisor(9e6, 3_000_000)
+
+
+def _plan(board: str, config: str, clock: float | None = None):  # noqa: ANN202
+    from epfpga.boards.command_build import _platform
+    from epfpga.boards.top import BoardTop
+
+    return _platform(board).prepare(BoardTop(get_config(config), board, clock_mhz=clock),
+                                    name="epfpga")
+
+
+def test_icebreaker_top_wires_leds_button_and_pll_to_their_pins() -> None:
+    plan = _plan("icebreaker", "up5k")  # no --clock: the profile's 24 MHz
+    pcf = plan.files["epfpga.pcf"]
+    for pin in ("10", "11", "37", "6", "9"):  # button, red, green, UART rx, tx
+        assert f" {pin}\n" in pcf, pin
+    il = plan.files["epfpga.il"]
+    assert "SB_PLL40_PAD" in il and "parameter \\DIVF 63" in il
+
+
+def test_ulx3s_top_has_pll_attributes_and_fire1_reset() -> None:
+    plan = _plan("ulx3s", "tiny", 30.0)
+    lpf = plan.files["epfpga.lpf"]
+    for site in ("R1", "B2", "C2", "C1", "M1", "L4"):  # F1, LEDs D0-D2, UART rx, tx
+        assert f'SITE "{site}"' in lpf, site
+    il = plan.files["epfpga.il"]
+    for attr in ("ICP_CURRENT", "LPF_RESISTOR", "MFG_ENABLE_FILTEROPAMP", "MFG_GMCREF_SEL"):
+        assert f"attribute \\{attr} " in il, attr
+    assert 'parameter \\FEEDBK_PATH "INT_OS"' in il
