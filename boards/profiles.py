@@ -54,9 +54,10 @@ class BoardProfile:
     serial_linux: str  # ttyUSB name on a Linux host with only this board plugged in
     serial_by_id: str  # glob under /dev/serial/by-id/ (stable across plug order)
     serial_macos: str  # glob under /dev/
-    programmer: tuple[str, ...]  # loader command; "{bit}" is replaced by the bitstream
-    volatile: bool  # the default load is lost at power-off
-    flash_programmer: tuple[str, ...]  # the command that writes the configuration flash
+    bitstream: str  # the file ``epfpga build`` writes for the loader
+    loaders: tuple[tuple[str, ...], ...]  # commands, first installed wins; {bit}: the file
+    volatile: bool  # what ``loaders`` load is lost at power-off
+    flash_loaders: tuple[tuple[str, ...], ...]  # commands that write the config flash
     seed: int = 0  # nextpnr placement seed that met the clock; 0: nextpnr's own start
 
     @property
@@ -82,8 +83,10 @@ PROFILES: dict[str, BoardProfile] = {
         serial_linux="/dev/ttyUSB1",
         serial_by_id="/dev/serial/by-id/usb-*iCEBreaker*-if01-port0",
         serial_macos="/dev/cu.usbserial-*",
-        programmer=("iceprog", "{bit}"), volatile=False,
-        flash_programmer=("iceprog", "{bit}"),
+        bitstream="epfpga.bin", volatile=False,
+        loaders=(("iceprog", "{bit}"), ("openFPGALoader", "-b", "ice40_generic", "{bit}")),
+        flash_loaders=(("iceprog", "{bit}"),
+                       ("openFPGALoader", "-b", "ice40_generic", "{bit}")),
     ),
     "ulx3s": BoardProfile(
         board="ulx3s", title="Radiona ULX3S (LFE5U-85F)",
@@ -97,8 +100,9 @@ PROFILES: dict[str, BoardProfile] = {
         serial_linux="/dev/ttyUSB0",
         serial_by_id="/dev/serial/by-id/usb-*ULX3S*-if00-port0",
         serial_macos="/dev/cu.usbserial-*",
-        programmer=("openFPGALoader", "-b", "ulx3s", "{bit}"), volatile=True,
-        flash_programmer=("openFPGALoader", "-b", "ulx3s", "-f", "{bit}"),
+        bitstream="epfpga.bit", volatile=True,
+        loaders=(("openFPGALoader", "-b", "ulx3s", "{bit}"),),
+        flash_loaders=(("openFPGALoader", "-b", "ulx3s", "-f", "{bit}"),),
     ),
 }
 
