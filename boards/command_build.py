@@ -130,7 +130,7 @@ def text_report(rep: dict[str, object]) -> str:
         lines.append(f"  link: {rep['baud']} baud, sparse MNIST frames -> "
                      f"{rep['link_samples_per_s']:.0f} samples/s")
     for led, meaning in (rep.get("leds") or {}).items():
-        lines.append(f"  LED {led}: lit when {meaning}")
+        lines.append(f"  {led}: {meaning}")
     if rep.get("reset"):
         lines.append(f"  reset: {rep['reset']}")
     lines.append(f"  build wall time {rep['build_s']:.0f} s")

@@ -21,8 +21,9 @@ DEFAULT_BAUD = 3_000_000
 #: The SoC's ``status_led`` bits (hw/soc.py), by what they show.
 STATUS_BITS = {"busy": 0, "crc_error": 1, "seq_gap": 2}
 STATUS_TEXT = {"busy": "the core is training or inferring",
-               "crc_error": "a frame with a bad CRC arrived since reset",
-               "seq_gap": "a frame was dropped as out of sequence since reset"}
+               "crc_error": "a frame has arrived with a bad CRC",
+               "seq_gap": "a frame has been dropped as out of sequence"}
+LATCHED = {"crc_error", "seq_gap"}  # counters != 0: they stay set until reset
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,9 @@ class Led:
 
     @property
     def meaning(self) -> str:
-        return " or ".join(STATUS_TEXT[s] for s in self.shows)
+        text = " or ".join(STATUS_TEXT[s] for s in self.shows)
+        return f"lit once {text}, until reset" if LATCHED & set(self.shows) else \
+            f"lit while {text}"
 
 
 @dataclass(frozen=True)

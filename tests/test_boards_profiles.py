@@ -76,3 +76,13 @@ def test_ulx3s_top_has_pll_attributes_and_fire1_reset() -> None:
     for attr in ("ICP_CURRENT", "LPF_RESISTOR", "MFG_ENABLE_FILTEROPAMP", "MFG_GMCREF_SEL"):
         assert f"attribute \\{attr} " in il, attr
     assert 'parameter \\FEEDBK_PATH "INT_OS"' in il
+
+
+def test_readme_led_table_says_what_the_profiles_wire() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for p in PROFILES.values():
+        for led, meaning in p.led_table():
+            assert f"| {led} | {meaning} |" in readme, (p.board, led)
+        assert p.serial_linux in readme and p.serial_by_id in readme
