@@ -122,7 +122,8 @@ def text_report(rep: dict[str, object]) -> str:
     met = "met" if rep["timing_met"] else "NOT met"
     lines.append(f"  core clock {rep['clock_mhz']:.2f} MHz (oscillator "
                  f"{rep['oscillator_mhz']:g} MHz"
-                 + (f", PLL {rep['pll']}" if rep.get("pll") else "") + f"): timing {met}")
+                 + (", PLL " + " ".join(f"{k}={v:g}" for k, v in rep["pll"].items())
+                    if rep.get("pll") else "") + f"): timing {met}")
     if "cycles_per_sample" in rep:
         lines.append(f"  compute: {rep['cycles_per_sample']:.0f} cycles per training sample "
                      f"(Verilator) -> {rep['compute_samples_per_s']:.0f} samples/s")
@@ -202,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
                 "ok": win is not None, "build_s": wall, "clock_mhz": core_mhz,
                 "baud": top.baud, "uart_divisor": top.uart_divisor,
                 "oscillator_mhz": prof.oscillator_hz / 1e6,
-                "pll": top.pll.params if top.pll else None,
+                "pll": {**top.pll.params, "pfd_mhz": top.pll.pfd_mhz,
+                        "vco_mhz": top.pll.vco_mhz} if top.pll else None,
                 "seed": win.seed if win else None,
                 "placements": [{"seed": p.seed, "ok": p.ok, "fmax_mhz": p.fmax_mhz}
                                for p in placements],
