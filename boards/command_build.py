@@ -127,6 +127,11 @@ def text_report(rep: dict[str, object]) -> str:
     if "cycles_per_sample" in rep:
         lines.append(f"  compute: {rep['cycles_per_sample']:.0f} cycles per training sample "
                      f"(Verilator) -> {rep['compute_samples_per_s']:.0f} samples/s")
+    if "uart" in rep:
+        u = rep["uart"]
+        lines.append(f"  UART: {rep['baud']} baud, {u['clocks_per_bit']:g} clocks a bit, rate "
+                     f"error {100 * u['rate_error']:+.2f}%, sampling margin "
+                     f"{u['margin_bits']:.2f} bit")
     if "link_samples_per_s" in rep:
         lines.append(f"  link: {rep['baud']} baud, sparse MNIST frames -> "
                      f"{rep['link_samples_per_s']:.0f} samples/s")
@@ -158,17 +163,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from epfpga.sim.runner import HW_DIR
 
-    from .top import BoardTop
+    from .top import BoardTop, clocking
 
     clock = args.clock or prof.clock_hz / 1e6
     if not 1 <= clock <= 400:
         raise EpfpgaError(f"--clock must be in 1..400 MHz, got {clock}")
     if args.seeds < 1 or args.jobs < 1:
         raise EpfpgaError("--seeds and --jobs must be at least 1")
-    top = BoardTop(cfg, args.board, args.baud, clock)  # refuses a bad clock or baud now
+    clk = clocking(args.board, clock, args.baud)  # refuses a bad clock or baud now
     first = prof.seed if args.seed is None else args.seed
     seeds = list(range(first, first + args.seeds))
-    h = hashlib.sha256(f"{cfg.digest}{args.board}{top.baud}{clock}{seeds}".encode())
+    h = hashlib.sha256(f"{cfg.digest}{args.board}{clk.link.baud}{clock}{seeds}".encode())
     for f in sorted(HW_DIR.rglob("*.py")) + sorted(Path(__file__).parent.glob("*.py")):
         h.update(f.read_bytes())
     d = args.out / f"{args.board}-{cfg.name}-{h.hexdigest()[:12]}"
@@ -178,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
         print(report_path.read_text())
         return 0
     os.environ.update({k: _tool(v) for k, v in TOOL_ENV.items() if k not in os.environ})
+    top = BoardTop(cfg, args.board, args.baud, clock)
     print(f"building {cfg.name} for {args.board} at {top.core_mhz:g} MHz, {top.baud} baud, "
           f"seeds {seeds[0]}..{seeds[-1]} in {d} (first YoWASP run compiles WebAssembly: "
           "about a minute extra) ...", flush=True)
@@ -201,7 +207,9 @@ def run(args: argparse.Namespace) -> int:
     core_mhz = top.core_mhz
     rep.update({"board": args.board, "config": cfg.name, "digest": cfg.digest,
                 "ok": win is not None, "build_s": wall, "clock_mhz": core_mhz,
-                "baud": top.baud, "uart_divisor": top.uart_divisor,
+                "baud": top.baud, "uart": {"clocks_per_bit": top.link.clocks_per_bit,
+                                           "rate_error": top.link.rate_error,
+                                           "margin_bits": top.link.margin},
                 "oscillator_mhz": prof.oscillator_hz / 1e6,
                 "pll": {**top.pll.params, "pfd_mhz": top.pll.pfd_mhz,
                         "vco_mhz": top.pll.vco_mhz} if top.pll else None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from epfpga.errors import EpfpgaError
+from epfpga.hw.link.uart import BaudTiming, baud_timing
 
 #: The baud every profile uses: exact on the FT2232H and the FT231X (the FT231X's maximum).
 DEFAULT_BAUD = 3_000_000
@@ -63,10 +64,11 @@ class BoardProfile:
     flash_loaders: tuple[tuple[str, ...], ...]  # commands that write the config flash
     seed: int = 0  # nextpnr placement seed that met the clock; 0: nextpnr's own start
 
-    @property
-    def uart_divisor(self) -> float:
-        """Clocks per bit at the default clock and baud (8.0 on the iCEBreaker)."""
-        return self.clock_hz / self.baud
+    def link_timing(self, clock_hz: float | None = None, baud: int | None = None
+                    ) -> BaudTiming:
+        """The UART's bit timing at this board's defaults (or the given clock and baud),
+        refused with the reason when a board could not rely on it (hw/link/uart.py)."""
+        return baud_timing(clock_hz or self.clock_hz, baud or self.baud)
 
     def led_table(self) -> list[tuple[str, str]]:
         """(LED, what it means when lit), for the README and ``epfpga build``'s report."""
@@ -124,22 +126,3 @@ def default_baud(board: str | None = None) -> int:
     when the board is not named."""
     return profile(board).baud if board else DEFAULT_BAUD
 
-
-#: Largest baud error the board's side may take: the +-3 % an 8N1 link tolerates is the
-#: budget of both ends together (DESIGN.md section 10).
-MAX_BAUD_ERROR = 0.01
-
-
-def uart_divisor(clock_hz: float, baud: int) -> int:
-    """Clocks per bit of the SoC's integer UART divisor at this clock, refused with the
-    reason when the rate is more than MAX_BAUD_ERROR off or a bit is under 4 clocks."""
-    divisor = round(clock_hz / baud)
-    error = (clock_hz / max(divisor, 1) - baud) / baud
-    if divisor < 4 or abs(error) > MAX_BAUD_ERROR:
-        raise EpfpgaError(
-            f"{baud} baud from a {clock_hz / 1e6:g} MHz clock is {100 * error:+.2f}% off "
-            f"({clock_hz / baud:.2f} clocks per bit); the board's UART needs <= "
-            f"{100 * MAX_BAUD_ERROR:g}% and >= 4 clocks: pick a --clock that is a "
-            f"multiple of the baud (e.g. {4 * baud / 1e6:g}, {8 * baud / 1e6:g} or "
-            f"{10 * baud / 1e6:g} MHz) or another --baud")
-    return divisor

@@ -4,16 +4,41 @@ that waits for that clock and follows the user button."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Cat, ClockDomain, ClockSignal, Const, Elaboratable, Module, Signal
 from amaranth.lib import io
 
 from epfpga.config import EPConfig
+from epfpga.hw.link.uart import BaudTiming
 from epfpga.hw.soc import EPSoC
 
 from .parts import PARTS
-from .pll import pll_instance, pll_setting
-from .profiles import STATUS_BITS, profile, uart_divisor
+from .pll import PLLSetting, pll_instance, pll_setting
+from .profiles import STATUS_BITS, profile
 from .reset import PowerOnReset, hold_cycles
+
+
+@dataclass(frozen=True)
+class Clocking:
+    """The core clock a board build gets and the UART's timing at it."""
+
+    pll: PLLSetting | None  # None: the oscillator itself
+    core_mhz: float
+    link: BaudTiming
+
+
+def clocking(board: str, clock_mhz: float | None = None, baud: int | None = None
+             ) -> Clocking:
+    """The board's clocking for a requested core clock and baud (the profile's when not
+    given); refuses, with the reason, a clock the PLL cannot make or a baud the UART
+    cannot keep at it.  Pure arithmetic: call it before any build step."""
+    prof = profile(board)
+    f_in = prof.oscillator_hz / 1e6
+    f_out = clock_mhz or prof.clock_hz / 1e6
+    pll = None if abs(f_out - f_in) < 1e-6 else pll_setting(PARTS[board].device, f_in, f_out)
+    core = pll.f_out_mhz if pll else f_in
+    return Clocking(pll, core, prof.link_timing(core * 1e6, baud or prof.baud))
 
 
 class BoardTop(Elaboratable):
@@ -24,14 +49,9 @@ class BoardTop(Elaboratable):
         self.cfg = cfg
         self.profile = profile(board)
         self.part = PARTS[board]
-        self.baud = baud or self.profile.baud
-        f_in = self.profile.oscillator_hz / 1e6
-        f_out = clock_mhz or self.profile.clock_hz / 1e6
-        # decided here, before any elaboration, so a bad clock or baud fails first
-        self.pll = None if abs(f_out - f_in) < 1e-6 else pll_setting(self.part.device, f_in,
-                                                                       f_out)
-        self.core_mhz = self.pll.f_out_mhz if self.pll else f_in
-        self.uart_divisor = uart_divisor(self.core_mhz * 1e6, self.baud)
+        c = clocking(board, clock_mhz, baud)
+        self.pll, self.core_mhz, self.link = c.pll, c.core_mhz, c.link
+        self.baud = self.link.baud
 
     def _clock(self, m: Module, platform) -> Signal:  # noqa: ANN001
         """The ``sync`` domain on the oscillator or on the PLL's output; returns LOCK."""
@@ -66,7 +86,7 @@ class BoardTop(Elaboratable):
         locked = self._clock(m, platform)
         m.submodules.reset = PowerOnReset(hold_cycles(self.core_mhz * 1e6), locked,
                                           self._button(m, platform))
-        m.submodules.soc = soc = EPSoC(self.cfg, uart_divisor=self.uart_divisor,
+        m.submodules.soc = soc = EPSoC(self.cfg, uart=self.link,
                                        spram=bool(self.part.spram_words)
                                        and self.cfg.part == "up5k",
                                        shared_mul=self.part.shared_mul)

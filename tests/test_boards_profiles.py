@@ -11,7 +11,6 @@ from epfpga.boards.profiles import (
     STATUS_BITS,
     default_baud,
     profile,
-    uart_divisor,
 )
 from epfpga.config import get_config
 from epfpga.errors import EpfpgaError
@@ -21,7 +20,6 @@ def test_defaults_are_exact_on_both_boards_ftdi_parts() -> None:
     ice, ulx = profile("icebreaker"), profile("ulx3s")
     assert (ice.clock_hz, ice.baud, ice.config) == (24e6, 3_000_000, "up5k")
     assert (ulx.clock_hz, ulx.baud, ulx.config) == (40e6, 3_000_000, "ecp5")
-    assert ice.uart_divisor == 8.0  # 24 MHz / 3 Mbaud
     # both FTDI parts make 3 Mbaud exactly: 48 MHz / 16 (FT2232H), 3 MHz x 1 (FT231X)
     assert default_baud() == DEFAULT_BAUD == 3_000_000 == default_baud("ulx3s")
     assert not ice.volatile and ulx.volatile  # iceprog writes flash; ulx3s loads SRAM
@@ -42,12 +40,15 @@ def test_every_status_bit_has_a_led_on_every_board() -> None:
     assert "training" in ice["LEDG (green)"] and "CRC" in ice["LEDR (red)"]
 
 
-def test_uart_divisor_refuses_more_than_one_percent() -> None:
-    assert uart_divisor(24e6, 3_000_000) == 8 and uart_divisor(30e6, 3_000_000) == 10
-    with pytest.raises(EpfpgaError, match=r"\+2.56% off"):
-        uart_divisor(40e6, 3_000_000)  # 13.33 clocks a bit rounded to 13
-    with pytest.raises(EpfpgaError, match="4 clocks"):
-        uart_divisor(9e6, 3_000_000)
+def test_link_timing_at_the_defaults_and_refusals() -> None:
+    ice, ulx = profile("icebreaker").link_timing(), profile("ulx3s").link_timing()
+    assert ice.clocks_per_bit == 8 and ice.rate_error == 0  # 24 MHz / 3 Mbaud, exact
+    # 40 MHz / 3 Mbaud = 13.33 clocks a bit: fractional, well inside 1 %
+    assert abs(ulx.clocks_per_bit - 40 / 3) < 1 / 16 and abs(ulx.rate_error) < 0.01
+    with pytest.raises(EpfpgaError, match="margin"):
+        profile("ulx3s").link_timing(25e6)  # 8.33 clocks a bit: too little margin
+    with pytest.raises(EpfpgaError, match="at least 4 clocks"):
+        profile("icebreaker").link_timing(9e6)
 
 
 def _plan(board: str, config: str, clock: float | None = None):  # noqa: ANN202
