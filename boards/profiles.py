@@ -76,6 +76,8 @@ class BoardProfile:
                 for led in self.leds]
 
 
+ICE40_LOADERS = (("iceprog", "{bit}"), ("openFPGALoader", "-b", "ice40_generic", "{bit}"))
+
 PROFILES: dict[str, BoardProfile] = {
     "icebreaker": BoardProfile(
         board="icebreaker", title="1BitSquared iCEBreaker (iCE40UP5K)",
@@ -88,10 +90,9 @@ PROFILES: dict[str, BoardProfile] = {
         serial_linux="/dev/ttyUSB1",
         serial_by_id="/dev/serial/by-id/usb-*iCEBreaker*-if01-port0",
         serial_macos="/dev/cu.usbserial-*",
-        bitstream="epfpga.bin", volatile=False,
-        loaders=(("iceprog", "{bit}"), ("openFPGALoader", "-b", "ice40_generic", "{bit}")),
-        flash_loaders=(("iceprog", "{bit}"),
-                       ("openFPGALoader", "-b", "ice40_generic", "{bit}")),
+        # both write the configuration flash, which the UP5K loads at power-on
+        bitstream="epfpga.bin", volatile=False, loaders=ICE40_LOADERS,
+        flash_loaders=ICE40_LOADERS,
     ),
     "ulx3s": BoardProfile(
         board="ulx3s", title="Radiona ULX3S (LFE5U-85F)",
