@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .report import parse_nextpnr_log
+from .report import overflow, parse_nextpnr_log
 
 NAME = "epfpga"
 #: The tool variables of Amaranth's Lattice build scripts, by step.
@@ -91,11 +91,16 @@ def place_seeds(make_plan: Callable[[str], object], out: Path, seeds: list[int],
         futures = [pool.submit(place, s) for s in seeds]
         with tqdm(total=len(seeds), desc="place and route", unit="seed") as bar:
             for fut in as_completed(futures):
+                if fut.cancelled():
+                    continue
                 p = fut.result()
                 done.append(p)
                 f = f"{p.fmax_mhz:.1f} MHz" if p.fmax_mhz else "no f_max"
                 bar.write(f"  seed {p.seed}: {f}{'' if p.ok else ' (failed)'}")
                 bar.update()
+                if overflow(p.log.get("utilisation") or {}):  # type: ignore[arg-type]
+                    for other in futures:  # no seed makes the design smaller
+                        other.cancel()
     done.sort(key=lambda p: p.seed)
     win = best(done) or max(done, key=lambda p: p.fmax_mhz or 0)
     shutil.copytree(dirs[win.seed], out, dirs_exist_ok=True)

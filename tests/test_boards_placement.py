@@ -77,3 +77,12 @@ def test_synthesis_failure_is_raised_and_its_files_kept(tmp_path, tools) -> None
 def test_seed_zero_is_nextpnrs_own_start() -> None:
     assert seed_options(0) == ""
     assert seed_options(7) == "--seed 7"
+
+
+def test_a_design_that_does_not_fit_stops_the_other_seeds(tmp_path, tools) -> None:
+    (tools / "nextpnr-ice40").write_text(
+        "#!/bin/sh\necho 'Info: \tICESTORM_LC:  5618/  5280   106%' > epfpga.tim\nexit 1\n")
+    done = place_seeds(lambda opts: FakePlan(opts, tools), tmp_path / "b", [1, 2, 3, 4])
+    # the worker may already have taken seed 2 when seed 1's overflow is seen
+    assert [p.seed for p in done] in ([1], [1, 2]) and not done[0].ok
+    assert best(done) is None and spread(done) == {}
