@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from epfpga.errors import EpfpgaError
 from epfpga.hw.link.uart import BaudTiming, baud_timing
 
+from .parts import PARTS
+
 #: The baud every profile uses: exact on the FT2232H and the FT231X (the FT231X's maximum).
 DEFAULT_BAUD = 3_000_000
 
@@ -47,7 +49,6 @@ class Led:
 class BoardProfile:
     board: str  # the --board name, also the key of parts.PARTS
     title: str
-    oscillator_hz: float
     clock_hz: float  # default core clock (made by the PLL when it differs)
     baud: int  # default UART rate; exact on the board's USB-serial chip
     config: str  # default preset for ``epfpga build``
@@ -63,6 +64,10 @@ class BoardProfile:
     volatile: bool  # what ``loaders`` load is lost at power-off
     flash_loaders: tuple[tuple[str, ...], ...]  # commands that write the config flash
     seed: int = 0  # nextpnr placement seed that met the clock; 0: nextpnr's own start
+
+    @property
+    def oscillator_hz(self) -> float:
+        return PARTS[self.board].clock_mhz * 1e6
 
     def link_timing(self, clock_hz: float | None = None, baud: int | None = None
                     ) -> BaudTiming:
@@ -81,7 +86,7 @@ ICE40_LOADERS = (("iceprog", "{bit}"), ("openFPGALoader", "-b", "ice40_generic",
 PROFILES: dict[str, BoardProfile] = {
     "icebreaker": BoardProfile(
         board="icebreaker", title="1BitSquared iCEBreaker (iCE40UP5K)",
-        oscillator_hz=12e6, clock_hz=24e6, baud=DEFAULT_BAUD, config="up5k",
+        clock_hz=24e6, baud=DEFAULT_BAUD, config="up5k",
         # LEDR_N on pin 11 (led 0) and LEDG_N on pin 37 (led 1), both beside the USB jack
         leds=(Led(1, "LEDG", "green", ("busy",)),
               Led(0, "LEDR", "red", ("crc_error", "seq_gap"))),
@@ -96,7 +101,7 @@ PROFILES: dict[str, BoardProfile] = {
     ),
     "ulx3s": BoardProfile(
         board="ulx3s", title="Radiona ULX3S (LFE5U-85F)",
-        oscillator_hz=25e6, clock_hz=40e6, baud=DEFAULT_BAUD, config="ecp5",
+        clock_hz=40e6, baud=DEFAULT_BAUD, config="ecp5",
         leds=(Led(0, "LED D0", None, ("busy",)),
               Led(1, "LED D1", None, ("crc_error",)),
               Led(2, "LED D2", None, ("seq_gap",))),
