@@ -12,11 +12,14 @@ Use :func:`profile` (``profile("icebreaker").baud``), never a literal.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from epfpga.errors import EpfpgaError
-from epfpga.hw.link.uart import BaudTiming, baud_timing
 
 from .parts import PARTS
+
+if TYPE_CHECKING:  # the gateware (Amaranth) only when a timing is asked for
+    from epfpga.hw.link.uart import BaudTiming
 
 #: The baud every profile uses: exact on the FT2232H and the FT231X (the FT231X's maximum).
 DEFAULT_BAUD = 3_000_000
@@ -73,6 +76,8 @@ class BoardProfile:
                     ) -> BaudTiming:
         """The UART's bit timing at this board's defaults (or the given clock and baud),
         refused with the reason when a board could not rely on it (hw/link/uart.py)."""
+        from epfpga.hw.link.uart import baud_timing
+
         return baud_timing(clock_hz or self.clock_hz, baud or self.baud)
 
     def led_table(self) -> list[tuple[str, str]]:
