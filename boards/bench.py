@@ -13,8 +13,7 @@ from epfpga.errors import EpfpgaError
 
 from .command_build import throughput
 from .parts import BOARD_BUILDS, PARTS
-
-BAUD = 1_000_000
+from .profiles import DEFAULT_BAUD as BAUD
 
 
 def bench_boards(samples: int = 21) -> list[dict[str, object]]:

@@ -18,6 +18,8 @@ from epfpga.config import PRESETS, get_config
 from epfpga.errors import EpfpgaError
 
 from .parts import PARTS, fit_check
+from .placement import best, place_seeds, spread
+from .profiles import PROFILES, profile
 from .report import overflow, parse_nextpnr_log
 
 TOOL_ENV = {
@@ -28,18 +30,33 @@ TOOL_ENV = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--board", choices=sorted(PARTS), required=True)
-    p.add_argument("--config", default="up5k",
-                   help=f"preset ({', '.join(PRESETS)}) or .toml/.json file")
-    p.add_argument("--baud", type=int, default=1_000_000, help="UART baud rate")
+    p.add_argument("--board", choices=sorted(PROFILES), required=True)
+    p.add_argument("--config", default=None,
+                   help=f"preset ({', '.join(PRESETS)}) or .toml/.json file; when not given, the "
+                        "board's: " + _defaults("config"))
+    p.add_argument("--baud", type=int, default=None,
+                   help="UART baud rate; when not given, the board's: " + _defaults("baud"))
     p.add_argument("--clock", type=float, default=None, metavar="MHZ",
-                   help="core clock made by the FPGA's PLL from the board oscillator "
-                        "(default: the oscillator itself: iCEBreaker 12, ULX3S 25 MHz)")
+                   help="core clock, made by the FPGA's PLL from the board oscillator; "
+                        "when not given, the board's: " + _defaults("clock_hz", 1e-6, " MHz"))
+    p.add_argument("--seed", type=int, default=None,
+                   help="nextpnr placement seed, 0 being nextpnr's own starting state; when "
+                        "not given, the board's: " + _defaults("seed"))
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="place and route N times, seeds S..S+N-1 from --seed, and keep the "
+                        "fastest; the report lists every f_max")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="placements run at once (nextpnr uses one core each)")
     p.add_argument("--no-sim", action="store_true",
                    help="skip the Verilator run that measures cycles per sample for the "
                         "report")
     p.add_argument("--out", type=Path, default=Path("build"), help="build directory root")
     p.add_argument("--check-only", action="store_true", help="only run the fit check")
+
+
+def _defaults(attr: str, scale: float = 1, unit: str = "") -> str:
+    return ", ".join(f"{b} {getattr(pr, attr) * scale:g}{unit}" if scale != 1
+                     else f"{b} {getattr(pr, attr)}" for b, pr in sorted(PROFILES.items()))
 
 
 def _tool(name: str) -> str:
@@ -50,16 +67,6 @@ def _tool(name: str) -> str:
         raise EpfpgaError(f"{name} is not installed: pip install 'epfpga[fpga]' "
                           "(YoWASP Yosys and nextpnr from PyPI)")
     return found or name
-
-
-def _platform(board: str):  # noqa: ANN202
-    if board == "icebreaker":
-        from amaranth_boards.icebreaker import ICEBreakerPlatform
-
-        return ICEBreakerPlatform()
-    from amaranth_boards.ulx3s import ULX3S_85F_Platform
-
-    return ULX3S_85F_Platform()
 
 
 def throughput(cfg, clock_mhz: float, baud: int, simulate: bool,  # noqa: ANN001
@@ -105,21 +112,50 @@ def text_report(rep: dict[str, object]) -> str:
     lines.append("")
     for clk, f in (rep.get("fmax_mhz") or {}).items():  # type: ignore[union-attr]
         lines.append(f"  f_max {clk}: {f:.1f} MHz")
+    if len(rep.get("placements") or []) > 1:
+        sp = rep["fmax_spread_mhz"]
+        lines.append(f"  {len(rep['placements'])} placements: f_max min {sp['min']:.1f}, "
+                     f"median {sp['median']:.1f}, max {sp['max']:.1f} MHz; kept seed "
+                     f"{rep['seed']}")
+    elif rep.get("seed") is not None:
+        lines.append(f"  placement seed {rep['seed']}")
     met = "met" if rep["timing_met"] else "NOT met"
     lines.append(f"  core clock {rep['clock_mhz']:.2f} MHz (oscillator "
-                 f"{rep['oscillator_mhz']} MHz): timing {met}")
+                 f"{rep['oscillator_mhz']:g} MHz"
+                 + (", PLL " + " ".join(f"{k}={v:g}" for k, v in rep["pll"].items())
+                    if rep.get("pll") else "") + f"): timing {met}")
     if "cycles_per_sample" in rep:
         lines.append(f"  compute: {rep['cycles_per_sample']:.0f} cycles per training sample "
                      f"(Verilator) -> {rep['compute_samples_per_s']:.0f} samples/s")
+    if "uart" in rep:
+        u = rep["uart"]
+        lines.append(f"  UART: {rep['baud']} baud, {u['clocks_per_bit']:g} clocks a bit, rate "
+                     f"error {100 * u['rate_error']:+.2f}%, sampling margin "
+                     f"{u['margin_bits']:.2f} bit")
     if "link_samples_per_s" in rep:
         lines.append(f"  link: {rep['baud']} baud, sparse MNIST frames -> "
                      f"{rep['link_samples_per_s']:.0f} samples/s")
+    for led, meaning in (rep.get("leds") or {}).items():
+        lines.append(f"  {led}: {meaning}")
+    if rep.get("reset"):
+        lines.append(f"  reset: {rep['reset']}")
     lines.append(f"  build wall time {rep['build_s']:.0f} s")
     return "\n".join(lines) + "\n"
 
 
+def _platform(board: str):  # noqa: ANN202
+    if board == "icebreaker":
+        from amaranth_boards.icebreaker import ICEBreakerPlatform
+
+        return ICEBreakerPlatform()
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+    return ULX3S_85F_Platform()
+
+
 def run(args: argparse.Namespace) -> int:
-    cfg = get_config(args.config)
+    prof = profile(args.board)
+    cfg = get_config(args.config or prof.config)
     fit = fit_check(cfg, args.board)
     print(f"fit check: {fit['ram_bits'] / 1024:.0f} of {fit['ram_available'] / 1024:.0f} "
           "Kbit block RAM")
@@ -127,10 +163,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from epfpga.sim.runner import HW_DIR
 
-    clock = args.clock or PARTS[args.board].clock_mhz
+    from .top import BoardTop, clocking
+
+    clock = args.clock or prof.clock_hz / 1e6
     if not 1 <= clock <= 400:
         raise EpfpgaError(f"--clock must be in 1..400 MHz, got {clock}")
-    h = hashlib.sha256(f"{cfg.digest}{args.board}{args.baud}{clock}".encode())
+    if args.seeds < 1 or args.jobs < 1:
+        raise EpfpgaError("--seeds and --jobs must be at least 1")
+    clk = clocking(args.board, clock, args.baud)  # refuses a bad clock or baud now
+    first = prof.seed if args.seed is None else args.seed
+    seeds = list(range(first, first + args.seeds))
+    h = hashlib.sha256(f"{cfg.digest}{args.board}{clk.link.baud}{clock}{seeds}".encode())
     for f in sorted(HW_DIR.rglob("*.py")) + sorted(Path(__file__).parent.glob("*.py")):
         h.update(f.read_bytes())
     d = args.out / f"{args.board}-{cfg.name}-{h.hexdigest()[:12]}"
@@ -140,52 +183,60 @@ def run(args: argparse.Namespace) -> int:
         print(report_path.read_text())
         return 0
     os.environ.update({k: _tool(v) for k, v in TOOL_ENV.items() if k not in os.environ})
-    from .top import BoardTop
-
-    print(f"building {cfg.name} for {args.board} in {d} (first YoWASP run compiles "
-          "WebAssembly: about a minute extra) ...", flush=True)
+    top = BoardTop(cfg, args.board, args.baud, clock)
+    print(f"building {cfg.name} for {args.board} at {top.core_mhz:g} MHz, {top.baud} baud, "
+          f"seeds {seeds[0]}..{seeds[-1]} in {d} (first YoWASP run compiles WebAssembly: "
+          "about a minute extra) ...", flush=True)
+    opts = {"synth_opts": "-dsp"} if args.board == "icebreaker" else {}
     t = time.time()
     try:
-        top = BoardTop(cfg, args.baud, clock)
-        _platform(args.board).build(top, name="epfpga", build_dir=str(d),
-                                    do_program=False,
-                                    **({"synth_opts": "-dsp"} if args.board == "icebreaker"
-                                       else {}))
-        ok = True
-    except EpfpgaError:
-        raise
-    except Exception as e:  # the tool's own log says why; report it, keep the log
-        ok, failure = False, str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
-        print(f"toolchain failed: {e}")
+        placements = place_seeds(
+            lambda nextpnr_opts: _platform(args.board).prepare(
+                top, name="epfpga", nextpnr_opts=nextpnr_opts, **opts),
+            d, seeds, min(args.jobs, len(seeds)))
+    except RuntimeError as e:  # synthesis failed: its log says why
+        placements, failure = [], str(e)
     wall = time.time() - t
+    win = best(placements)
     log = d / "epfpga.tim"
     rep = parse_nextpnr_log(log) if log.exists() else {"errors": []}
-    if not ok and not rep.get("errors"):
+    if not placements and not rep.get("errors"):
         rep["errors"] = [failure]
-    core_mhz = top.core_mhz or clock
-    rep.update({"board": args.board, "config": cfg.name, "digest": cfg.digest, "ok": ok,
-                "build_s": wall, "clock_mhz": core_mhz, "baud": args.baud,
-                "oscillator_mhz": PARTS[args.board].clock_mhz})
+    elif win is None and not rep.get("errors"):
+        rep["errors"] = [p.error for p in placements if p.error][:1]
+    core_mhz = top.core_mhz
+    rep.update({"board": args.board, "config": cfg.name, "digest": cfg.digest,
+                "ok": win is not None, "build_s": wall, "clock_mhz": core_mhz,
+                "baud": top.baud, "uart": {"clocks_per_bit": top.link.clocks_per_bit,
+                                           "rate_error": top.link.rate_error,
+                                           "margin_bits": top.link.margin},
+                "oscillator_mhz": prof.oscillator_hz / 1e6,
+                "pll": {**top.pll.params, "pfd_mhz": top.pll.pfd_mhz,
+                        "vco_mhz": top.pll.vco_mhz} if top.pll else None,
+                "seed": win.seed if win else None,
+                "placements": [{"seed": p.seed, "ok": p.ok, "fmax_mhz": p.fmax_mhz}
+                               for p in placements],
+                "fmax_spread_mhz": spread(placements),
+                "leds": dict(prof.led_table()), "reset": prof.reset_label})
     fmax = rep.get("fmax_mhz") or {}
     rep["timing_met"] = bool(fmax) and min(fmax.values()) >= core_mhz
-    if ok:
-        rep.update(throughput(cfg, core_mhz, args.baud, simulate=not args.no_sim,
+    if win is not None:
+        rep.update(throughput(cfg, core_mhz, top.baud, simulate=not args.no_sim,
                               shared_mul=PARTS[args.board].shared_mul))
         report_path.write_text(json.dumps(rep, indent=2) + "\n")
         (d / "report.txt").write_text(text_report(rep))
         print(text_report(rep))
-    if not ok:
-        if fmax and min(fmax.values()) < core_mhz:
-            slow = min(fmax.values())
-            raise EpfpgaError(
-                f"timing not met: f_max {slow:.1f} MHz is below the {core_mhz:.1f} MHz "
-                f"core clock; rebuild with --clock {int(slow)} (the PLL makes it from the "
-                f"board's oscillator) (log: {log})")
-        if over := overflow(rep.get("utilisation") or {}):
-            raise EpfpgaError(
-                f"config {cfg.name!r} does not fit {args.board} as synthesized: it needs "
-                f"{', '.join(over)}; try a smaller hidden layer, fewer MAC lanes or "
-                f"narrower weights, or a larger board (log: {log})")
-        raise EpfpgaError(f"build failed: {'; '.join(rep.get('errors') or ['see log'])} "
-                          f"(log: {log})")
-    return 0
+        return 0
+    if fmax and min(fmax.values()) < core_mhz:
+        slow = min(fmax.values())
+        raise EpfpgaError(
+            f"timing not met: f_max {slow:.1f} MHz (best of {len(placements)} placements) is "
+            f"below the {core_mhz:.1f} MHz core clock; try more placements (--seeds 8 "
+            f"--jobs 2) or rebuild with --clock {int(slow)} (log: {log})")
+    if over := overflow(rep.get("utilisation") or {}):
+        raise EpfpgaError(
+            f"config {cfg.name!r} does not fit {args.board} as synthesized: it needs "
+            f"{', '.join(over)}; try a smaller hidden layer, fewer MAC lanes or "
+            f"narrower weights, or a larger board (log: {log})")
+    raise EpfpgaError(f"build failed: {'; '.join(rep.get('errors') or ['see log'])} "
+                      f"(log: {log if log.exists() else d})")

@@ -1,68 +1,101 @@
-"""Board tops: the SoC on the board's UART, status on LEDs, reset from the board, and
-(when a core clock other than the oscillator is asked for) a PLL in front of it."""
+"""Board tops: the SoC on the board's UART, its status on the LEDs the board profile
+names, the core clock from the oscillator (through a PLL when it differs) and a reset
+that waits for that clock and follows the user button."""
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, Signal
+from dataclasses import dataclass
+
+from amaranth.hdl import Cat, ClockDomain, ClockSignal, Const, Elaboratable, Module, Signal
 from amaranth.lib import io
-from amaranth.lib.cdc import ResetSynchronizer
 
 from epfpga.config import EPConfig
-from epfpga.hw.link.uart import baud_timing
+from epfpga.hw.link.uart import BaudTiming
 from epfpga.hw.soc import EPSoC
 
 from .parts import PARTS
-from .pll import ecp5_setting, ice40_setting, pll_instance
+from .pll import PLLSetting, pll_instance, pll_setting
+from .profiles import STATUS_BITS, profile
+from .reset import PowerOnReset, hold_cycles
+
+
+@dataclass(frozen=True)
+class Clocking:
+    """The core clock a board build gets and the UART's timing at it."""
+
+    pll: PLLSetting | None  # None: the oscillator itself
+    core_mhz: float
+    link: BaudTiming
+
+
+def clocking(board: str, clock_mhz: float | None = None, baud: int | None = None
+             ) -> Clocking:
+    """The board's clocking for a requested core clock and baud (the profile's when not
+    given); refuses, with the reason, a clock the PLL cannot make or a baud the UART
+    cannot keep at it.  Pure arithmetic: call it before any build step."""
+    prof = profile(board)
+    f_in = prof.oscillator_hz / 1e6
+    f_out = clock_mhz or prof.clock_hz / 1e6
+    pll = None if abs(f_out - f_in) < 1e-6 else pll_setting(PARTS[board].device, f_in, f_out)
+    core = pll.f_out_mhz if pll else f_in
+    return Clocking(pll, core, prof.link_timing(core * 1e6, baud or prof.baud))
 
 
 class BoardTop(Elaboratable):
-    def __init__(self, cfg: EPConfig, baud: int = 1_000_000, clock_mhz: float | None = None):
-        self.cfg = cfg
-        self.baud = baud
-        self.clock_mhz = clock_mhz
-        self.core_mhz: float | None = None  # the clock really made, once elaborated
+    """``clock_mhz`` and ``baud`` default to the board profile's."""
 
-    def _clock(self, m: Module, platform) -> float:  # noqa: ANN001
-        """Core clock in Hz: the oscillator itself, or a PLL output from it."""
-        f_in = platform.default_clk_frequency / 1e6
-        if self.clock_mhz is None or abs(self.clock_mhz - f_in) < 1e-6:
-            return f_in * 1e6  # the platform's own sync domain
-        family = "ecp5" if "LFE5" in platform.device else "ice40"
-        setting = (ecp5_setting if family == "ecp5" else ice40_setting)(f_in, self.clock_mhz)
+    def __init__(self, cfg: EPConfig, board: str, baud: int | None = None,
+                 clock_mhz: float | None = None):
+        self.cfg = cfg
+        self.profile = profile(board)
+        self.part = PARTS[board]
+        c = clocking(board, clock_mhz, baud)
+        self.pll, self.core_mhz, self.link = c.pll, c.core_mhz, c.link
+        self.baud = self.link.baud
+
+    def _clock(self, m: Module, platform) -> Signal:  # noqa: ANN001
+        """The ``sync`` domain on the oscillator or on the PLL's output; returns LOCK."""
         pin = platform.request(platform.default_clk, dir="-")
-        if family == "ecp5":
-            m.submodules.clk_in_buf = buf = io.Buffer("i", pin)
-            platform.add_clock_constraint(buf.i, f_in * 1e6)
-            clk_in = buf.i
-        else:
-            clk_in = pin.io
         m.domains.sync = ClockDomain("sync")
+        f_in = self.profile.oscillator_hz
+        ecp5 = "LFE5" in self.part.device
+        if self.pll is None or ecp5:
+            m.submodules.clk_in_buf = buf = io.Buffer("i", pin)
+            if ecp5:  # the pin's own constraint does not reach through the buffer
+                platform.add_clock_constraint(buf.i, f_in)
+        if self.pll is None:
+            m.d.comb += ClockSignal("sync").eq(buf.i)
+            return Const(1)
         locked, clk = Signal(), Signal()
-        m.submodules.pll = pll_instance(family, setting, f_in, clk_in, clk, locked)
+        # the UP5K's PLL sits behind the clock pad: it takes the pin itself, not a buffer
+        m.submodules.pll = pll_instance(self.pll, f_in / 1e6, buf.i if ecp5 else pin.io,
+                                        clk, locked)
         m.d.comb += ClockSignal("sync").eq(clk)
-        platform.add_clock_constraint(clk, setting.f_out_mhz * 1e6)
-        m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
-        return setting.f_out_mhz * 1e6
+        platform.add_clock_constraint(clk, self.core_mhz * 1e6)
+        return locked
+
+    def _button(self, m: Module, platform) -> Signal | None:  # noqa: ANN001
+        if self.profile.reset_button is None:
+            return None
+        m.submodules.button_buf = buf = io.Buffer(
+            "i", platform.request(*self.profile.reset_button, dir="-"))
+        return buf.i  # pressed = 1 (amaranth-boards inverts active-low buttons)
 
     def elaborate(self, platform):  # noqa: ANN001, ANN201
         m = Module()
-        clk_hz = self._clock(m, platform)
-        self.core_mhz = clk_hz / 1e6
-        timing = baud_timing(clk_hz, self.baud)  # refuses a pair a board cannot rely on
-        part = next(p for p in PARTS.values() if p.device in platform.device)
-        ice40 = "LFE5" not in platform.device  # SPRAM for W0
-        m.submodules.soc = soc = EPSoC(self.cfg, uart=timing,
-                                       spram=ice40 and self.cfg.part == "up5k",
-                                       shared_mul=part.shared_mul)
+        locked = self._clock(m, platform)
+        m.submodules.reset = PowerOnReset(hold_cycles(self.core_mhz * 1e6), locked,
+                                          self._button(m, platform))
+        m.submodules.soc = soc = EPSoC(self.cfg, uart=self.link,
+                                       spram=bool(self.part.spram_words)
+                                       and self.cfg.part == "up5k",
+                                       shared_mul=self.part.shared_mul)
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx_buf = rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx_buf = tx = io.Buffer("o", uart.tx)
         m.d.comb += [soc.rx.eq(rx.i), tx.o.eq(soc.tx)]
-        for k in range(3):
-            try:
-                led = platform.request("led", k, dir="-")
-            except Exception:  # boards with fewer LEDs
-                break
-            m.submodules[f"led{k}_buf"] = buf = io.Buffer("o", led)
-            m.d.comb += buf.o.eq(soc.status_led[k])
+        for led in self.profile.leds:
+            m.submodules[f"led{led.index}_buf"] = buf = io.Buffer(
+                "o", platform.request("led", led.index, dir="-"))
+            m.d.comb += buf.o.eq(Cat(soc.status_led[STATUS_BITS[s]] for s in led.shows).any())
         return m

@@ -1,0 +1,124 @@
+"""Synthesis once, then one nextpnr placement per seed (in parallel up to ``jobs``), the
+fastest kept: timing closure from a spread of placements rather than one lucky one.
+
+Each seed gets its own Amaranth build plan (they differ only in ``--seed``) in
+``DIR/seeds/S``; Yosys runs in the first and its netlist is copied to the others, whose
+scripts then run with Yosys stubbed out.  The winner's files are copied up to ``DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .report import overflow, parse_nextpnr_log
+
+NAME = "epfpga"
+#: The tool variables of Amaranth's Lattice build scripts, by step.
+PLACE_TOOLS = ("NEXTPNR_ICE40", "NEXTPNR_ECP5", "ICEPACK", "ECPPACK")
+STUB = "true"  # a command that accepts any arguments and does nothing
+
+
+@dataclass
+class Placement:
+    seed: int
+    ok: bool = False
+    log: dict[str, object] = field(default_factory=dict)  # parse_nextpnr_log's report
+    error: str = ""
+
+    @property
+    def fmax_mhz(self) -> float | None:
+        """The slowest clock's f_max, or None when nextpnr did not get that far."""
+        f = self.log.get("fmax_mhz") or {}
+        return min(f.values()) if f else None  # type: ignore[union-attr]
+
+
+def seed_options(seed: int) -> str:
+    """nextpnr's options for a seed; 0 leaves nextpnr at its built-in starting state
+    (which ``--seed`` cannot reproduce: nextpnr advances the generator after seeding)."""
+    return f"--seed {seed}" if seed else ""
+
+
+def _run_script(root: Path, stubs: tuple[str, ...]) -> subprocess.CompletedProcess:
+    env = dict(os.environ, **dict.fromkeys(stubs, shutil.which(STUB) or "/bin/true"))
+    cmd = (["cmd", "/c", f"call build_{NAME}.bat"] if sys.platform.startswith("win32")
+           else ["sh", f"build_{NAME}.sh"])
+    return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+
+
+def _failure(r: subprocess.CompletedProcess) -> str:
+    lines = (r.stderr or r.stdout or "").strip().splitlines()
+    return lines[-1] if lines else f"exit code {r.returncode}"
+
+
+def place_seeds(make_plan: Callable[[str], object], out: Path, seeds: list[int],
+                jobs: int = 1) -> list[Placement]:
+    """``make_plan(nextpnr_opts)``: an Amaranth BuildPlan of the design (a fresh platform
+    each call).  Returns one Placement per seed; the best one's files end up in ``out``.
+    Raises RuntimeError (with the tool's last line) when synthesis fails."""
+    dirs = {s: out / "seeds" / str(s) for s in seeds}
+    for s, d in dirs.items():  # extract() changes directory: not from threads
+        make_plan(seed_options(s)).extract(str(d))  # type: ignore[attr-defined]
+    first = dirs[seeds[0]]
+    print(f"synthesis (Yosys) in {first} ...", flush=True)
+    r = _run_script(first, PLACE_TOOLS)
+    netlist = first / f"{NAME}.json"
+    if r.returncode or not netlist.exists():
+        shutil.copytree(first, out, dirs_exist_ok=True)  # keep the logs
+        raise RuntimeError(_failure(r))
+    for d in dirs.values():
+        if d != first:
+            shutil.copy2(netlist, d / netlist.name)
+
+    def place(s: int) -> Placement:
+        r = _run_script(dirs[s], ("YOSYS",))
+        log = dirs[s] / f"{NAME}.tim"
+        return Placement(s, r.returncode == 0,
+                         parse_nextpnr_log(log) if log.exists() else {"errors": []},
+                         "" if r.returncode == 0 else _failure(r))
+
+    done: list[Placement] = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(place, s) for s in seeds]
+        with tqdm(total=len(seeds), desc="place and route", unit="seed") as bar:
+            for fut in as_completed(futures):
+                if fut.cancelled():
+                    continue
+                p = fut.result()
+                done.append(p)
+                f = f"{p.fmax_mhz:.1f} MHz" if p.fmax_mhz else "no f_max"
+                bar.write(f"  seed {p.seed}: {f}{'' if p.ok else ' (failed)'}")
+                bar.update()
+                if overflow(p.log.get("utilisation") or {}):  # type: ignore[arg-type]
+                    for other in futures:  # no seed makes the design smaller
+                        other.cancel()
+    done.sort(key=lambda p: p.seed)
+    win = best(done) or max(done, key=lambda p: p.fmax_mhz or 0)
+    shutil.copytree(dirs[win.seed], out, dirs_exist_ok=True)
+    for s, d in dirs.items():  # the others' logs stay; their netlists and images go
+        if s != win.seed:
+            for f in d.iterdir():
+                if f.suffix not in (".tim", ".sh", ".bat"):
+                    f.unlink()
+    return done
+
+
+def best(placements: list[Placement]) -> Placement | None:
+    """The completed placement with the highest f_max (the lowest seed among equals)."""
+    ok = [p for p in placements if p.ok]
+    return max(ok, key=lambda p: (p.fmax_mhz or 0, -p.seed)) if ok else None
+
+
+def spread(placements: list[Placement]) -> dict[str, float]:
+    """min / median / max f_max over every placement that reached timing analysis."""
+    f = [p.fmax_mhz for p in placements if p.fmax_mhz]
+    return {"min": min(f), "median": statistics.median(f), "max": max(f)} if f else {}
