@@ -96,9 +96,10 @@ class EPSoC(wiring.Component):
         pb = frames.data  # byte at the address set last cycle
 
         # ---------------------------------------------------------------- response
-        r_cmd = Signal(8)
+        r_error = Signal()  # answering with ERROR, else with cmd | RESPONSE
+        r_cmd = Mux(r_error, p.ERROR, cmd | p.RESPONSE)
         r_len = Signal(range(p.MAX_PAYLOAD + 1))
-        r_err = Signal(8)
+        r_err = Signal(2)  # the error code
         crc = Signal(16)
         hk = Signal(range(8))
         out_byte = Signal(8)
@@ -108,17 +109,18 @@ class EPSoC(wiring.Component):
         bk = Signal(range(9))
         k = Signal(range(p.MAX_PAYLOAD + 1))  # generic loop counter
         cnt = Signal(16)
-        kind = Signal(8)
-        layer = Signal(8)
+        # registers keep only what the checks leave meaningful: kind 0..2, layer < L
+        kind, kind_bad = Signal(2), Signal()
+        layer, layer_bad = Signal(range(max(L, 2))), Signal()
         offset = Signal(range(amap.max_size + 1))
         offset_big = Signal()  # the 32-bit offset field is beyond every region
         region = Signal(range(len(amap.regions)))  # of the core's host port
         base = Signal(range(amap.max_size + 1))  # first offset of a READ/WRITE
         size = Signal(range(amap.max_size + 2))
-        y = Signal(8)
+        y = Signal.like(core.job.payload.label)
         neg = Signal()
         sparse = Signal()
-        s0 = Signal(range(p.MAX_PAYLOAD + 1))  # first sample byte
+        s0 = Mux(cmd == p.TRAIN, 2, 0)  # first sample byte
         j = Signal(range(n0 + 1))
         # pixel indices and values are validated before they are fetched, so these
         # registers only need the sample's ranges; NONE (all ones) is above any index
@@ -127,7 +129,7 @@ class EPSoC(wiring.Component):
         NONE = (1 << len(nxt_idx)) - 1
         nxt_val = Signal(cfg.act_bits)
         last_idx = Signal(len(nxt_idx))
-        pred = Signal(8)
+        pred = Signal.like(core.result.payload)
         replaying = Signal()
         bad = Signal()
         hostv = Signal(signed(33))
@@ -159,7 +161,7 @@ class EPSoC(wiring.Component):
         def start_response(rc, rl, byte=0):  # noqa: ANN001, ANN202
             """Begin answering; a first execution also records the answer for retries
             (``byte``: the prediction or error code a TRAIN retry must repeat)."""
-            m.d.sync += [r_cmd.eq(rc), r_len.eq(rl), hk.eq(0), crc.eq(0xFFFF)]
+            m.d.sync += [r_error.eq(rc == p.ERROR), r_len.eq(rl), hk.eq(0), crc.eq(0xFFFF)]
             m.d.comb += [rp_w.addr.eq(seq[:SEQ_SLOT_BITS]), rp_w.en.eq(~replaying),
                          rp_w.data.valid.eq(1), rp_w.data.seq_hi.eq(seq[SEQ_SLOT_BITS:]),
                          rp_w.data.cmd.eq(cmd), rp_w.data.error.eq(rc == p.ERROR),
@@ -226,7 +228,8 @@ class EPSoC(wiring.Component):
                     m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 w = word  # argument bytes, little endian: byte i = w[8i:8i+8]
-                m.d.sync += [kind.eq(w[0:8]), layer.eq(w[8:16]), offset.eq(w[16:48]),
+                m.d.sync += [kind.eq(w[0:8]), kind_bad.eq(w[0:8] > p.REGION_LFSR),
+                             layer.eq(w[8:16]), layer_bad.eq(w[8:16] >= L), offset.eq(w[16:48]),
                              offset_big.eq(w[16:48] > amap.max_size),
                              cnt.eq(w[48:64]), y.eq(w[0:8]), neg.eq(w[8:16] != 0)]
                 with m.Switch(cmd):
@@ -253,8 +256,7 @@ class EPSoC(wiring.Component):
                             m.d.sync += r_err.eq(p.E_RANGE)
                             m.next = "ERR"
                         with m.Else():
-                            sb = Mux(cmd == p.TRAIN, 2, 0)
-                            m.d.sync += [s0.eq(sb), pa.eq(sb)]
+                            m.d.sync += pa.eq(s0)
                             m.next = "SAMPLE_ENC"
                     with m.Default():
                         m.d.sync += [r_err.eq(p.E_UNKNOWN_CMD), counters["unknown_cmds"].eq(
@@ -276,10 +278,10 @@ class EPSoC(wiring.Component):
                 m.next = "ACCESS_CHECK"
             with m.State("ACCESS_CHECK"):  # in board_model.BoardModel._access's order
                 bad_shape = Mux(cmd == p.READ, length != 8, (length < 6) | (length[:3] != 6))
-                with m.If(bad_shape | (kind > p.REGION_LFSR)):
+                with m.If(bad_shape | kind_bad):
                     m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
                     m.next = "ERR"
-                with m.Elif(layer >= L):
+                with m.Elif(layer_bad):
                     m.d.sync += r_err.eq(p.E_RANGE)
                     m.next = "ERR"
                 with m.Elif(offset_big | (end > size_r) | ((cmd == p.READ) &
@@ -497,9 +499,9 @@ class EPSoC(wiring.Component):
                     with m.Else():
                         with m.Switch(r_cmd):
                             with m.Case(p.INFO | p.RESPONSE):
-                                m.d.comb += byte.eq(info_rom[k])
+                                m.d.comb += byte.eq(info_rom[k[:len(info).bit_length()]])
                             with m.Case(p.STATUS | p.RESPONSE):
-                                m.d.comb += byte.eq(status_bytes[k])
+                                m.d.comb += byte.eq(status_bytes[k[:5]])
                             with m.Case(p.READ | p.RESPONSE):
                                 m.d.comb += byte.eq(word.word_select(k[:3], 8))
                             with m.Case(p.TRAIN | p.RESPONSE, p.INFER | p.RESPONSE):

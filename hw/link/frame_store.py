@@ -59,12 +59,12 @@ class FrameStore(wiring.Component):
         with m.If(self.w.commit):
             m.d.sync += head.eq(wp)
 
-        base = Signal(aw)  # the header byte being read, then payload byte 0
+        base = Signal(aw + 1)  # the header byte being read, then payload byte 0
         k = Signal(range(STORE_OVERHEAD + 1))
         hdr = Signal(8 * STORE_OVERHEAD)
         m.d.comb += [self.r.cmd.eq(hdr[0:8]), self.r.seq.eq(hdr[8:24]),
                      self.r.length.eq(hdr[24:40]), self.r.data.eq(rd.data),
-                     rd.addr.eq(base + (self.r.addr & self.r.valid.replicate(aw)))]
+                     rd.addr.eq(base[:aw] + (self.r.addr & self.r.valid.replicate(aw)))]
         with m.FSM():
             with m.State("IDLE"):
                 m.d.sync += [base.eq(tail), k.eq(0)]
@@ -81,6 +81,6 @@ class FrameStore(wiring.Component):
             with m.State("VALID"):
                 m.d.comb += self.r.valid.eq(1)
                 with m.If(self.r.done):
-                    m.d.sync += tail.eq(tail + self.r.length + STORE_OVERHEAD)
+                    m.d.sync += tail.eq(base + self.r.length)
                     m.next = "IDLE"
         return m

@@ -56,10 +56,11 @@ DENSE, SPARSE = 0, 1
 
 STATUS_FIELDS = ("samples", "frames_ok", "crc_errors", "framing_errors", "unknown_cmds",
                  "seq_gaps", "replays", "overruns")
-#: bits each STATUS counter keeps on the board (every field is 32 bits on the wire): the
-#: error counters wrap at 2**16, which leaves the iCE40UP5K the logic cells it needs
-STATUS_BITS = {"samples": 32, "frames_ok": 32, "crc_errors": 16, "framing_errors": 16,
-               "unknown_cmds": 16, "seq_gaps": 16, "replays": 16, "overruns": 16}
+#: bits each STATUS counter keeps on the board (every field is 32 bits on the wire, the
+#: board's count modulo 2**bits): a counter bit costs a logic cell, and the iCE40UP5K
+#: has none to spare.  The host reads them as differences between two STATUS answers.
+STATUS_BITS = {"samples": 16, "frames_ok": 16, "crc_errors": 8, "framing_errors": 8,
+               "unknown_cmds": 8, "seq_gaps": 8, "replays": 8, "overruns": 8}
 
 
 def crc16(data: bytes, crc: int = 0xFFFF) -> int:
