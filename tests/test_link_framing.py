@@ -252,3 +252,53 @@ def test_uart_output_refuses_a_consumer_that_can_stall() -> None:
     rx = UARTRx(BaudTiming(8, 1, 8, 0))
     with pytest.raises(Exception, match="(?i)signature|compatible|ready"):
         wiring.connect(m, rx.data, FrameReceiver().bytes)
+
+
+def test_a_host_past_the_window_is_counted_and_loses_only_the_frame_overrun() -> None:
+    """The UART side at a byte every 40 clocks (4 a bit), the dispatcher not reading:
+    frames up to the window are kept whole; the bytes that find the buffer full are
+    counted and their frame is lost; once the host has timed out (a quiet line: the
+    parser drops the partial frame) the next frame comes through."""
+    from amaranth.lib import wiring
+
+    m = Module()
+    m.submodules.rxb = rxb = RxBuffer()
+    m.submodules.recv = recv = FrameReceiver(timeout_bits=10)
+    wiring.connect(m, rxb.o, recv.bytes)
+    fitting = [p.encode(p.WRITE, k, bytes([k]) * 600) for k in range(3)]  # 3 x 605 bytes
+    over = p.encode(p.WRITE, 3, bytes([3]) * 600)  # 605 more: past the 2048-byte store
+    late = p.encode(p.INFO, 4)
+    got, overruns = [], []
+
+    async def tb(ctx):  # noqa: ANN001
+        async def send(data: bytes) -> None:
+            for byte in data:
+                ctx.set(rxb.i.payload, byte)
+                ctx.set(rxb.i.valid, 1)
+                await ctx.tick()
+                ctx.set(rxb.i.valid, 0)
+                await ctx.tick().repeat(39)
+
+        async def read_one() -> None:
+            f = recv.frames
+            await ctx.tick().until(f.valid)
+            got.append((ctx.get(f.cmd), ctx.get(f.seq), ctx.get(f.length)))
+            ctx.set(f.done, 1)
+            await ctx.tick()
+            ctx.set(f.done, 0)
+
+        await send(b"".join(fitting) + over)
+        overruns.append(ctx.get(rxb.overruns))
+        for _ in range(3):
+            await read_one()
+        await ctx.tick().repeat(2 ** 10 + 10)  # the host's answer timeout
+        await send(late)
+        await read_one()
+        overruns.append(ctx.get(rxb.overruns))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert overruns[0] > 0 and overruns[1] == overruns[0]
+    assert got == [(p.WRITE, 0, 600), (p.WRITE, 1, 600), (p.WRITE, 2, 600), (p.INFO, 4, 0)]
