@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
+from epfpga.hw.plan import HardwarePlan
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,13 @@ PARTS = {
 # ``epfpga bench boards`` compares samples/s at.
 BOARD_BUILDS: tuple[tuple[str, str, float], ...] = (
     ("icebreaker", "up5k", 24.0), ("ulx3s", "up5k", 30.0), ("ulx3s", "ecp5", 40.0))
+
+
+def board_plan(cfg: EPConfig, board: str) -> HardwarePlan:
+    """The core's plan as ``board``'s build makes it: its part's multiplier plan, and W0
+    in SPRAM where the part has it and the config is laid out for it."""
+    part = PARTS[board]
+    return HardwarePlan(cfg, part.shared_mul, bool(part.spram_words) and cfg.part == "up5k")
 
 
 def memory_bits(cfg: EPConfig, spram: bool = False, fast: bool = False) -> dict[str, int]:
@@ -99,8 +107,8 @@ def fit_check(cfg: EPConfig, board: str) -> dict[str, object]:
     if board not in PARTS:
         raise EpfpgaError(f"unknown board {board!r}: use one of {', '.join(PARTS)}")
     part = PARTS[board]
-    spram = bool(part.spram_words) and cfg.part == "up5k"
-    fast = not part.shared_mul
+    plan = board_plan(cfg, board)
+    spram, fast = plan.spram, plan.fast
     mem = memory_bits(cfg, spram, fast)
     total = sum(mem.values())
     w0_words = cfg.layers[0] * cfg.layers[1]

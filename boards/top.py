@@ -13,7 +13,7 @@ from epfpga.config import EPConfig
 from epfpga.hw.link.uart import BaudTiming
 from epfpga.hw.soc import EPSoC
 
-from .parts import PARTS
+from .parts import PARTS, board_plan
 from .pll import PLLSetting, pll_instance, pll_setting
 from .profiles import STATUS_BITS, profile
 from .reset import PowerOnReset, hold_cycles
@@ -87,9 +87,7 @@ class BoardTop(Elaboratable):
         m.submodules.reset = PowerOnReset(hold_cycles(self.core_mhz * 1e6), locked,
                                           self._button(m, platform))
         m.submodules.soc = soc = EPSoC(self.cfg, uart=self.link,
-                                       spram=bool(self.part.spram_words)
-                                       and self.cfg.part == "up5k",
-                                       shared_mul=self.part.shared_mul)
+                                       plan=board_plan(self.cfg, self.profile.board))
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx_buf = rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx_buf = tx = io.Buffer("o", uart.tx)

@@ -31,29 +31,24 @@ from __future__ import annotations
 
 from epfpga.config import EPConfig
 
-from .layout import has_predrive, relax_halves
+from .plan import make_plan
 
 PIPELINE_DEPTH = 5  # address, read, register, accumulate, write
-
-
-def _shared(cfg: EPConfig, shared_mul: bool | None) -> bool:
-    from .core import default_shared_mul
-
-    return default_shared_mul(cfg) if shared_mul is None else shared_mul
 
 
 def _phases(cfg: EPConfig, nnz: float, shared_mul: bool | None = None
             ) -> tuple[float, float, float]:
     n, P, L = cfg.layers, cfg.lanes, cfg.n_layers
+    plan = make_plan(cfg, shared_mul)
     macs = [2 * n[k] * n[k + 1] for k in range(1, L)]
-    if L >= 2 and not _shared(cfg, shared_mul):  # W_l's readers: layers l and l + 1
-        halves, pipes = relax_halves(cfg, True), 2
+    if L >= 2 and plan.fast:  # W_l's readers: layers l and l + 1
+        halves, pipes = plan.relax_halves, 2
         reads = [n[k] * n[k + 1] / (halves[r] * P) for k in range(1, L) for r in (k, k + 1)]
     else:
         pipes, reads = 1, [w / P for w in macs]
     drive = max(n[0], nnz * n[1] / P)
     step = max(reads + [sum(macs) / (pipes * 2 * P), PIPELINE_DEPTH])
-    w0 = nnz * n[1] / P * (2 if cfg.part == "up5k" else 1)
+    w0 = nnz * n[1] / P * (2 if plan.single_port_w0 else 1)
     update = max([w0] + [n[k] * n[k + 1] / P for k in range(1, cfg.n_layers)])
     return drive, step, update
 
@@ -63,14 +58,13 @@ def chain_bound(cfg: EPConfig, nnz: float, train: bool, shared_mul: bool | None 
     """``shared_mul``: the core's multiplier plan (None: the config part's);
     ``streamed``: samples back to back (the fast plan then hides the drive)."""
     drive, step, update = _phases(cfg, nnz, shared_mul)
-    fast = not _shared(cfg, shared_mul)
     steps = cfg.T1
     if train:
         if cfg.algorithm == "cep":  # an update and a new drive after every nudged step
             return int(drive + cfg.T1 * step + cfg.T2 * (step + update + drive))
         steps += (2 if cfg.nudge == "symmetric" else 1) * cfg.T2
     relax = steps * step
-    if streamed and has_predrive(cfg, fast):
+    if streamed and make_plan(cfg, shared_mul).predrive:
         return int(max(drive, relax) + (update if train else 0))
     return int(drive + relax + (update if train else 0))
 
@@ -78,10 +72,10 @@ def chain_bound(cfg: EPConfig, nnz: float, train: bool, shared_mul: bool | None 
 def port_bound(cfg: EPConfig, nnz: float, train: bool, shared_mul: bool | None = None
                ) -> int:
     n, P = cfg.layers, cfg.lanes
-    fast = not _shared(cfg, shared_mul)
-    halves = relax_halves(cfg, fast)
+    plan = make_plan(cfg, shared_mul)
+    fast, halves = plan.fast, plan.relax_halves
     steps = cfg.T1 + (cfg.T2 * (2 if cfg.nudge == "symmetric" else 1) if train else 0)
-    ports = [n[0], nnz * n[1] / P * (1 + (2 if cfg.part == "up5k" else 1) * train)]
+    ports = [n[0], nnz * n[1] / P * (1 + (2 if plan.single_port_w0 else 1) * train)]
     for k in range(1, cfg.n_layers):  # W_l's first port: both readers' (shared), or one
         per_step = 1 / min(halves[k], halves[k + 1]) if fast else 2
         ports.append((steps * per_step + train) * n[k] * n[k + 1] / P)

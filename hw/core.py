@@ -47,18 +47,11 @@ from epfpga.errors import EpfpgaError
 from epfpga.numerics import LFSR_MASK, lfsr_seed
 
 from .bitslice import BitSlicedMemory
-from .layout import (
-    acc_width,
-    exact_divider,
-    has_predrive,
-    memory_plan,
-    rand_offsets,
-    relax_halves,
-    w0_bit_sliced,
-    weight_layouts,
-    words,
-)
+from .layout import acc_width, exact_divider, rand_offsets, weight_layouts, words
+from .plan import HardwarePlan, default_shared_mul, make_plan
 from .spram import SinglePortMemory
+
+__all__ = ["EPCore", "default_shared_mul"]  # default_shared_mul: moved to hw/plan.py
 
 
 def _bits(n: int) -> int:
@@ -123,31 +116,26 @@ def unsupported(cfg: EPConfig) -> list[str]:
     return todo
 
 
-def default_shared_mul(cfg: EPConfig) -> bool:
-    """The multiplier plan a config gets unless its board says otherwise: only the
-    ECP5's 156 multipliers afford one per use (with the odd/even relaxation pipelines)."""
-    return cfg.part != "ecp5"
-
-
 class EPCore(wiring.Component):
     """One EP network; ``job`` then ``n0`` pixels in, prediction out."""
 
-    def __init__(self, cfg: EPConfig, spram: bool = False, shared_mul: bool | None = None):
+    def __init__(self, cfg: EPConfig, spram: bool = False, shared_mul: bool | None = None,
+                 plan: HardwarePlan | None = None):
         """``spram``: build W0 from the iCE40UP5K's SB_SPRAM256KA blocks (part 'up5k'
         only); the single-port schedule is used for that part either way.
         ``shared_mul``: form every product on two shared multipliers (few DSP blocks,
         longer paths) rather than one multiplier per use, each product registered, with
         the odd and even layers relaxing side by side (fast, for DSP-rich parts); both
         compute the same numbers, the second in fewer cycles.  None: by the config's
-        part (``default_shared_mul``)."""
-        if shared_mul is None:
-            shared_mul = default_shared_mul(cfg)
+        part (``default_shared_mul``).  ``plan``: all of these at once (hw/plan.py);
+        it overrides the other two."""
+        plan = plan or make_plan(cfg, shared_mul, spram)
         if todo := unsupported(cfg):
             raise EpfpgaError(f"config {cfg.name!r}: the EP core does not implement "
                               + "; ".join(todo) + " yet; the golden and float engines do")
         self.cfg = cfg
-        self.spram = spram
-        self.shared_mul = shared_mul
+        self.plan = plan
+        self.spram, self.shared_mul = plan.spram, plan.shared_mul
         self.amap = AddressMap(cfg)
         self.relax_order: dict[int, str] = {}  # per layer, set at elaboration
         L = cfg.n_layers
@@ -219,17 +207,18 @@ class EPCore(wiring.Component):
             m.d.comb += s.eq(v)
             return Cat(*([s] * P))
 
-        ml = 0 if self.shared_mul else 1
+        hp = self.plan
+        ml = hp.mul_latency
         self.mul_latency = ml
         # The fast plan also double-buffers the pixels (X and the non-zero list NZ): the
         # next sample loads while this one runs, and a bank is free again at its result.
-        overlap = bool(ml)
+        overlap = hp.double_buffered
         # and computes the next sample's input drive while this one relaxes (W0 is idle
         # then); this sample's W0 update corrects it (hw/layout.py, ``has_predrive``)
-        predrive = has_predrive(cfg, overlap)
+        predrive = hp.predrive
 
         # ---------------------------------------------------------------- memories
-        plan = {name: (depth, width) for name, depth, width in memory_plan(cfg, fast=overlap)}
+        plan = {name: (depth, width) for name, depth, width in hp.memories()}
 
         def mem(name: str, shape=None, attrs=None) -> Memory:  # noqa: ANN001
             depth, width = plan[name]
@@ -243,7 +232,7 @@ class EPCore(wiring.Component):
 
         # On the UP5K, W0 (most of the weights) lives in single-port SPRAM: one read or
         # one write per cycle, so its update loop reads and writes on alternate cycles.
-        single_w0 = cfg.part == "up5k"
+        single_w0 = hp.single_port_w0
         Wr: list[list] = []
         Ww: list[list] = []
         w_mems: dict[tuple[int, int], Memory] = {}  # (layer, bank), block RAM ones
@@ -264,7 +253,7 @@ class EPCore(wiring.Component):
                     m.d.sync += [wa.eq(w.addr), wd.eq(w.data), we_.eq(w.en)]
                     m.d.comb += [sp.addr.eq(Mux(we_, wa, r.addr)), sp.wdata.eq(wd),
                                  sp.we.eq(we_)]
-                elif li == 0 and w0_bit_sliced(cfg, overlap):
+                elif li == 0 and hp.w0_bit_sliced:
                     m.submodules[name] = bs = BitSlicedMemory(wb_, g.depth)
                     r = SimpleNamespace(addr=bs.raddr, data=bs.rdata.as_signed())
                     w = SimpleNamespace(addr=bs.waddr, data=bs.wdata, en=bs.we)
@@ -850,7 +839,7 @@ class EPCore(wiring.Component):
 
             # visiting order per layer: the cheaper in cycles (see above), with its
             # entries in ``halves[lay]`` parts side by side (hw/layout.py)
-            halves = relax_halves(cfg, bool(ml))
+            halves = hp.relax_halves
             shape, iters = {}, {}
             for lay in range(1, L + 1):
                 nf = n[lay - 1] if lay >= 2 else 0  # bottom-up inputs
@@ -868,7 +857,7 @@ class EPCore(wiring.Component):
             # so neither waits for the other within a step.  The second one has its own
             # read port on each W_l it shares (l >= 1; W0 is not read here) and on the
             # output layer's own states (the nudge's s_L).
-            odd_even = bool(ml) and L >= 2
+            odd_even = hp.odd_even
             groups_of = ([[lay for lay in range(1, L + 1) if lay % 2 == q] for q in (1, 0)]
                          if odd_even else [list(range(1, L + 1))])
 

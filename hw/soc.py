@@ -25,6 +25,7 @@ from .core import EPCore
 from .link.framing import FrameReceiver, crc16_byte
 from .link.rx_buffer import RxBuffer
 from .link.uart import BaudTiming, UARTRx, UARTTx
+from .plan import HardwarePlan, make_plan
 
 #: What the board remembers of an accepted frame, to recognise and answer its retry
 #: (the slot is seq mod REPLAY_WINDOW, so only the sequence's upper bits are kept).
@@ -38,11 +39,11 @@ class EPSoC(wiring.Component):
     byte streams, for fast simulation, where INFO reports no clock and no baud."""
 
     def __init__(self, cfg: EPConfig, uart: BaudTiming | None = None, spram: bool = False,
-                 shared_mul: bool | None = None):
+                 shared_mul: bool | None = None, plan: HardwarePlan | None = None):
         self.cfg = cfg
         self.uart = uart
-        self.spram = spram  # W0 in the iCE40UP5K's SPRAM blocks (see hw/spram.py)
-        self.shared_mul = shared_mul  # see EPCore
+        # the core's plan (hw/plan.py); spram: W0 in the iCE40UP5K's SPRAM blocks
+        self.plan = plan or make_plan(cfg, shared_mul, spram)
         members = {"status_led": Out(3)}
         if uart is None:
             members.update({"rx_bytes": In(stream.Signature(8)),
@@ -56,7 +57,7 @@ class EPSoC(wiring.Component):
         m = Module()
         L = cfg.n_layers
         n0 = cfg.layers[0]
-        m.submodules.core = core = EPCore(cfg, spram=self.spram, shared_mul=self.shared_mul)
+        m.submodules.core = core = EPCore(cfg, plan=self.plan)
         m.submodules.receiver = receiver = FrameReceiver()
         amap = core.amap
         counters = {k: Signal(p.STATUS_BITS[k], name=f"cnt_{k}") for k in p.STATUS_FIELDS}
