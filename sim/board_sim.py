@@ -35,11 +35,9 @@ class _Signalled(BaseException):
 def quiet_cycles() -> int:
     """Cycles the board must be quiet before the simulation may stop clocking: longer
     than the frame parser's inter-byte timeout, so that timeout fires as on a board."""
-    import inspect
+    from epfpga.hw.link.framing import TIMEOUT_BITS
 
-    from epfpga.hw.link.framing import FrameReceiver
-
-    return inspect.signature(FrameReceiver).parameters["timeout"].default + 1024
+    return (1 << TIMEOUT_BITS) + 1024
 
 
 def command(exe: Path, port: int, sessions: int, plan: BoardPlan | None,

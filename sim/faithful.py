@@ -1,10 +1,7 @@
 """What a board's build puts in the FPGA, as the faithful simulated board needs it: the
-core clock and baud the UART is made for, the multiplier plan of the part, and whether
-W0 sits in the iCE40UP5K's SPRAM (simulated with the vendor's own model).
-
-The clock, baud and default config come from the board profile (boards/profiles.py)
-when that module is present; ``FALLBACK`` holds the same numbers until it is.
-"""
+core clock the PLL makes and the UART's timing at it (boards/top.py ``clocking``, from
+the board profile), the part's multiplier plan, and whether W0 sits in the iCE40UP5K's
+SPRAM (simulated with the vendor's own model)."""
 
 from __future__ import annotations
 
@@ -13,20 +10,23 @@ from pathlib import Path
 
 from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
-
-#: (core clock Hz, baud, default config) per board, used only without boards/profiles.py
-FALLBACK = {"icebreaker": (24_000_000, 3_000_000, "up5k"),
-            "ulx3s": (40_000_000, 3_000_000, "ecp5")}
-BOARDS = tuple(FALLBACK)
+from epfpga.hw.link.uart import BaudTiming
 
 
 @dataclass(frozen=True)
 class BoardPlan:
     board: str
-    clock_hz: int
-    baud: int
+    timing: BaudTiming  # the UART's, at the core clock
     spram: bool  # W0 in SB_SPRAM256KA blocks (the vendor simulation model)
     shared_mul: bool  # the part's multiplier plan (hw/core.py)
+
+    @property
+    def clock_hz(self) -> int:
+        return self.timing.clock_hz
+
+    @property
+    def baud(self) -> int:
+        return self.timing.baud
 
     @property
     def key(self) -> str:
@@ -34,37 +34,18 @@ class BoardPlan:
         return (f"{self.board}-{self.clock_hz}-{self.baud}-"
                 f"{'spram' if self.spram else 'ebr'}-{'shared' if self.shared_mul else 'fast'}")
 
-    def timing(self):  # noqa: ANN201
-        """The UART's bit timing (refused as ``epfpga build`` refuses it)."""
-        from epfpga.hw.link.uart import baud_timing
 
-        return baud_timing(self.clock_hz, self.baud)
-
-
-def board_defaults(board: str) -> tuple[int, int, str]:
-    """(clock Hz, baud, default config) of ``board``'s build."""
-    if board not in FALLBACK:
-        raise EpfpgaError(f"unknown board {board!r}: use one of {', '.join(BOARDS)}")
-    try:
-        from epfpga.boards.profiles import profile
-    except ImportError:
-        return FALLBACK[board]
-    prof = profile(board)
-    return int(prof.clock_hz), int(prof.baud), prof.config
-
-
-def board_plan(cfg: EPConfig, board: str, clock_hz: int | None = None,
+def board_plan(cfg: EPConfig, board: str, clock_hz: float | None = None,
                baud: int | None = None) -> BoardPlan:
-    """The plan ``epfpga build --board board`` makes for ``cfg`` (boards/top.py)."""
+    """The plan ``epfpga build --board board`` makes for ``cfg`` (boards/top.py);
+    refuses a clock the PLL cannot make or a baud the UART cannot keep, as it does."""
     from epfpga.boards.parts import PARTS
+    from epfpga.boards.top import clocking
 
-    clk, bd, _ = board_defaults(board)
+    c = clocking(board, clock_hz / 1e6 if clock_hz else None, baud)
     part = PARTS[board]
-    plan = BoardPlan(board, int(clock_hz or clk), int(baud or bd),
-                     spram=bool(part.spram_words) and cfg.part == "up5k",
+    return BoardPlan(board, c.link, spram=bool(part.spram_words) and cfg.part == "up5k",
                      shared_mul=part.shared_mul)
-    plan.timing()  # a clock/baud pair no board could use is refused here
-    return plan
 
 
 def spram_model() -> str:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 
+from .boards.profiles import PROFILES
 from .config import PRESETS, get_config
 from .errors import EpfpgaError
-
-BOARDS = ("icebreaker", "ulx3s")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="verilator: the SoC gateware (link + EP core) simulated in "
                         "Verilator; golden: the same protocol served by the golden model "
                         "(fast, for host-side work)")
-    p.add_argument("--board", choices=BOARDS, default=None,
+    p.add_argument("--board", choices=sorted(PROFILES), default=None,
                    help="simulate this board's build: UART at the pins at its clock and "
                         "baud, its memories and multiplier plan (default: a byte-stream "
                         "SoC with no UART, the fast path)")
@@ -37,14 +36,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .board_model import BoardModel, serve_tcp
-    from .sim.faithful import board_defaults, board_plan
+    from .boards.profiles import profile
+    from .sim.faithful import board_plan
 
     if (args.baud or args.clock) and not args.board:
         raise EpfpgaError("--baud and --clock describe a board's UART: give --board too")
-    cfg = get_config(args.config or (board_defaults(args.board)[2] if args.board else "up5k"))
+    cfg = get_config(args.config or (profile(args.board).config if args.board else "up5k"))
     if not 0 < args.port < 65536:
         raise EpfpgaError(f"--port must be 1..65535, got {args.port}")
-    plan = board_plan(cfg, args.board, int(args.clock * 1e6) if args.clock else None,
+    plan = board_plan(cfg, args.board, args.clock * 1e6 if args.clock else None,
                       args.baud) if args.board else None
     what = args.model
     if plan:

@@ -23,11 +23,9 @@ from typing import Any
 import numpy as np
 
 from . import protocol as p
+from .boards.profiles import DEFAULT_BAUD, PROFILES, profile
 from .config import PRESETS, EPConfig, get_config
 from .errors import EpfpgaError
-
-BOARDS = ("icebreaker", "ulx3s")
-DEFAULT_BAUD = 3_000_000
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -38,7 +36,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help=f"preset ({', '.join(PRESETS)}) or .toml/.json file the board was "
                          "built for (default: the board's build config with --board, "
                          "else up5k)")
-    ap.add_argument("--board", choices=BOARDS, default=None,
+    ap.add_argument("--board", choices=sorted(PROFILES), default=None,
                     help="check the board's clock and baud against this board's build")
     ap.add_argument("--baud", type=int, default=None,
                     help=f"serial baud (default: the board's with --board, else "
@@ -264,12 +262,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _board_defaults(board: str | None) -> tuple[int | None, int, str]:
-    """(clock Hz, baud, config) a board's build uses; without a board only the baud."""
+    """(clock Hz, baud, config) of a board's build profile; without a board only the
+    baud, the one every profile uses."""
     if not board:
         return None, DEFAULT_BAUD, "up5k"
-    from .sim.faithful import board_defaults
-
-    return board_defaults(board)
+    prof = profile(board)
+    return int(prof.clock_hz), prof.baud, prof.config
 
 
 def _summary(rep: Report) -> int:
