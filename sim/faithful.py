@@ -11,14 +11,23 @@ from pathlib import Path
 from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
 from epfpga.hw.link.uart import BaudTiming
+from epfpga.hw.plan import HardwarePlan
 
 
 @dataclass(frozen=True)
 class BoardPlan:
     board: str
     timing: BaudTiming  # the UART's, at the core clock
-    spram: bool  # W0 in SB_SPRAM256KA blocks (the vendor simulation model)
-    shared_mul: bool  # the part's multiplier plan (hw/core.py)
+    hw: HardwarePlan  # the core's plan as the board's build makes it (hw/plan.py)
+
+    @property
+    def spram(self) -> bool:
+        """W0 in SB_SPRAM256KA blocks (simulated with the vendor model)."""
+        return self.hw.spram
+
+    @property
+    def shared_mul(self) -> bool:
+        return self.hw.shared_mul
 
     @property
     def clock_hz(self) -> int:
@@ -39,13 +48,11 @@ def board_plan(cfg: EPConfig, board: str, clock_hz: float | None = None,
                baud: int | None = None) -> BoardPlan:
     """The plan ``epfpga build --board board`` makes for ``cfg`` (boards/top.py);
     refuses a clock the PLL cannot make or a baud the UART cannot keep, as it does."""
-    from epfpga.boards.parts import PARTS
+    from epfpga.boards.parts import board_plan as core_plan
     from epfpga.boards.top import clocking
 
     c = clocking(board, clock_hz / 1e6 if clock_hz else None, baud)
-    part = PARTS[board]
-    return BoardPlan(board, c.link, spram=bool(part.spram_words) and cfg.part == "up5k",
-                     shared_mul=part.shared_mul)
+    return BoardPlan(board, c.link, core_plan(cfg, board))
 
 
 def spram_model() -> str:

@@ -159,7 +159,7 @@ def _native_verilog(cfg: EPConfig, plan: BoardPlan | None) -> str:
 
     if plan is None:
         return design_verilog(cfg, "soc")
-    soc = EPSoC(cfg, uart=plan.timing, spram=plan.spram, shared_mul=plan.shared_mul)
+    soc = EPSoC(cfg, uart=plan.timing, plan=plan.hw)
     return verilog.convert(soc, name=DESIGNS["soc"])
 
 
