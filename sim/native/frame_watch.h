@@ -1,0 +1,63 @@
+// Watches the board's answers (sw/epfpga/protocol.py framing) to time TRAIN answers in
+// board clock cycles: what the board's training rate is, the link included.  It only
+// reads; the bytes go to the host unchanged.
+#pragma once
+
+#include <cstdint>
+
+class FrameWatch {
+  public:
+    static constexpr unsigned char SOF = 0xA5, TRAIN_ANSWER = 0x85;
+
+    // One byte the board sent, complete at cycle `c`; true when it ends a whole frame.
+    bool feed(unsigned char b, uint64_t c) {
+        switch (state_) {
+            case HUNT:
+                if (b == SOF) { state_ = HEAD; n_ = 0; crc_ = 0xFFFF; }
+                return false;
+            case HEAD:
+                head_[n_++] = b;
+                if (n_ < 6) { crc_ = crc16(crc_, b); return false; }
+                if ((crc_ & 0xFF) != b) { state_ = HUNT; return false; }
+                len_ = head_[3] | (head_[4] << 8);
+                n_ = 0;
+                state_ = len_ ? BODY : TAIL;
+                return false;
+            case BODY:
+                crc_ = crc16(crc_, b);
+                if (++n_ == len_) { state_ = TAIL; n_ = 0; }
+                return false;
+            case TAIL:
+                tail_[n_++] = b;
+                if (n_ < 2) return false;
+                state_ = HUNT;
+                if ((tail_[0] | (tail_[1] << 8)) != crc_) return false;
+                ++frames_;
+                if (head_[0] == TRAIN_ANSWER) {
+                    if (!trains_) first_train_ = c;
+                    last_train_ = c;
+                    ++trains_;
+                }
+                return true;
+        }
+        return false;
+    }
+    void reset_counts() { frames_ = trains_ = 0; first_train_ = last_train_ = 0; }
+    uint64_t frames() const { return frames_; }
+    uint64_t trains() const { return trains_; }
+    uint64_t first_train() const { return first_train_; }
+    uint64_t last_train() const { return last_train_; }
+
+  private:
+    static uint16_t crc16(uint16_t crc, unsigned char b) {  // CRC-16/CCITT-FALSE
+        crc ^= (uint16_t)b << 8;
+        for (int i = 0; i < 8; ++i)
+            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+        return crc;
+    }
+    enum { HUNT, HEAD, BODY, TAIL } state_ = HUNT;
+    unsigned char head_[6] = {}, tail_[2] = {};
+    unsigned n_ = 0, len_ = 0;
+    uint16_t crc_ = 0xFFFF;
+    uint64_t frames_ = 0, trains_ = 0, first_train_ = 0, last_train_ = 0;
+};
