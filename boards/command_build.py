@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"cached build: {d}")
         print(report_path.read_text())
         return 0
-    os.environ.update({k: _tool(v) for k, v in TOOL_ENV.items() if k not in os.environ})
+    tools = {k: _tool(v) for k, v in TOOL_ENV.items() if k not in os.environ}
     top = BoardTop(cfg, args.board, args.baud, clock)
     print(f"building {cfg.name} for {args.board} at {top.core_mhz:g} MHz, {top.baud} baud, "
           f"seeds {seeds[0]}..{seeds[-1]} in {d} (first YoWASP run compiles WebAssembly: "
@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         placements = place_seeds(
             lambda nextpnr_opts: _platform(args.board).prepare(
                 top, name="epfpga", nextpnr_opts=nextpnr_opts, **opts),
-            d, seeds, min(args.jobs, len(seeds)))
+            d, seeds, min(args.jobs, len(seeds)), tools)
     except RuntimeError as e:  # synthesis failed: its log says why
         placements, failure = [], str(e)
     wall = time.time() - t

@@ -13,7 +13,7 @@ import shutil
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +48,9 @@ def seed_options(seed: int) -> str:
     return f"--seed {seed}" if seed else ""
 
 
-def _run_script(root: Path, stubs: tuple[str, ...]) -> subprocess.CompletedProcess:
-    env = dict(os.environ, **dict.fromkeys(stubs, shutil.which(STUB) or "/bin/true"))
+def _run_script(root: Path, stubs: tuple[str, ...],
+                tools: Mapping[str, str]) -> subprocess.CompletedProcess:
+    env = dict(os.environ, **tools, **dict.fromkeys(stubs, shutil.which(STUB) or "/bin/true"))
     cmd = (["cmd", "/c", f"call build_{NAME}.bat"] if sys.platform.startswith("win32")
            else ["sh", f"build_{NAME}.sh"])
     return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
@@ -61,16 +62,19 @@ def _failure(r: subprocess.CompletedProcess) -> str:
 
 
 def place_seeds(make_plan: Callable[[str], object], out: Path, seeds: list[int],
-                jobs: int = 1) -> list[Placement]:
+                jobs: int = 1, tools: Mapping[str, str] | None = None) -> list[Placement]:
     """``make_plan(nextpnr_opts)``: an Amaranth BuildPlan of the design (a fresh platform
-    each call).  Returns one Placement per seed; the best one's files end up in ``out``.
-    Raises RuntimeError (with the tool's last line) when synthesis fails."""
+    each call).  ``tools``: the build scripts' tool variables (``YOSYS=...``), given to the
+    scripts only, so this process's environment stays as it was.  Returns one Placement per
+    seed; the best one's files end up in ``out``.  Raises RuntimeError (with the tool's
+    last line) when synthesis fails."""
+    tools = dict(tools or {})
     dirs = {s: out / "seeds" / str(s) for s in seeds}
     for s, d in dirs.items():  # extract() changes directory: not from threads
         make_plan(seed_options(s)).extract(str(d))  # type: ignore[attr-defined]
     first = dirs[seeds[0]]
     print(f"synthesis (Yosys) in {first} ...", flush=True)
-    r = _run_script(first, PLACE_TOOLS)
+    r = _run_script(first, PLACE_TOOLS, tools)
     netlist = first / f"{NAME}.json"
     if r.returncode or not netlist.exists():
         shutil.copytree(first, out, dirs_exist_ok=True)  # keep the logs
@@ -80,7 +84,7 @@ def place_seeds(make_plan: Callable[[str], object], out: Path, seeds: list[int],
             shutil.copy2(netlist, d / netlist.name)
 
     def place(s: int) -> Placement:
-        r = _run_script(dirs[s], ("YOSYS",))
+        r = _run_script(dirs[s], ("YOSYS",), tools)
         log = dirs[s] / f"{NAME}.tim"
         return Placement(s, r.returncode == 0,
                          parse_nextpnr_log(log) if log.exists() else {"errors": []},

