@@ -50,7 +50,7 @@ def seed_options(seed: int) -> str:
 
 def _run_script(root: Path, stubs: tuple[str, ...],
                 tools: Mapping[str, str]) -> subprocess.CompletedProcess:
-    env = dict(os.environ, **tools, **dict.fromkeys(stubs, shutil.which(STUB) or "/bin/true"))
+    env = {**os.environ, **tools, **dict.fromkeys(stubs, shutil.which(STUB) or "/bin/true")}
     cmd = (["cmd", "/c", f"call build_{NAME}.bat"] if sys.platform.startswith("win32")
            else ["sh", f"build_{NAME}.sh"])
     return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)

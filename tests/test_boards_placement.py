@@ -55,7 +55,10 @@ def tools(tmp_path) -> Path:
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_fastest_of_four_seeds_is_kept_and_every_fmax_reported(tmp_path, tools, jobs) -> None:
     out = tmp_path / "build"
-    done = place_seeds(lambda opts: FakePlan(opts, tools), out, [1, 2, 3, 4], jobs)
+    # the tool variables as the build command gives them: every step's, stubs or not
+    names = {"YOSYS": "yosys", "NEXTPNR_ICE40": "nextpnr-ice40", "ICEPACK": "icepack"}
+    done = place_seeds(lambda opts: FakePlan(opts, tools), out, [1, 2, 3, 4], jobs,
+                       {k: str(tools / v) for k, v in names.items()})
     assert [(p.seed, p.ok, p.fmax_mhz) for p in done] == [
         (1, True, 23.0), (2, True, 25.5), (3, False, 19.0), (4, True, 24.2)]
     assert best(done).seed == 2
