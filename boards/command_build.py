@@ -73,7 +73,7 @@ def throughput(cfg, clock_mhz: float, baud: int, simulate: bool,  # noqa: ANN001
                shared_mul: bool = True, samples: int = 4) -> dict[str, object]:
     """Samples/s the core computes at the clock (cycles/sample measured in Verilator on
     the first ``samples`` MNIST training images streamed back to back, bit-exact with
-    golden, the first left out) and samples/s the UART carries (sparse frames)."""
+    golden, the first left out) and samples/s the UART carries (MNIST frames)."""
     from epfpga import protocol as p
     from epfpga.datasets import load_dataset
     from epfpga.numerics import quantize_pixels
@@ -85,7 +85,7 @@ def throughput(cfg, clock_mhz: float, baud: int, simulate: bool,  # noqa: ANN001
         return out
     X = quantize_pixels(ds.x_train[:max(200, samples)], cfg) if cfg.layers[0] == 784 else None
     if X is not None:
-        frame = np.mean([p.HEADER + 2 + len(p.train_payload(x, 0, False)) for x in X])
+        frame = np.mean([p.HEADER + 2 + len(p.train_payload(x, 0, False, cfg.act_one)) for x in X])
         out["link_samples_per_s"] = baud / 10 / frame
     if simulate and X is not None:
         from epfpga.sim.bench import streamed_cycles
@@ -133,7 +133,7 @@ def text_report(rep: dict[str, object]) -> str:
                      f"error {100 * u['rate_error']:+.2f}%, sampling margin "
                      f"{u['margin_bits']:.2f} bit")
     if "link_samples_per_s" in rep:
-        lines.append(f"  link: {rep['baud']} baud, sparse MNIST frames -> "
+        lines.append(f"  link: {rep['baud']} baud, MNIST frames -> "
                      f"{rep['link_samples_per_s']:.0f} samples/s")
     for led, meaning in (rep.get("leds") or {}).items():
         lines.append(f"  {led}: {meaning}")

@@ -120,16 +120,13 @@ class EPSoC(wiring.Component):
         size = Signal(range(amap.max_size + 2))
         y = Signal.like(core.job.payload.label)
         neg = Signal()
-        sparse = Signal()
         s0 = Mux(cmd == p.TRAIN, 2, 0)  # first sample byte
-        j = Signal(range(n0 + 1))
-        # pixel indices and values are validated before they are fetched, so these
-        # registers only need the sample's ranges; NONE (all ones) is above any index
-        q = Signal(range(max(n0, p.MAX_PAYLOAD // 4) + 1))
-        nxt_idx = Signal(n0.bit_length() + 1)
-        NONE = (1 << len(nxt_idx)) - 1
-        nxt_val = Signal(cfg.act_bits)
-        last_idx = Signal(len(nxt_idx))
+        # a sample's runs (protocol.encode_sample): `j` the pixel reached, which the
+        # validation lets run up to two run headers past n0 before it is caught
+        vb = p.value_bytes(cfg.act_one)
+        j = Signal(range(n0 + 2 * p.RUN_MAX + 1))
+        zl = Signal(8)  # zeros of the run still to send
+        check_values = vb == 2 or cfg.act_one < 256  # else every value byte is in range
         pred = Signal.like(core.result.payload)
         replaying = Signal()
         bad = Signal()
@@ -250,7 +247,7 @@ class EPSoC(wiring.Component):
                             m.d.sync += [pa.eq(0), k.eq(0), bad.eq(0)]
                             m.next = "PARAMS_CHECK"
                     with m.Case(p.TRAIN, p.INFER):
-                        with m.If(length < Mux(cmd == p.TRAIN, 3, 1)):
+                        with m.If((cmd == p.TRAIN) & (length < 2)):
                             m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
                             m.next = "ERR"
                         with m.Elif((cmd == p.TRAIN) & (w[0:8] >= cfg.layers[-1])):
@@ -258,7 +255,7 @@ class EPSoC(wiring.Component):
                             m.next = "ERR"
                         with m.Else():
                             m.d.sync += pa.eq(s0)
-                            m.next = "SAMPLE_ENC"
+                            m.next = "SAMPLE"
                     with m.Default():
                         m.d.sync += [r_err.eq(p.E_UNKNOWN_CMD), counters["unknown_cmds"].eq(
                             counters["unknown_cmds"] + 1)]
@@ -363,100 +360,99 @@ class EPSoC(wiring.Component):
                     m.next = "HDR"
 
             # ------------------------------------------------------------ samples
-            with m.State("SAMPLE_ENC"):
-                m.next = "SAMPLE_ENC2"
-                m.d.sync += pa.eq(s0 + 1)
-            with m.State("SAMPLE_ENC2"):
-                enc = pb
-                m.d.sync += [sparse.eq(enc == p.SPARSE), j.eq(0), q.eq(0), bad.eq(0),
-                             last_idx.eq(NONE)]
-                with m.If(enc == p.DENSE):
-                    with m.If(length != s0 + 1 + 2 * n0):
-                        m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
-                        m.next = "ERR"
-                    with m.Else():
-                        m.d.sync += pa.eq(s0 + 1)
-                        m.next = "VAL_PIX"
-                with m.Elif(enc == p.SPARSE):
-                    m.d.sync += pa.eq(s0 + 1)
-                    m.next = "SP_COUNT"
-                with m.Else():
-                    m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
-                    m.next = "ERR"
-            with m.State("SP_COUNT"):
-                m.d.sync += pa.eq(pa + 1)
-                m.next = "SP_COUNT2"
-            with m.State("SP_COUNT2"):
-                m.d.sync += [cnt.eq(pb), pa.eq(pa + 1)]
-                m.next = "SP_COUNT3"
-            with m.State("SP_COUNT3"):
-                total = Cat(cnt[:8], pb)
-                m.d.sync += cnt.eq(total)
-                with m.If(length != s0 + 3 + (total << 2)):
+            # validation pass over the runs: none past n0 or the payload, values in range
+            with m.State("SAMPLE"):
+                m.d.sync += j.eq(0)
+                m.next = "RUN_CHECK"
+            with m.State("RUN_CHECK"):  # `pa` on a run's first byte, or the payload's end
+                with m.If(pa == length):
+                    m.d.sync += [j.eq(0), pa.eq(s0)]
+                    m.next = "JOB"
+                with m.Elif(pa + 1 == length):  # a run header cut in two
                     m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
                     m.next = "ERR"
                 with m.Else():
-                    m.d.sync += [pa.eq(s0 + 3), q.eq(0)]
-                    m.next = "VAL_PIX"
-            # validation pass: values <= 1.0, sparse indices increasing and < n0
-            with m.State("VAL_PIX"):
-                n_items = Mux(sparse, cnt, n0)
-                with m.If(q == n_items):
-                    with m.If(bad):
+                    m.d.sync += pa.eq(pa + 1)
+                    m.next = "RUN_SKIP"
+            with m.State("RUN_SKIP"):
+                m.d.sync += [j.eq(j + pb), pa.eq(pa + 1)]
+                m.next = "RUN_COUNT"
+            with m.State("RUN_COUNT"):  # `pa` on the run's first value
+                with m.If((j + pb > n0) | (pa + pb * vb > length)):
+                    m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
+                    m.next = "ERR"
+                with m.Else():
+                    m.d.sync += j.eq(j + pb)
+                    if check_values:
+                        m.d.sync += cnt.eq(pb)
+                        m.next = "VALUE_CHECK"
+                    else:
+                        m.d.sync += pa.eq(pa + pb)
+                        m.next = "RUN_CHECK"
+            if check_values:
+                with m.State("VALUE_CHECK"):
+                    with m.If(cnt == 0):
+                        m.next = "RUN_CHECK"
+                    with m.Else():
+                        m.d.sync += [bk.eq(0), pa.eq(pa + 1)]
+                        m.next = "VALUE_BYTES"
+                with m.State("VALUE_BYTES"):
+                    shift_in(vb - 1, "VALUE_TEST", primed=True)
+                with m.State("VALUE_TEST"):
+                    with m.If(word[64 - 8 * vb:] >= cfg.act_one):
                         m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
                         m.next = "ERR"
                     with m.Else():
-                        m.d.sync += [q.eq(0), j.eq(0),
-                                     pa.eq(Mux(sparse, s0 + 3, s0 + 1))]
-                        m.next = "JOB"
-                with m.Else():
-                    m.d.sync += [bk.eq(0), pa.eq(pa + 1)]
-                    m.next = "VAL_BYTES"
-            with m.State("VAL_BYTES"):
-                # sparse: idx lo, idx hi, val lo, val hi; dense: val lo, val hi
-                shift_in(Mux(sparse, 3, 1), "VAL_TEST", primed=True)
-            with m.State("VAL_TEST"):
-                val = word[48:64]  # the value is the top half-word in both encodings
-                idx = word[32:48]
-                with m.If(val > cfg.act_one):
-                    m.d.sync += bad.eq(1)
-                with m.If(sparse & ((idx >= n0) | ((last_idx != NONE) & (idx <= last_idx)))):
-                    m.d.sync += bad.eq(1)
-                m.d.sync += [last_idx.eq(idx), q.eq(q + 1)]
-                m.next = "VAL_PIX"
+                        m.d.sync += cnt.eq(cnt - 1)
+                        m.next = "VALUE_CHECK"
             with m.State("JOB"):
                 m.d.comb += [core.job.valid.eq(1), core.job.payload.train.eq(cmd == p.TRAIN),
                              core.job.payload.neg.eq(neg & (cmd == p.TRAIN)),
                              core.job.payload.label.eq(Mux(cmd == p.TRAIN, y, 0))]
                 with m.If(core.job.ready):
-                    m.d.sync += [nxt_idx.eq(NONE), q.eq(0)]
-                    m.next = "FETCH"
-            # fetch the next (index, value): dense -> value of pixel j; sparse -> pair q
-            with m.State("FETCH"):
+                    m.next = "RUN"
+            # the pixels: a run's zeros one a cycle, its values one every two cycles
+            with m.State("RUN"):  # `pa` on a run's first byte, or the payload's end
+                with m.If(pa == length):
+                    m.next = "TAIL"
+                with m.Else():
+                    m.d.sync += pa.eq(pa + 1)
+                    m.next = "RUN_ZEROS"
+            with m.State("RUN_ZEROS"):
+                m.d.sync += [zl.eq(pb), pa.eq(pa + 1)]
+                m.next = "RUN_VALUES"
+            with m.State("RUN_VALUES"):  # `pa` on the first value, addressed from now on
+                m.d.sync += cnt.eq(pb)
+                m.next = "ZEROS"
+            with m.State("ZEROS"):
+                with m.If(zl != 0):
+                    m.d.comb += [core.pixels.valid.eq(1), core.pixels.payload.eq(0)]
+                    with m.If(core.pixels.ready):
+                        m.d.sync += [j.eq(j + 1), zl.eq(zl - 1)]
+                with m.Elif(cnt == 0):
+                    m.next = "RUN"
+                with m.Else():  # its first value addressed now, as `shift_in` expects
+                    m.d.sync += [bk.eq(0), pa.eq(pa + 1)]
+                    m.next = "VALUE"
+            with m.State("VALUE"):
+                shift_in(vb - 1, "PIXEL", primed=True)
+            with m.State("PIXEL"):  # `pa` on the next value or run, addressed
+                m.d.comb += [core.pixels.valid.eq(1),
+                             core.pixels.payload.eq(word[64 - 8 * vb:] + 1)]
+                with m.If(core.pixels.ready):
+                    m.d.sync += [j.eq(j + 1), cnt.eq(cnt - 1), bk.eq(0)]
+                    with m.If(cnt == 1):
+                        m.next = "RUN"
+                    with m.Else():
+                        m.d.sync += pa.eq(pa + 1)
+                        m.next = "VALUE"
+            with m.State("TAIL"):  # the zeros after the last run
                 with m.If(j == n0):
                     m.next = "RESULT"
-                with m.Elif(~sparse | ((nxt_idx == NONE) & (q < cnt))):
-                    m.d.sync += [bk.eq(0), pa.eq(pa + 1)]
-                    m.next = "FETCH_BYTES"
                 with m.Else():
-                    m.next = "PIXEL"
-            with m.State("FETCH_BYTES"):
-                shift_in(Mux(sparse, 3, 1), "FETCH_DONE", primed=True)
-            with m.State("FETCH_DONE"):
-                with m.If(sparse):
-                    m.d.sync += [nxt_idx.eq(word[32:48]), nxt_val.eq(word[48:64]), q.eq(q + 1)]
-                with m.Else():
-                    m.d.sync += [nxt_idx.eq(j), nxt_val.eq(word[48:64])]
-                m.next = "PIXEL"
-            with m.State("PIXEL"):
-                hit = nxt_idx == j
-                m.d.comb += [core.pixels.valid.eq(1),
-                             core.pixels.payload.eq(Mux(hit, nxt_val, 0))]
-                with m.If(core.pixels.ready):
-                    m.d.sync += j.eq(j + 1)
-                    with m.If(hit):
-                        m.d.sync += nxt_idx.eq(NONE)
-                    m.next = "FETCH"
+                    m.d.comb += [core.pixels.valid.eq(1), core.pixels.payload.eq(0)]
+                    with m.If(core.pixels.ready):
+                        m.d.sync += j.eq(j + 1)
             with m.State("RESULT"):
                 m.d.comb += core.result.ready.eq(1)
                 with m.If(core.result.valid):

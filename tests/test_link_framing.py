@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
 from epfpga import protocol as p
+from epfpga.board_model import BoardModel
+from epfpga.config import get_config
 from epfpga.errors import EpfpgaError
 from epfpga.hw.link.framing import FrameReceiver
 from epfpga.hw.link.rx_buffer import RxBuffer
@@ -302,3 +305,16 @@ def test_a_host_past_the_window_is_counted_and_loses_only_the_frame_overrun() ->
     sim.run()
     assert overruns[0] > 0 and overruns[1] == overruns[0]
     assert got == [(p.WRITE, 0, 600), (p.WRITE, 1, 600), (p.WRITE, 2, 600), (p.INFO, 4, 0)]
+
+
+def test_status_counts_the_errors_before_it_in_the_same_chunk() -> None:
+    """The board reads its counters when it answers, so a STATUS behind a cut-off header
+    reports the header's rescan: 1 for the false header, 5 for its bytes hunted again
+    (the model once synchronised its counters only between chunks)."""
+    cut = bytes([p.SOF, p.STATUS, 0x36, 0, 0, 0])  # hcrc missing: the next SOF takes its place
+    assert p.crc16(cut[1:]) & 0xFF != p.SOF
+    board = BoardModel(get_config("tiny"))
+    (answer,) = p.Parser().feed(board.receive(cut + p.encode(p.STATUS, 0)))
+    fields = dict(zip(p.STATUS_FIELDS, np.frombuffer(answer.payload, "<u4").tolist(),
+                      strict=True))
+    assert fields["framing_errors"] == 6

@@ -79,8 +79,8 @@ def _session(rng: np.random.Generator) -> list[bytes]:
     add(p.SET_PARAMS, np.array([3000, 1500], dtype="<i8").tobytes())
     for k in range(4):
         x = rng.integers(0, CFG.act_one + 1, n0) * (rng.random(n0) < 0.5)
-        add(p.TRAIN, p.train_payload(x, int(rng.integers(0, 3)), bool(k % 2), sparse=k < 2))
-    add(p.INFER, p.encode_sample(x, True))
+        add(p.TRAIN, p.train_payload(x, int(rng.integers(0, 3)), bool(k % 2), CFG.act_one))
+    add(p.INFER, p.encode_sample(x, CFG.act_one))
     add(p.READ, p.access_payload(p.REGION_W, 1, 0, 15))
     add(p.READ, p.access_payload(p.REGION_LFSR, 0, 0, 1))
     add(p.STATUS)
@@ -99,15 +99,16 @@ def test_soc_matches_board_model() -> None:
 def test_soc_errors_and_replays_match() -> None:
     frames = _session(np.random.default_rng(1))[:7]  # INFO + the weight writes
     seq0 = 7
+    one = CFG.act_one
     frames += [
         p.encode(0x33, seq0 + 0),  # unknown command
-        p.encode(p.TRAIN, seq0 + 1, bytes([7, 0]) + p.encode_sample(np.zeros(10), False)),  # label
+        p.encode(p.TRAIN, seq0 + 1, bytes([7, 0]) + p.encode_sample(np.zeros(10), one)),  # label
         p.encode(p.READ, seq0 + 2, p.access_payload(p.REGION_W, 5, 0, 1)),  # no such layer
         p.encode(p.WRITE, seq0 + 3, p.access_payload(p.REGION_W, 0, 0, [1 << 20])),  # overflow
-        p.encode(p.INFER, seq0 + 4, bytes([p.SPARSE, 2, 0, 3, 0, 1, 0, 2, 0, 1, 0])),  # unsorted
-        p.encode(p.TRAIN, seq0 + 5, p.train_payload(np.full(10, 7), 1, False)),
-        p.encode(p.TRAIN, seq0 + 5, p.train_payload(np.full(10, 7), 1, False)),  # retry: replay
-        p.encode(p.TRAIN, seq0 + 9, p.train_payload(np.full(10, 7), 1, False)),  # gap: dropped
+        p.encode(p.INFER, seq0 + 4, bytes([3, 2, 0, 1, 5, 2, 0, 1])),  # past pixel 10
+        p.encode(p.TRAIN, seq0 + 5, p.train_payload(np.full(10, 7), 1, False, one)),
+        p.encode(p.TRAIN, seq0 + 5, p.train_payload(np.full(10, 7), 1, False, one)),  # replayed
+        p.encode(p.TRAIN, seq0 + 9, p.train_payload(np.full(10, 7), 1, False, one)),  # gap: dropped
         # eta registers hold update_q_bits (17 here): one bit more, or negative, is refused
         p.encode(p.SET_PARAMS, seq0 + 6, np.array([1 << 17, 5], dtype="<i8").tobytes()),
         p.encode(p.SET_PARAMS, seq0 + 7, np.array([5, -1], dtype="<i8").tobytes()),
@@ -160,6 +161,12 @@ def _edge_requests(seq0: int) -> list[bytes]:
         (p.WRITE, w8(p.REGION_LFSR, 0, 0, [])),  # no values: an ack, nothing changes
         (p.WRITE, w8(p.REGION_W, 1, 0, [])),
         (p.TRAIN, b""), (p.TRAIN, b"\x01"), (p.TRAIN, b"\x01\x00"), (p.INFER, b""),
+        # runs: a header cut in two, zeros to the last pixel and one past, a run cut
+        # short, the last two pixels, zero-only runs, a run past the end
+        (p.INFER, b"\x00"), (p.INFER, b"\x0a\x00"), (p.INFER, b"\x0b\x00"),
+        (p.INFER, b"\x09\x02\x05"), (p.TRAIN, b"\x01\x00\x08\x02\x05\xff"),
+        (p.INFER, b"\x05\x00\x05\x00"), (p.INFER, b"\x05\x00\x06\x00"),
+        (p.INFER, b"\x00\x0b" + bytes(11)), (p.INFER, b"\x00\x0a" + bytes(10) + b"\x00"),
         (p.READ, w8(p.REGION_LFSR, 0, 0, 0)), (p.READ, w8(p.REGION_W, 0, 0, 0)),
         (p.READ, w8(p.REGION_LFSR, 1, 0, 1)), (p.READ, w8(p.REGION_LFSR, 0, 0, 2)),
         (p.READ, w8(p.REGION_LFSR, 0, 1, 0)),
@@ -187,13 +194,14 @@ def test_edge_case_requests_match_the_model() -> None:
     frames += _edge_requests(7)
     seq = 7 + len(frames) - 7
     x = np.full(CFG.layers[0], 9)
+    one = CFG.act_one
     frames += [
         p.encode(p.WRITE, seq, p.access_payload(p.REGION_B, 1, 0, [100, -100, 7])),
-        p.encode(p.TRAIN, seq + 1, p.train_payload(x, 2, False)),
-        p.encode(p.INFER, seq + 2, p.encode_sample(x, True)),
+        p.encode(p.TRAIN, seq + 1, p.train_payload(x, 2, False, one)),
+        p.encode(p.INFER, seq + 2, p.encode_sample(x, one)),
         p.encode(p.WRITE, seq, p.access_payload(p.REGION_B, 1, 0, [100, -100, 7])),  # retry
-        p.encode(p.INFER, seq + 2, p.encode_sample(x, True)),  # retry: the stored answer
-        p.encode(p.TRAIN, seq + 1, p.train_payload(x, 2, False)),  # retry: not retrained
+        p.encode(p.INFER, seq + 2, p.encode_sample(x, one)),  # retry: the stored answer
+        p.encode(p.TRAIN, seq + 1, p.train_payload(x, 2, False, one)),  # retry: not retrained
         p.encode(p.READ, seq + 3, p.access_payload(p.REGION_B, 1, 0, 3)),
         p.encode(p.STATUS, seq + 4),
     ]
@@ -202,8 +210,11 @@ def test_edge_case_requests_match_the_model() -> None:
     got = run_soc(CFG, frames)
     for k, (g, w) in enumerate(zip(got, want, strict=True)):
         assert g == w, f"frame {k} ({frames[k].hex()}): soc {g.hex()} != model {w.hex()}"
-    # the TRAIN's bias update survived the WRITE's retry
+    # the TRAIN's bias update survived the WRITE's retry; before it, the two edge TRAINs
+    # that are well formed (an empty sample is all zeros) trained
     g = GoldenModel(CFG)
+    g.train_sample(np.zeros(CFG.layers[0], dtype=np.int64), 1, beta_sign=1)
+    g.train_sample(np.array([0] * 8 + [6, 256]), 1, beta_sign=1)
     g.lfsr[1] = (1 << 32) - 1  # the one edge WRITE that is in range
     g.b[1][:] = [100, -100, 7]
     g.train_sample(x, 2, beta_sign=1)
@@ -211,4 +222,4 @@ def test_edge_case_requests_match_the_model() -> None:
     assert np.frombuffer(read_back, "<i8").tolist() == g.b[1].tolist()
     status = dict(zip(p.STATUS_FIELDS, np.frombuffer(p.Parser().feed(got[-1])[0].payload,
                                                      "<u4").tolist(), strict=True))
-    assert status["replays"] == 3 and status["samples"] == 1
+    assert status["replays"] == 3 and status["samples"] == 3

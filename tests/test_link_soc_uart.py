@@ -72,7 +72,7 @@ def test_a_window_of_frames_back_to_back_is_answered_in_full() -> None:
     budget = p.STORE_BYTES
     while True:
         x = rng.integers(0, CFG.act_one + 1, CFG.layers[0]) * (rng.random(10) < 0.5)
-        pay = p.train_payload(x, int(rng.integers(0, 3)), bool(rng.integers(0, 2)))
+        pay = p.train_payload(x, int(rng.integers(0, 3)), bool(rng.integers(0, 2)), CFG.act_one)
         if len(reqs) > 12 or p.store_cost(len(pay)) > budget:
             break
         budget -= p.store_cost(len(pay))

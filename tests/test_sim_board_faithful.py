@@ -123,7 +123,7 @@ def test_what_a_closed_session_sent_is_still_executed(pins_board: int) -> None:
     s = socket.create_connection(("127.0.0.1", pins_board))
     data = p.encode(p.INFO, 100)
     for k, (x, y) in enumerate(zip(X, Y, strict=True)):
-        data += p.encode(p.TRAIN, 101 + k, p.train_payload(x, int(y), False))
+        data += p.encode(p.TRAIN, 101 + k, p.train_payload(x, int(y), False, TINY.act_one))
     s.sendall(data)
     s.shutdown(socket.SHUT_WR)  # the host half-closes without reading an answer
     s.close()

@@ -39,8 +39,12 @@ class BoardModel:
         """Bytes in from the host, bytes out to it."""
         with self.lock:
             out = bytearray()
-            for frame in self.parser.feed(data):
-                out += self._frame(frame)
+
+            def execute(frame: p.Frame) -> None:  # as its last byte arrives
+                self._sync_counters()
+                out.extend(self._frame(frame))
+
+            self.parser.feed(data, execute)
             self._sync_counters()
             return bytes(out)
 
@@ -105,7 +109,7 @@ class BoardModel:
                 g.update_q = tuple(int(v) for v in q)
                 return ok()
             if f.cmd == p.TRAIN:
-                if len(f.payload) < 3:
+                if len(f.payload) < 2:
                     return err(p.E_BAD_PAYLOAD)
                 y, neg = f.payload[0], f.payload[1]
                 if y >= cfg.layers[-1]:

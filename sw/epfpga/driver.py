@@ -137,14 +137,15 @@ class Board:
     def set_update_q(self, q: tuple[int, ...]) -> None:
         self.transact([(p.SET_PARAMS, np.asarray(q, dtype="<i8").tobytes())])
 
-    def train(self, X: np.ndarray, Y: np.ndarray, negs: list[bool], sparse: bool = True
+    def train(self, X: np.ndarray, Y: np.ndarray, negs: list[bool], act_one: int
               ) -> np.ndarray:
-        reqs = [(p.TRAIN, p.train_payload(x, int(y), neg, sparse))
+        """``act_one``: the config's 1.0, which sets the sample encoding's value width."""
+        reqs = [(p.TRAIN, p.train_payload(x, int(y), neg, act_one))
                 for x, y, neg in zip(X, Y, negs, strict=True)]
         return np.array([r[0] for r in self.transact(reqs)], dtype=np.int64)
 
-    def infer(self, X: np.ndarray, sparse: bool = True) -> np.ndarray:
-        reqs = [(p.INFER, p.encode_sample(x, sparse)) for x in X]
+    def infer(self, X: np.ndarray, act_one: int) -> np.ndarray:
+        reqs = [(p.INFER, p.encode_sample(x, act_one)) for x in X]
         return np.array([r[0] for r in self.transact(reqs)], dtype=np.int64)
 
 
@@ -180,12 +181,12 @@ class BoardEngine:
         return out
 
     def train_many(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        pred = self.board.train(X, Y, self._signs(len(X)))
+        pred = self.board.train(X, Y, self._signs(len(X)), self.cfg.act_one)
         self.samples_trained += len(X)
         return pred
 
     def infer_batch(self, X: np.ndarray) -> np.ndarray:
-        return self.board.infer(X)
+        return self.board.infer(X, self.cfg.act_one)
 
     def set_update_q(self, q: tuple[int, ...]) -> None:
         self.board.set_update_q(q)

@@ -1,4 +1,5 @@
-"""Link benchmark: bytes per sample (dense vs sparse) on real MNIST, samples/s each
+"""Link benchmark: bytes per sample (protocol v4 runs; v3's dense and sparse forms for
+comparison) on real MNIST, samples/s each
 baud rate allows, and samples/s measured through the protocol to the board model."""
 
 from __future__ import annotations
@@ -24,15 +25,17 @@ def main(n: int = 2000) -> None:
     Y = ds.y_train[:n]
     overhead = p.HEADER + 2
     resp = overhead + 1
-    dense = np.mean([overhead + len(p.train_payload(x, 0, False, sparse=False)) for x in X])
-    sparse = np.mean([overhead + len(p.train_payload(x, 0, False, sparse=True)) for x in X])
-    print(f"bytes per TRAIN frame on MNIST: dense {dense:.0f}, sparse {sparse:.0f} "
-          f"({dense / sparse:.1f}x smaller); response {resp} bytes")
-    print("| baud | dense samples/s | sparse samples/s |")
+    # version 3's forms, by their sizes: dense n0 x u16, sparse (index u16, value u16) pairs
+    dense = overhead + 2 + 1 + 2 * cfg.layers[0]
+    sparse = overhead + 2 + 3 + 4 * np.mean([np.count_nonzero(x) for x in X])
+    runs = np.mean([overhead + len(p.train_payload(x, 0, False, cfg.act_one)) for x in X])
+    print(f"bytes per TRAIN frame on MNIST: runs (v4) {runs:.0f}, v3 sparse {sparse:.0f} "
+          f"({sparse / runs:.1f}x), v3 dense {dense:.0f}; response {resp} bytes")
+    print("| baud | runs samples/s | v3 sparse samples/s |")
     print("|---|---|---|")
     for baud in BAUDS:
         bps = baud / 10  # 8N1: 10 bits per byte; full duplex, so the longer direction binds
-        print(f"| {baud} | {bps / dense:.0f} | {bps / sparse:.0f} |")
+        print(f"| {baud} | {bps / runs:.0f} | {bps / sparse:.0f} |")
     port, stop, _ = serve_in_thread(BoardModel(cfg))
     print(f"measured over TCP to the golden board model: "
           f"{_train_rate(cfg, port, X, Y):.0f} samples/s")
