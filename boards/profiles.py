@@ -92,6 +92,9 @@ PROFILES: dict[str, BoardProfile] = {
     "icebreaker": BoardProfile(
         board="icebreaker", title="1BitSquared iCEBreaker (iCE40UP5K)",
         clock_hz=24e6, baud=DEFAULT_BAUD, config="up5k",
+        # of seeds 1-6 on the protocol v4 netlist only seed 4 met 24 MHz (25.3; the
+        # others 22.9-23.9): `--seeds` finds another when the netlist changes
+        seed=4,
         # LEDR_N on pin 11 (led 0) and LEDG_N on pin 37 (led 1), both beside the USB jack
         leds=(Led(1, "LEDG", "green", ("busy",)),
               Led(0, "LEDR", "red", ("crc_error", "seq_gap"))),

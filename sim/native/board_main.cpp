@@ -49,7 +49,7 @@ struct Counters {
 
 struct Session {
     Counters start;
-    unsigned long long trains = 0, train_span = 0, train_wait = 0;
+    unsigned long long trains = 0, train_span = 0, train_wait = 0, train_busy = 0;
 };
 
 struct Options {
@@ -128,8 +128,9 @@ class Board {
                     uint64_t trains = watch_.trains();
                     if (watch_.feed(s.out, c_.cycles)) frame_done = true;
                     if (watch_.trains() != trains) {  // a TRAIN answer: stamp the host waits so far
-                        if (trains == 0) wait_first_ = c_.wait_cycles;
+                        if (trains == 0) wait_first_ = c_.wait_cycles, busy_first_ = c_.busy_cycles;
                         wait_last_ = c_.wait_cycles;
+                        busy_last_ = c_.busy_cycles;
                     }
                 }
             }
@@ -148,9 +149,11 @@ class Board {
     }
     const Counters& counters() const { return c_; }
     FrameWatch& watch() { return watch_; }
-    void new_session() { watch_.reset_counts(); wait_first_ = wait_last_ = 0; }
+    void new_session() { watch_.reset_counts(); wait_first_ = wait_last_ = busy_first_ = busy_last_ = 0; }
     // cycles the board waited for the host between the session's first and last TRAIN answer
     unsigned long long train_wait() const { return wait_last_ - wait_first_; }
+    // cycles the EP core computed in that span: the span's share of the compute bound
+    unsigned long long train_busy() const { return busy_last_ - busy_first_; }
     uint64_t line_framing_errors() const { return link_->framing_errors(); }
 
   private:
@@ -165,7 +168,7 @@ class Board {
     Link* link_;
     Counters c_;
     FrameWatch watch_;
-    unsigned long long quiet_ = 0, wait_first_ = 0, wait_last_ = 0;
+    unsigned long long quiet_ = 0, wait_first_ = 0, wait_last_ = 0, busy_first_ = 0, busy_last_ = 0;
 };
 
 static std::string session_json(const Session& s, const Counters& now, double clock) {
@@ -180,10 +183,11 @@ static std::string session_json(const Session& s, const Counters& now, double cl
     std::snprintf(b, sizeof b,
                   "{\"cycles\": %llu, \"run_seconds\": %.6f, \"rx_bytes\": %llu, \"tx_bytes\": %llu, "
                   "\"trains\": %llu, \"train_span_cycles\": %llu, \"train_wait_cycles\": %llu, "
+                  "\"train_busy_cycles\": %llu, "
                   "\"board_samples_per_s\": %.3f, \"board_samples_per_s_no_wait\": %.3f, "
                   "\"sim_cycles_per_s\": %.1f}",
                   cyc, run, now.rx - s.start.rx, now.tx - s.start.tx, s.trains, s.train_span,
-                  s.train_wait, rate, rate_busy, run > 0 ? cyc / run : 0.0);
+                  s.train_wait, s.train_busy, rate, rate_busy, run > 0 ? cyc / run : 0.0);
     return b;
 }
 
@@ -295,8 +299,10 @@ int main(int argc, char** argv) {
                      served, c.rx - cur.start.rx, c.tx - cur.start.tx, cyc / 1e6,
                      run > 0 ? cyc / run / 1e6 : 0.0);
         if (o.clock && cur.trains > 1)
-            std::fprintf(stderr, "; %llu TRAIN answered, %.1f samples/s in board time (%.0f MHz)",
-                         cur.trains, (cur.trains - 1) * (double)o.clock / cur.train_span, o.clock / 1e6);
+            std::fprintf(stderr, "; %llu TRAIN answered, %.1f samples/s in board time (%.0f MHz), "
+                         "the core computing %.1f%% of that time",
+                         cur.trains, (cur.trains - 1) * (double)o.clock / cur.train_span, o.clock / 1e6,
+                         100.0 * cur.train_busy / cur.train_span);
         std::fprintf(stderr, "\n");
     };
     auto take_over = [&]() {  // every older connection hands its bytes in and is closed
@@ -346,6 +352,7 @@ int main(int argc, char** argv) {
             cur.trains = w.trains();
             cur.train_span = w.last_train() - w.first_train();
             cur.train_wait = board.train_wait();
+            cur.train_busy = board.train_busy();
         }
         if (frame_done) flush();  // an answer goes out as soon as it is whole
     }
