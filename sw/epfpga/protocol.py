@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from amaranth.lib import enum
 
 SOF = 0xA5
 #: 3: 16-bit sequence, receive window and link timing in INFO, overrun counter;
@@ -41,18 +42,41 @@ STORE_OVERHEAD = 5
 STORE_BYTES = 2048
 SEQ_MOD = 1 << 16
 
-INFO, READ, WRITE, SET_PARAMS, TRAIN, INFER, STATUS, ERROR = 1, 2, 3, 4, 5, 6, 7, 0x7F
-COMMANDS = {INFO, READ, WRITE, SET_PARAMS, TRAIN, INFER, STATUS}
+
+class Command(enum.IntEnum, shape=8):
+    """The cmd byte, host and gateware alike (an ``amaranth.lib.enum``: a shape too)."""
+    INFO = 1
+    READ = 2
+    WRITE = 3
+    SET_PARAMS = 4
+    TRAIN = 5
+    INFER = 6
+    STATUS = 7
+    ERROR = 0x7F  # an answer's cmd only: (request cmd, ErrorCode)
+
+
+class ErrorCode(enum.IntEnum, shape=2):
+    UNKNOWN_CMD = 1
+    BAD_PAYLOAD = 2
+    RANGE = 3
+
+
+class Region(enum.IntEnum, shape=2):
+    """READ/WRITE's kind byte."""
+    W = 0  # weights, row-major W[l]
+    B = 1  # biases
+    LFSR = 2  # the layer's stochastic-rounding LFSR (one value)
+
+
+INFO, READ, WRITE, SET_PARAMS, TRAIN, INFER, STATUS, ERROR = Command
+COMMANDS = set(Command) - {ERROR}
 RESPONSE = 0x80
 #: commands a retry executes again (no side effects); the others are answered from the
 #: outcome the board stored when it first executed them
 REEXECUTED = frozenset({INFO, STATUS, READ})
 
-# error codes
-E_UNKNOWN_CMD, E_BAD_PAYLOAD, E_RANGE = 1, 2, 3
-
-# region kinds for READ/WRITE
-REGION_W, REGION_B, REGION_LFSR = 0, 1, 2
+E_UNKNOWN_CMD, E_BAD_PAYLOAD, E_RANGE = ErrorCode
+REGION_W, REGION_B, REGION_LFSR = Region
 LFSR_MAX = (1 << 32) - 1  # LFSR states are 32 bit and never zero
 
 #: the longest run of zeros or of values one run header can announce
