@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -40,27 +42,67 @@ def test_resume_continues_bit_exactly(tmp_path, idx) -> None:
     assert [h["epoch"] for h in rep["history"]] == [1, 2]
 
 
-def test_interrupt_mid_epoch_loses_nothing(tmp_path, idx, monkeypatch) -> None:
+@pytest.mark.parametrize("sample", [1, 150, 201, 299])
+def test_ctrl_c_mid_chunk_then_resume_trains_each_sample_once(tmp_path, idx, monkeypatch,
+                                                              sample: int) -> None:
+    """SIGINT while a chunk trains: the chunk runs to its end, the checkpoint holds its
+    weights and position, and --resume ends bit-identical to an uninterrupted run."""
     assert _train("--dataset", idx, "--out", str(tmp_path / "ref")) == 0
     from epfpga.engines import GoldenEngine
 
     real = GoldenEngine.train_chunk
-    calls = {"n": 0}
+    seen = {"n": 0}
 
-    def flaky(self, X, Y):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
+    def interrupted(self, X, Y):  # noqa: ANN001, ANN202
+        if seen["n"] <= sample < seen["n"] + len(X):
+            os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C now
+        seen["n"] += len(X)
         return real(self, X, Y)
 
-    monkeypatch.setattr(GoldenEngine, "train_chunk", flaky)
-    assert main(["train", "--config", "up5k", "--no-progress", "--no-plot", "--dataset", idx,
-                 "--out", str(tmp_path / "int")]) == 130
+    monkeypatch.setattr(GoldenEngine, "train_chunk", interrupted)
+    assert _train("--dataset", idx, "--out", str(tmp_path / "int")) == 130
     ck = load_checkpoint(tmp_path / "int")
-    assert ck.epoch == 0 and 0 < ck.position < 300
+    assert ck.epoch == 0 and ck.position == seen["n"] > sample  # the chunk's end
     monkeypatch.setattr(GoldenEngine, "train_chunk", real)
     assert _train("--dataset", idx, "--resume", "--out", str(tmp_path / "int")) == 0
     assert _weights(tmp_path / "int")[1] == _weights(tmp_path / "ref")[1]
+
+
+def test_a_second_ctrl_c_stops_at_once_and_the_last_checkpoint_stands(tmp_path, idx,
+                                                                      monkeypatch) -> None:
+    assert _train("--dataset", idx, "--out", str(tmp_path / "ref")) == 0
+    from epfpga.engines import GoldenEngine
+
+    real = GoldenEngine.train_chunk
+    seen = {"n": 0}
+
+    def insistent(self, X, Y):  # noqa: ANN001, ANN202
+        seen["n"] += len(X)
+        if seen["n"] > 150:  # Ctrl-C twice inside the chunk after the one at 100
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self, X, Y)
+
+    monkeypatch.setattr(GoldenEngine, "train_chunk", insistent)
+    assert _train("--dataset", idx, "--out", str(tmp_path / "int"),
+                  "--checkpoint-every", "100") == 130
+    assert load_checkpoint(tmp_path / "int").position == 100
+    monkeypatch.setattr(GoldenEngine, "train_chunk", real)
+    assert _train("--dataset", idx, "--resume", "--out", str(tmp_path / "int")) == 0
+    assert _weights(tmp_path / "int")[1] == _weights(tmp_path / "ref")[1]
+
+
+def test_checkpoints_land_exactly_every_n_samples(tmp_path, idx, monkeypatch) -> None:
+    import epfpga.trainer as tr
+
+    positions = []
+    real = tr.save_checkpoint
+    monkeypatch.setattr(tr, "save_checkpoint",
+                        lambda path, ck: (positions.append((ck.epoch, ck.position)),
+                                          real(path, ck)))
+    assert _train("--dataset", idx, "--out", str(tmp_path / "c"), "--checkpoint-every",
+                  "70") == 0
+    assert positions == [(0, 70), (0, 140), (0, 210), (0, 280), (1, 0)]
 
 
 def test_user_errors_are_messages_not_tracebacks(tmp_path, idx, capsys, monkeypatch) -> None:

@@ -7,6 +7,7 @@ exercised without hardware.
 
 from __future__ import annotations
 
+import select
 import socket
 import struct
 import threading
@@ -161,38 +162,42 @@ class BoardModel:
 def serve_tcp(board: BoardModel, port: int, host: str = "127.0.0.1",
               stop: threading.Event | None = None, ready: threading.Event | None = None
               ) -> None:
-    """Serve one connection at a time; the board's state survives reconnects."""
+    """Serve one host at a time; a new connection takes over from the current one (a
+    host that died without closing must not lock the board), and the board's state
+    survives both.  A quiet line is the board's inter-byte timeout."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as srv:
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         srv.bind((host, port))
-        srv.listen(1)
-        srv.settimeout(0.2)
+        srv.listen(4)
         if ready is not None:
             ready.set()
+        conn: socket.socket | None = None
         while stop is None or not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except TimeoutError:
+            readable, _, _ = select.select([srv] + ([conn] if conn else []), [], [], 0.2)
+            if not readable:
+                board.line_idle()
                 continue
-            board.new_connection()
-            with conn:
-                conn.settimeout(0.2)
-                while stop is None or not stop.is_set():
-                    try:
-                        data = conn.recv(65536)
-                    except TimeoutError:
-                        board.line_idle()  # the board's inter-byte timeout
-                        continue
-                    except OSError:
-                        break
-                    if not data:
-                        break
-                    out = board.receive(data)
-                    if out:
-                        try:
-                            conn.sendall(out)
-                        except OSError:
-                            break
+            if srv in readable:  # a new session: the old one's partial frame is dropped
+                if conn is not None:
+                    conn.close()
+                conn, _ = srv.accept()
+                board.new_connection()
+                continue
+            try:
+                data = conn.recv(65536)  # type: ignore[union-attr]
+            except OSError:
+                data = b""
+            out = board.receive(data) if data else b""
+            try:
+                if not data:
+                    raise OSError
+                if out:
+                    conn.sendall(out)  # type: ignore[union-attr]
+            except OSError:
+                conn.close()  # type: ignore[union-attr]
+                conn = None
+        if conn is not None:
+            conn.close()
 
 
 def free_port() -> int:

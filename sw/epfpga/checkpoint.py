@@ -1,13 +1,18 @@
 """Checkpoints: weights + engine state + config + progress in one ``.npz``, written atomically.
 
 Arrays go in as arrays; everything else (config, digest, LFSR states, RNG state,
-history) as one JSON string, so loading never unpickles anything.
+history) as one JSON string, so loading never unpickles anything.  A SHA-256 over every
+array and the JSON (format 2) catches a damaged file; the previous checkpoint is kept
+beside it (``checkpoint.prev.npz``) and ``load_checkpoint(..., fallback=True)`` takes it,
+with a warning, when the newest one is damaged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,7 @@ import numpy as np
 from .config import EPConfig
 from .errors import EpfpgaError
 
-FORMAT = 1
+FORMAT = 2  # 2: a SHA-256 over the arrays and the metadata; 1 (no digest) still loads
 
 
 class CheckpointError(EpfpgaError):
@@ -51,12 +56,28 @@ def save_checkpoint(path: str | Path, ck: Checkpoint) -> None:
         "n_layers": len(ck.state["W"]),
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta, default=_json_default).encode(), np.uint8)
+    arrays["sha256"] = np.frombuffer(_digest(arrays).encode(), np.uint8)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
         f.flush()
         os.fsync(f.fileno())
+    if path.exists():  # the last good one stays, for a resume when this one is damaged
+        path.replace(previous(path))
     tmp.replace(path)
+
+
+def previous(path: Path) -> Path:
+    return path.with_name(path.stem + ".prev" + path.suffix)
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(k for k in arrays if k != "sha256"):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def _json_default(o: Any) -> Any:
@@ -69,29 +90,56 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"cannot store {type(o).__name__} in a checkpoint")
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
+def load_checkpoint(path: str | Path, fallback: bool = False) -> Checkpoint:
+    """``fallback``: when the checkpoint is damaged, load the previous one instead (one
+    warning line); the error names both files when neither loads."""
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.npz"
+    try:
+        return _load(path)
+    except CheckpointError as e:
+        prev = previous(path)
+        if not fallback or not prev.exists():
+            raise
+        try:
+            ck = _load(prev)
+        except CheckpointError as e2:
+            raise CheckpointError(f"{e}; the previous one is damaged too: {e2}") from None
+        print(f"warning: {e}; resuming from the previous checkpoint {prev} (epoch "
+              f"{ck.epoch + 1}, sample {ck.position})", file=sys.stderr)
+        return ck
+
+
+def _load(path: Path) -> Checkpoint:
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(bytes(z["meta"]).decode())
-            n = int(meta["n_layers"])
-            W = [z[f"W{i}"] for i in range(n)]
-            b = [z[f"b{i}"] for i in range(n)]
-    except (OSError, ValueError, KeyError) as e:
-        raise CheckpointError(f"{path} is not a readable epfpga checkpoint ({e})") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {meta.get('format')} not supported")
-    cfg = EPConfig.from_dict(meta["config"])
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(bytes(arrays["meta"]).decode())
+        fmt = meta.get("format")
+        if fmt == FORMAT and bytes(arrays.get("sha256", b"")).decode() != _digest(arrays):
+            raise CheckpointError(f"{path} is damaged: its contents do not match their "
+                                  "SHA-256")
+        if fmt not in (1, FORMAT):
+            raise CheckpointError(f"{path}: checkpoint format {fmt} not supported")
+        n = int(meta["n_layers"])
+        W = [arrays[f"W{i}"] for i in range(n)]
+        b = [arrays[f"b{i}"] for i in range(n)]
+        cfg = EPConfig.from_dict(meta["config"])
+        state = dict(meta["state"])
+        epoch, position = int(meta["epoch"]), int(meta["position"])
+        engine, history = str(meta["engine"]), list(meta["history"])
+    except CheckpointError:
+        raise
+    except Exception as e:  # noqa: BLE001 -- any damage (zip, JSON, config) is one line
+        raise CheckpointError(f"{path} is not a readable epfpga checkpoint "
+                              f"({type(e).__name__}: {e})") from None
     if cfg.digest != meta["digest"]:
         raise CheckpointError(
             f"{path}: config digest {meta['digest']} does not match its config ({cfg.digest}); "
             "the checkpoint was written by an incompatible epfpga version"
         )
-    state = dict(meta["state"])
     state["W"], state["b"] = W, b
-    return Checkpoint(cfg, meta["engine"], state, meta["epoch"], meta["position"],
-                      meta["history"], meta.get("extra", {}))
+    return Checkpoint(cfg, engine, state, epoch, position, history, meta.get("extra", {}))

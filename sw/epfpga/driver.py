@@ -1,20 +1,30 @@
-"""Host driver: talks to a real or simulated board through ``serial.serial_for_url``
-(``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``), or any object with read/write.
+"""Host driver: talks to a real or simulated board over a serial port (``/dev/ttyUSB1``,
+at the board's baud) or TCP (``socket://127.0.0.1:PORT``, ``epfpga sim-board``), or any
+object with read/write.
 
-Several frames are kept in flight (go-back-N window); on a timeout, CRC error or
-sequence gap the unacknowledged frames are resent in order.  The board replays answers
-to frames it already executed, so no sample is ever trained twice or skipped.
+Several frames are kept in flight, within the board's receive window.  Answers are
+matched to their requests by sequence number: a stale or duplicated answer is ignored,
+never taken for silence.  A request is sent again only when something says it is needed:
+a later request was answered while an earlier one was not (its answer was lost: only the
+unanswered ones go again), or the board has been silent for ``timeout`` (go back to the
+oldest unanswered request).  The board executes only the next sequence number and
+answers a retry of one it already ran from the outcome it stored, so no sample is ever
+trained twice or skipped, whatever the link loses, duplicates or damages.
 """
 
 from __future__ import annotations
 
+import select
+import socket
 import struct
 import time
 from typing import Any, Protocol
+from urllib.parse import urlparse
 
 import numpy as np
 
 from . import protocol as p
+from .boards.profiles import DEFAULT_BAUD
 from .config import EPConfig
 from .errors import EpfpgaError
 from .numerics import lfsr_seed, lfsr_step
@@ -29,13 +39,58 @@ class Transport(Protocol):
     def read(self, n: int) -> bytes: ...
 
 
-def open_transport(url: str, timeout: float = 0.2) -> Any:
+class SocketTransport:
+    """TCP to a simulated board: whole reads of what has arrived (pyserial's socket://
+    reads one byte per call), no Nagle delay on the small frames."""
+
+    def __init__(self, host: str, port: int, timeout: float = 0.2):
+        self.timeout = timeout
+        self.sock = socket.create_connection((host, port), timeout=5)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(None)
+
+    def write(self, data: bytes) -> int:
+        self.sock.sendall(data)
+        return len(data)
+
+    def read(self, n: int = 65536) -> bytes:
+        """What has arrived, up to ``max(n, 64 KiB)``, waiting up to ``timeout`` for
+        the first byte; b"" on a timeout."""
+        ready, _, _ = select.select([self.sock], [], [], self.timeout)
+        if not ready:
+            return b""
+        data = self.sock.recv(max(n, 65536))
+        if not data:
+            raise BoardError("the simulated board closed the connection")
+        return data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def open_transport(url: str, baud: int = DEFAULT_BAUD, timeout: float = 0.2) -> Any:
+    """A serial device at ``baud``, or ``socket://HOST:PORT``; one clear line when it
+    cannot be opened."""
+    if url.startswith("socket://"):
+        u = urlparse(url)
+        try:
+            return SocketTransport(u.hostname or "127.0.0.1", int(u.port or 0), timeout)
+        except ValueError:
+            raise BoardError(f"cannot open {url}: expected socket://HOST:PORT") from None
+        except OSError as e:
+            raise BoardError(f"cannot connect to {url} ({e.strerror or e}): is `epfpga "
+                             "sim-board` running on that port?") from None
     import serial
 
     try:
-        return serial.serial_for_url(url, baudrate=3_000_000, timeout=timeout)
+        t = serial.serial_for_url(url, baudrate=baud, timeout=timeout)
     except (serial.SerialException, ValueError, OSError) as e:
-        raise BoardError(f"cannot open {url}: {e}") from None
+        raise BoardError(f"cannot open {url} at {baud} baud: {e}") from None
+    try:  # Linux: no 16 ms FTDI latency on every short answer
+        t.set_low_latency_mode(True)
+    except (AttributeError, ValueError, OSError, NotImplementedError):
+        pass
+    return t
 
 
 class Board:
@@ -43,18 +98,19 @@ class Board:
                  retries: int = 10):
         self.t = transport
         self.window = window
-        self.timeout = timeout
-        self.retries = retries
+        self.timeout = timeout  # board silence before unanswered requests go again
+        self.retries = retries  # resend rounds in a row without progress before giving up
         self.seq = 0
         self.parser = p.Parser()
         self.resends = 0
+        self.stale = 0  # answers to no outstanding request (late, duplicated, replayed)
         self.window_bytes = p.STORE_BYTES  # until INFO says otherwise
 
     # ------------------------------------------------------------ transport core
     def _read_frames(self, deadline: float) -> list[p.Frame]:
         while time.monotonic() < deadline:
-            # at least one byte (or the transport's read timeout), then whatever is there
-            data = self.t.read(max(1, getattr(self.t, "in_waiting", 0) or 0))
+            n = getattr(self.t, "in_waiting", 0) or 0
+            data = self.t.read(max(1, n))  # waits up to the transport's timeout
             if data:
                 frames = self.parser.feed(data)
                 if frames:
@@ -62,48 +118,73 @@ class Board:
         return []
 
     def transact(self, requests: list[tuple[int, bytes]]) -> list[bytes]:
-        """Send (cmd, payload) requests pipelined; return their response payloads in order."""
+        """Send (cmd, payload) requests pipelined; return their answers' payloads in
+        order.  Raises BoardError when the board refuses one or stops answering."""
         frames = []
         for cmd, payload in requests:
             frames.append((cmd, self.seq, p.encode(cmd, self.seq, payload)))
             self.seq = (self.seq + 1) % p.SEQ_MOD
-        results: list[bytes] = []
-        base, sent, failures = 0, 0, 0
+        n = len(frames)
+        index = {seq: i for i, (_, seq, _) in enumerate(frames)}
         cost = [p.store_cost(len(f[2]) - p.HEADER - p.TRAILER) for f in frames]
-        while base < len(frames):
-            # the board's receive store holds `window_bytes`; a UART cannot wait
-            while sent < len(frames) and sent - base < self.window and (
+        answers: list[bytes | None] = [None] * n
+        base = sent = rounds = 0
+        crc0, framing0 = self.parser.crc_errors, self.parser.framing_errors
+        quiet_since = last_resend = time.monotonic()
+        while base < n:
+            while sent < n and sent - base < self.window and (
                     sent == base or sum(cost[base:sent + 1]) <= self.window_bytes):
                 self.t.write(frames[sent][2])
                 sent += 1
-            got = self._read_frames(time.monotonic() + self.timeout)
-            progressed = False
+            got = self._read_frames(time.monotonic() + min(self.timeout, 0.05))
             for f in got:
-                cmd, seq, _ = frames[base]
-                if f.seq != seq:
-                    continue  # stale replay or answer to a frame already consumed
-                if f.cmd == p.ERROR:
-                    raise BoardError(f"board refused command {f.payload[0]:#x}: error "
+                i = index.get(f.seq)
+                if i is None or i >= sent or answers[i] is not None:
+                    self.stale += 1
+                    continue
+                cmd = frames[i][0]
+                if f.cmd == p.ERROR and f.payload[:1] == bytes([cmd]):
+                    raise BoardError(f"board refused command {cmd:#x}: error "
                                      f"{f.payload[1] if len(f.payload) > 1 else '?'}")
                 if f.cmd != cmd | p.RESPONSE:
+                    self.stale += 1
                     continue
-                results.append(f.payload)
-                base += 1
-                progressed = True
-                if base == len(frames):
-                    break
-            if not progressed:
-                failures += 1
-                if failures > self.retries:
-                    raise BoardError(
-                        f"board stopped answering ({self.retries} retries without progress); "
-                        "weights up to the last checkpoint are safe: fix the link and "
-                        "--resume")
-                self.resends += sent - base
-                sent = base  # go back N
-            else:
-                failures = 0
-        return results
+                answers[i] = f.payload
+                quiet_since = time.monotonic()
+            if answers[base] is not None:
+                while base < n and answers[base] is not None:
+                    base += 1
+                rounds = 0
+                continue
+            now = time.monotonic()
+            gap = any(a is not None for a in answers[base:sent])  # an answer was lost
+            silent = now - max(quiet_since, last_resend) >= self.timeout
+            if not (silent or (gap and now - last_resend >= self.timeout / 4)):
+                continue
+            rounds += 1
+            if rounds > self.retries:
+                raise BoardError(self._stopped(crc0, framing0))
+            todo = [i for i in range(base, sent) if answers[i] is None]
+            for i in todo:
+                self.t.write(frames[i][2])
+            self.resends += len(todo)
+            last_resend = now
+        return [a for a in answers if a is not None]
+
+    def _stopped(self, crc0: int, framing0: int) -> str:
+        crc = self.parser.crc_errors - crc0
+        junk = self.parser.framing_errors - framing0
+        if crc:
+            why = (f"its answers keep arriving damaged ({crc} failed their CRC): check the "
+                   "cable and that host and board use the same baud")
+        elif junk:
+            why = ("it sends bytes that are not frames: is it built for this baud "
+                   "(epfpga build --baud) and programmed with this epfpga version?")
+        else:
+            why = (f"no answer for {self.timeout:g} s, {self.retries} times: is the board "
+                   "programmed, powered and on this port?")
+        return (f"the board stopped answering: {why}. Weights up to the last checkpoint "
+                "are safe: fix the link and --resume")
 
     # ------------------------------------------------------------ commands
     def info(self) -> dict[str, Any]:
@@ -153,10 +234,14 @@ class BoardEngine:
     """The training engine over a board; keeps the host-side half of the state (the
     random-sign LFSR and the sample count) so a checkpoint holds everything."""
 
-    def __init__(self, cfg: EPConfig, url: str | Any, **kw: Any):
+    def __init__(self, cfg: EPConfig, url: str | Any, baud: int = DEFAULT_BAUD, **kw: Any):
         self.cfg = cfg
-        self.board = Board(open_transport(url) if isinstance(url, str) else url, **kw)
+        self.board = Board(open_transport(url, baud) if isinstance(url, str) else url, **kw)
         info = self.board.info()
+        if isinstance(url, str) and not url.startswith("socket://") and info["baud"] \
+                and info["baud"] != baud:
+            raise BoardError(f"the board is built for {info['baud']} baud, but {url} was "
+                             f"opened at {baud}: pass --baud {info['baud']}")
         if info["version"] != p.VERSION:
             raise BoardError(
                 f"the board speaks protocol version {info['version']}, this host "

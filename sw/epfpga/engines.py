@@ -123,7 +123,8 @@ class BoardAdapter:
         self.board.close()
 
 
-def make_engine(name: str, cfg: EPConfig, port: str | None = None) -> Engine:
+def make_engine(name: str, cfg: EPConfig, port: str | None = None,
+                baud: int | None = None) -> Engine:
     if name == "golden":
         return GoldenEngine(cfg)
     if name == "float":
@@ -138,5 +139,5 @@ def make_engine(name: str, cfg: EPConfig, port: str | None = None) -> Engine:
             from .driver import BoardEngine
         except ImportError as e:
             raise EpfpgaError(f"the board driver is not available: {e}") from None
-        return BoardAdapter(cfg, BoardEngine(cfg, port))
+        return BoardAdapter(cfg, BoardEngine(cfg, port, **({"baud": baud} if baud else {})))
     raise EpfpgaError(f"unknown engine {name!r}: use one of {', '.join(ENGINES)}")

@@ -80,17 +80,6 @@ def _check(ok: bool, message: str) -> None:
         raise _Failed(message)
 
 
-def open_port(url: str, baud: int) -> Any:
-    import serial
-
-    from .driver import BoardError
-
-    try:
-        return serial.serial_for_url(url, baudrate=baud, timeout=0.2)
-    except (serial.SerialException, ValueError, OSError) as e:
-        raise BoardError(f"cannot open {url}: {e}") from None
-
-
 def _link(board: Any, cfg: EPConfig, baud: int, clock_hz: int | None) -> str:
     try:
         info = board.info()
@@ -227,7 +216,7 @@ def _restore(engine: Any, saved: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .driver import Board, BoardEngine
+    from .driver import Board, BoardEngine, open_transport
 
     if args.samples < 1:
         raise EpfpgaError(f"--samples must be at least 1, got {args.samples}")
@@ -236,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     baud = args.baud or board_baud
     print(f"epfpga selftest: {args.port} at {baud} baud, config {cfg.name} "
           f"(digest {cfg.digest})", flush=True)
-    transport = open_port(args.port, baud)
+    transport = open_transport(args.port, baud)
     rep = Report()
     try:
         board = Board(transport, timeout=args.timeout)

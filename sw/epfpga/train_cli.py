@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also checkpoint every N samples inside an epoch")
     p.add_argument("--port", default=None,
                    help="board URL for --engine board: /dev/ttyUSB1, socket://127.0.0.1:PORT")
+    p.add_argument("--baud", type=int, default=None,
+                   help="serial baud for --port (default: 3000000, what every board "
+                        "profile builds; ignored for socket://)")
     p.add_argument("--verify-golden", action="store_true",
                    help="run the golden model beside the engine; stop on the first "
                         "prediction or weight that differs")
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     opt = TrainOptions(
         engine=args.engine, epochs=args.epochs, train_samples=args.train_samples,
         test_samples=args.test_samples, out=out, resume=args.resume,
-        checkpoint_every=args.checkpoint_every, port=args.port,
+        checkpoint_every=args.checkpoint_every, port=args.port, baud=args.baud,
         verify_golden=args.verify_golden, progress=not args.no_progress, plot=not args.no_plot,
     )
     report = train(cfg, ds, opt)

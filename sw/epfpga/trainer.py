@@ -1,10 +1,19 @@
 """The training loop shared by every engine: deterministic shuffles, progress bar,
 periodic atomic checkpoints (so an interrupt or a dead board loses nothing), per-epoch
-evaluation, JSON report and learning-curve plot."""
+evaluation, JSON report and learning-curve plot.
+
+Exactly once: a checkpoint holds the weights of exactly the samples before its position.
+Ctrl-C is therefore taken between chunks, never inside one (a chunk runs to its end and
+the checkpoint is written there); a second Ctrl-C stops at once and leaves the last
+checkpoint as it was.
+"""
 
 from __future__ import annotations
 
 import json
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +39,7 @@ class TrainOptions:
     resume: bool = False
     checkpoint_every: int = 5000
     port: str | None = None
+    baud: int | None = None  # the serial port's, for --engine board (None: the default)
     verify_golden: bool = False
     progress: bool = True
     plot: bool = True
@@ -45,17 +55,49 @@ def _chunk(cfg: EPConfig) -> int:
     return max(b, (200 // b) * b)
 
 
+def checkpoint_stride(cfg: EPConfig, every: int) -> int:
+    """Samples between checkpoints: ``every`` rounded up to whole batches, so a resumed
+    run forms the same batches as an uninterrupted one."""
+    b = cfg.batch_size
+    return -(-every // b) * b
+
+
+class DeferredInterrupt:
+    """SIGINT sets ``requested`` for the loop to act on at the next chunk boundary; a
+    second SIGINT raises KeyboardInterrupt at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nCtrl-C: stopping after this chunk with a checkpoint (Ctrl-C again: stop "
+              "now, the last checkpoint stands)", file=sys.stderr, flush=True)
+
+    def __enter__(self) -> DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def train(cfg: EPConfig, ds: Dataset, opt: TrainOptions) -> dict[str, Any]:
     out = Path(opt.out)
     ck_path = out / "checkpoint.npz"
-    engine: Engine = make_engine(opt.engine, cfg, opt.port)
+    engine: Engine = make_engine(opt.engine, cfg, opt.port, opt.baud)
     shadow: Engine | None = make_engine("golden", cfg) if opt.verify_golden else None
     n_train = min(opt.train_samples or len(ds.x_train), len(ds.x_train))
     x_test, y_test = ds.x_test[:opt.test_samples], ds.y_test[:opt.test_samples]
     epoch, position, history, correct = 0, 0, [], 0
     try:
         if opt.resume and ck_path.exists():
-            ck = load_checkpoint(ck_path)
+            ck = load_checkpoint(ck_path, fallback=True)
             if ck.cfg.digest != cfg.digest:
                 raise EpfpgaError(
                     f"{ck_path} was trained with config digest {ck.cfg.digest}, not "
@@ -95,30 +137,40 @@ def train(cfg: EPConfig, ds: Dataset, opt: TrainOptions) -> dict[str, Any]:
                 shadow.set_epoch(epoch)
             bar = tqdm(total=n_train, initial=position, desc=f"epoch {epoch + 1}/{opt.epochs}",
                        unit="sample", disable=not opt.progress, dynamic_ncols=True)
-            t0, done0, last_ck = time.time(), position, position
+            t0, done0 = time.time(), position
+            stride = checkpoint_stride(cfg, opt.checkpoint_every)
+            saved = False  # the interrupt's checkpoint is written
             try:
-                chunk = _chunk(cfg)
-                while position < n_train:
-                    idx = order[position:position + chunk]
-                    pred = engine.train_chunk(ds.x_train[idx], ds.y_train[idx])
-                    if shadow is not None:
-                        spred = shadow.train_chunk(ds.x_train[idx], ds.y_train[idx])
-                        if not np.array_equal(pred, spred):
-                            raise EpfpgaError(
-                                f"prediction mismatch with the golden model at epoch "
-                                f"{epoch + 1}, samples {position}..{position + len(idx)}")
-                    correct += int((pred == ds.y_train[idx]).sum())
-                    position += len(idx)
-                    bar.update(len(idx))
-                    bar.set_postfix(acc=f"{correct / max(position, 1):.3f}")
-                    if position - last_ck >= opt.checkpoint_every and position < n_train:
-                        checkpoint()
-                        last_ck = position
+                with DeferredInterrupt() as stop:
+                    while position < n_train and not stop.requested:
+                        # chunks end on the checkpoint positions: multiples of the stride
+                        size = min(_chunk(cfg), stride - position % stride)
+                        idx = order[position:position + size]
+                        pred = engine.train_chunk(ds.x_train[idx], ds.y_train[idx])
+                        if shadow is not None:
+                            spred = shadow.train_chunk(ds.x_train[idx], ds.y_train[idx])
+                            if not np.array_equal(pred, spred):
+                                raise EpfpgaError(
+                                    f"prediction mismatch with the golden model at epoch "
+                                    f"{epoch + 1}, samples {position}..{position + len(idx)}")
+                        correct += int((pred == ds.y_train[idx]).sum())
+                        position += len(idx)
+                        bar.update(len(idx))
+                        bar.set_postfix(acc=f"{correct / max(position, 1):.3f}")
+                        if position % stride == 0 and position < n_train:
+                            checkpoint()
+                if stop.requested:
+                    bar.close()
+                    checkpoint()
+                    saved = True
+                    print(f"interrupted: checkpoint saved at epoch {epoch + 1}, sample "
+                          f"{position}; continue with --resume", file=sys.stderr)
+                    raise KeyboardInterrupt
             except KeyboardInterrupt:
                 bar.close()
-                checkpoint()
-                print(f"\ninterrupted: checkpoint saved at epoch {epoch + 1}, sample "
-                      f"{position}; continue with --resume")
+                if not saved:
+                    print(f"\nstopped inside a chunk: the last checkpoint in {ck_path} "
+                          "stands; --resume continues from it", file=sys.stderr)
                 raise
             bar.close()
             train_time = time.time() - t0
