@@ -37,9 +37,20 @@ def test_save_load_roundtrip(tmp_path, suffix: str) -> None:
     (dict(beta=0.001, beta_frac=4), "rounds to 0"),
     (dict(rounding="floor"), "rounding must be one of"),
     (dict(weight_frac=16), "weight_frac must be"),
-    (dict(T1=0), "T1 must be >= 1"),
+    (dict(T1=0), "T1 must be in 1..100000"),
     (dict(layers=(784, 0, 10)), "every layer size must be >= 1"),
     (dict(beta=2.0), "beta must be in (0, 1]"),
+    # what a config file can say: wrong types, absurd sizes, what no board can carry
+    (dict(T1=5.5), "T1 must be an integer, got 5.5"),
+    (dict(T1="20"), "T1 must be an integer, got '20'"),
+    (dict(T2=10**9), "T2 in 0..100000"),
+    (dict(layers="abc"), "layers must be a list of integers"),
+    (dict(layers=(784, 64.5, 10)), "layers must be a list of integers"),
+    (dict(lrs=("a", 0.1)), "lrs must be a list of numbers"),
+    (dict(correction=1), "correction must be true or false"),
+    (dict(beta=True), "beta must be a number"),
+    (dict(layers=(784, 64, 300)), "at most 256 classes"),
+    (dict(layers=(5000, 64, 10)), "more than a frame carries"),
 ])
 def test_validation_messages(kwargs, message: str) -> None:
     with pytest.raises(ConfigError) as e:

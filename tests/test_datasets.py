@@ -84,3 +84,23 @@ def test_real_mnist_is_sane(mnist) -> None:
     assert mnist.x_train.max() == 255
     assert np.bincount(mnist.y_test, minlength=10).min() > 800
     assert 0.15 < (mnist.x_train > 0).mean() < 0.25  # ~80% zero pixels
+
+
+def test_damaged_idx_files_are_one_line_errors(tmp_path) -> None:
+    """Every kind of damage to an IDX directory is a DatasetError naming the file."""
+    def damage(name: str, fn) -> None:  # noqa: ANN001
+        d = tmp_path / name
+        make_idx_dir(d, n_train=20, n_test=10)
+        fn(d)
+        with pytest.raises(DatasetError) as e:
+            load_dataset(f"idx:{d}")
+        assert "\n" not in str(e.value) and str(d) in str(e.value)
+
+    img, lab = "t10k-images-idx3-ubyte", "train-labels-idx1-ubyte"
+    damage("cut", lambda d: (d / img).write_bytes((d / img).read_bytes()[:500]))
+    damage("magic", lambda d: (d / img).write_bytes(bytes(4) + (d / img).read_bytes()[4:]))
+    damage("count", lambda d: (d / lab).write_bytes((d / lab).read_bytes()[:-5]))
+    damage("gzip", lambda d: (d / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b junk"))
+    damage("head", lambda d: (d / img).write_bytes(b"\x00\x00\x08\x03\x00"))
+    damage("empty", lambda d: (d / img).write_bytes(b""))
+    damage("missing", lambda d: (d / "t10k-labels-idx1-ubyte.gz").unlink())

@@ -158,3 +158,12 @@ def test_one_epoch_real_mnist(tmp_path, mnist) -> None:
     rep = json.loads((tmp_path / "e" / "report.json").read_text())
     assert rep["final_test_acc"] > 0.92
     assert np.isfinite(rep["history"][0]["samples_per_s"])
+
+
+def test_labels_beyond_the_outputs_are_refused(tmp_path, capsys) -> None:
+    d = tmp_path / "d"
+    make_idx_dir(d, n_train=20, n_test=10)
+    lab = d / "train-labels-idx1-ubyte"
+    lab.write_bytes(lab.read_bytes()[:8] + bytes([12] * 20))  # 12 >= up5k's 10 outputs
+    assert _train("--dataset", f"idx:{d}", "--out", str(tmp_path / "r")) == 2
+    assert "has label 12 but config up5k has 10 outputs" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from .config import get_config
 from .datasets import load_dataset
 from .errors import EpfpgaError
 
-TARGETS = ("golden", "float", "widths", "gateware", "boards", "link", "all")
+TARGETS = ("golden", "float", "widths", "gateware", "boards", "link", "faults", "all")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "widths: accuracy cost of each bit width vs float; "
                         "gateware: cycles/sample in Verilator; boards: training samples/s "
                         "of each board build at its clock, and the ratios; link: bytes and "
-                        "samples/s over the host link")
+                        "samples/s over the host link; faults: training through a "
+                        "fault-injecting proxy, per fault class, and the clean-link cost")
     p.add_argument("--config", default="up5k", help="config for golden")
     p.add_argument("--samples", type=int, default=None,
                    help="training samples to time (default: 3000; boards: 21, the first "
@@ -156,4 +157,8 @@ def run(args: argparse.Namespace) -> int:
             from . import linkbench
 
             linkbench.main()
+        elif target == "faults":
+            from . import faultbench
+
+            faultbench.main()
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,23 @@ ALGORITHMS = ("ep", "cep")  # cep: continual EP, weights updated at every nudged
 FEEDBACK_MODES = ("tied", "separate")
 # Frozen layout version of the numerics; bump when the integer contract changes.
 NUMERICS_VERSION = 1
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+#: each field's kind, for the type check of a loaded config
+_KINDS = {
+    **dict.fromkeys(("act_frac", "weight_bits", "weight_frac", "acc_bits", "T1", "T2",
+                     "beta_frac", "lr_frac", "sr_bits", "sample_steps", "batch_size",
+                     "seed", "lanes"), "int"),
+    **dict.fromkeys(("beta", "lr_decay", "noise", "init_gain"), "float"),
+    **dict.fromkeys(("rounding", "nudge", "algorithm", "feedback", "part", "name"), "str"),
+    "correction": "bool", "layers": "ints", "lrs": "floats",
+}
+#: relaxation steps beyond this are a typo, not an experiment (each is a full pass)
+MAX_STEPS = 100_000
 
 
 @dataclass(frozen=True)
@@ -84,9 +102,34 @@ class EPConfig:
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
+        self._check_types()
         object.__setattr__(self, "layers", tuple(int(n) for n in self.layers))
         object.__setattr__(self, "lrs", tuple(float(r) for r in self.lrs))
         self._validate()
+
+    def _check_types(self) -> None:
+        """Integers where integers, numbers where numbers: a config file's ``T1 = 5.5``
+        or ``layers = "abc"`` is one clear error, not a traceback or a silent cast."""
+        err = []
+        for f in dataclasses.fields(self):
+            v, kind = getattr(self, f.name), _KINDS.get(f.name, "")
+            if kind == "int" and not _is_int(v):
+                err.append(f"{f.name} must be an integer, got {v!r}")
+            elif kind == "float" and not (_is_int(v) or isinstance(v, numbers.Real)
+                                          and not isinstance(v, bool)):
+                err.append(f"{f.name} must be a number, got {v!r}")
+            elif kind == "str" and not isinstance(v, str):
+                err.append(f"{f.name} must be a string, got {v!r}")
+            elif kind == "bool" and not isinstance(v, bool):
+                err.append(f"{f.name} must be true or false, got {v!r}")
+            elif kind in ("ints", "floats") and (
+                    isinstance(v, str | bytes) or not isinstance(v, list | tuple) or not all(
+                        _is_int(x) if kind == "ints" else
+                        isinstance(x, numbers.Real) and not isinstance(x, bool) for x in v)):
+                what = "integers" if kind == "ints" else "numbers"
+                err.append(f"{f.name} must be a list of {what}, got {v!r}")
+        if err:
+            raise ConfigError("invalid config: " + "; ".join(err))
 
     # ---------------------------------------------------------------- validation
     def _validate(self) -> None:
@@ -111,8 +154,22 @@ class EPConfig:
                 f"weight_frac must be in 1..weight_bits-1 ({self.weight_bits - 1}), "
                 f"got {self.weight_frac}"
             )
-        if self.T1 < 1 or self.T2 < 0:
-            err.append(f"T1 must be >= 1 and T2 >= 0, got T1={self.T1}, T2={self.T2}")
+        if self.T1 < 1 or self.T2 < 0 or max(self.T1, self.T2) > MAX_STEPS:
+            err.append(f"T1 must be in 1..{MAX_STEPS} and T2 in 0..{MAX_STEPS}, got "
+                       f"T1={self.T1}, T2={self.T2}")
+        if self.part != "none":  # the board's wire format (docs/protocol.md)
+            from .protocol import MAX_PAYLOAD, max_sample_bytes
+
+            if self.layers[-1] > 256:
+                err.append(f"{self.layers[-1]} outputs: a board takes labels as one byte "
+                           "(at most 256 classes); use part = \"none\" for a model that "
+                           "never goes to a board")
+            if len(self.layers) >= 2 and max_sample_bytes(self.layers[0],
+                                                          self.act_one) + 2 > MAX_PAYLOAD:
+                err.append(f"{self.layers[0]} inputs: a sample can take up to "
+                           f"{max_sample_bytes(self.layers[0], self.act_one)} bytes, more "
+                           f"than a frame carries ({MAX_PAYLOAD - 2}); use part = "
+                           "\"none\" for a model that never goes to a board")
         if not 0 < self.beta <= 1:
             err.append(f"beta must be in (0, 1], got {self.beta}")
         if not 0 <= self.beta_frac <= self.weight_frac:

@@ -59,6 +59,12 @@ def run(args: argparse.Namespace) -> int:
 
         raise EpfpgaError(f"dataset {ds.name} has {ds.x_train.shape[1]} inputs but config "
                           f"{cfg.name} expects {cfg.layers[0]}")
+    top = int(max(ds.y_train.max(initial=0), ds.y_test.max(initial=0)))
+    if top >= cfg.layers[-1]:
+        from .errors import EpfpgaError
+
+        raise EpfpgaError(f"dataset {ds.name} has label {top} but config {cfg.name} has "
+                          f"{cfg.layers[-1]} outputs")
     out = args.out or Path("runs") / f"{cfg.name}-{args.engine}"
     opt = TrainOptions(
         engine=args.engine, epochs=args.epochs, train_samples=args.train_samples,
