@@ -99,3 +99,26 @@ def test_a_dead_hosts_open_connection_does_not_lock_the_board(board) -> None:
     assert eng.board.info()["digest"] == CFG.digest
     eng.close()
     stale.close()
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 0.9])
+def test_sigkill_at_any_moment_then_resume(tmp_path, idx, reference, delay: float) -> None:
+    """kill -9 (no handler runs) some time after a checkpoint exists: the checkpoint on
+    disk is whole and consistent, and --resume ends on the uninterrupted weights."""
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "k"
+    cmd = [sys.executable, "-m", "epfpga.cli", "train", "--config", "up5k", "--no-progress",
+           "--no-plot", "--dataset", idx, "--out", str(out), "--checkpoint-every", "20"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "checkpoint.npz").exists() and proc.poll() is None \
+            and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(delay)
+    proc.kill()
+    proc.wait()
+    assert _train("--dataset", idx, "--out", str(out), "--resume") == 0
+    assert _weights(out) == reference

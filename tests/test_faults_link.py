@@ -86,3 +86,48 @@ def test_duplicated_answers_are_ignored_not_taken_for_silence() -> None:
 def test_stalls_longer_than_the_timeout() -> None:
     _, proxy, eng = run_through(FaultRates(stall=0.05, stall_s=0.4), seed=11)
     assert proxy.injected["stall"] > 0 and eng.board.resends > 0
+
+
+@pytest.mark.sim
+def test_the_verilator_board_through_the_proxy() -> None:
+    """The same through the gateware: the SoC in Verilator (byte port), tiny config,
+    every byte fault at 1e-3 in all both ways."""
+    from epfpga.config import get_config
+    from epfpga.sim.board_sim import serve_in_thread as serve_verilator
+
+    cfg = get_config("tiny")
+    port, th, _ = serve_verilator(cfg, sessions=1)
+    proxy = FaultProxy(port, FaultRates(drop=2.5e-4, flip=2.5e-4, dup=2.5e-4, insert=2.5e-4),
+                       seed=5)
+    rng = np.random.default_rng(5)
+    n = 60
+    X = rng.integers(1, cfg.act_one + 1, (n, cfg.layers[0])) * (
+        rng.random((n, cfg.layers[0])) < 0.4)
+    Y = rng.integers(0, cfg.layers[-1], n)
+    try:
+        eng = BoardEngine(cfg, f"socket://127.0.0.1:{proxy.start()}", timeout=0.5,
+                          retries=40)
+        eng.init_weights()
+        pred = np.concatenate([eng.train_many(X[i:i + 20], Y[i:i + 20])
+                               for i in range(0, n, 20)])
+        got, status = eng.state_dict(), eng.board.status()
+        eng.close()
+    finally:
+        proxy.stop()
+    th.join(60)
+    g = GoldenModel(cfg)
+    signs = []
+    from epfpga.numerics import lfsr_seed, lfsr_step
+
+    s = lfsr_seed(cfg.seed, cfg.n_layers)
+    for _ in range(n):
+        if cfg.nudge == "random_sign":
+            s = lfsr_step(s)
+            signs.append(bool(s & 1))
+        else:
+            signs.append(False)
+    want = [g.train_sample(x, int(y), beta_sign=-1 if sg else 1).prediction
+            for x, y, sg in zip(X, Y, signs, strict=True)]
+    assert pred.tolist() == want and status["samples"] == n
+    assert all((a == b).all() for a, b in zip(got["W"], g.W, strict=True))
+    assert sum(proxy.injected.values()) > 0
