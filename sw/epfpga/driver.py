@@ -105,6 +105,10 @@ class Board:
         self.resends = 0
         self.stale = 0  # answers to no outstanding request (late, duplicated, replayed)
         self.window_bytes = p.STORE_BYTES  # until INFO says otherwise
+        # values per READ/WRITE frame: halved after a call that needed resends (a long
+        # frame on a noisy line rarely arrives whole), doubled back after a clean one
+        self.chunk = p.CHUNK
+        self._resent = False  # the last transact needed a resend
 
     # ------------------------------------------------------------ transport core
     def _read_frames(self, deadline: float) -> list[p.Frame]:
@@ -129,6 +133,7 @@ class Board:
         cost = [p.store_cost(len(f[2]) - p.HEADER - p.TRAILER) for f in frames]
         answers: list[bytes | None] = [None] * n
         base = sent = rounds = 0
+        self._resent = False
         crc0, framing0 = self.parser.crc_errors, self.parser.framing_errors
         quiet_since = last_resend = time.monotonic()
         while base < n:
@@ -169,7 +174,12 @@ class Board:
                 self.t.write(frames[i][2])
             self.resends += len(todo)
             last_resend = now
+            self._resent = True
         return [a for a in answers if a is not None]
+
+    def _adapt(self) -> None:
+        self.chunk = max(16, self.chunk // 2) if self._resent else min(p.CHUNK,
+                                                                       self.chunk * 2)
 
     def _stopped(self, crc0: int, framing0: int) -> str:
         crc = self.parser.crc_errors - crc0
@@ -204,16 +214,21 @@ class Board:
         (r,) = self.transact([(p.STATUS, b"")])
         return {k: struct.unpack_from("<I", r, 4 * i)[0] for i, k in enumerate(p.STATUS_FIELDS)}
 
-    def read(self, kind: int, layer: int, size: int, chunk: int = p.CHUNK) -> np.ndarray:
+    def read(self, kind: int, layer: int, size: int, chunk: int | None = None) -> np.ndarray:
+        chunk = chunk or self.chunk
         reqs = [(p.READ, p.access_payload(kind, layer, o, min(chunk, size - o)))
                 for o in range(0, size, chunk)]
-        return np.concatenate([np.frombuffer(r, "<i8") for r in self.transact(reqs)]) \
-            .astype(np.int64)
+        out = np.concatenate([np.frombuffer(r, "<i8") for r in self.transact(reqs)])
+        self._adapt()
+        return out.astype(np.int64)
 
-    def write(self, kind: int, layer: int, values: np.ndarray, chunk: int = p.CHUNK) -> None:
+    def write(self, kind: int, layer: int, values: np.ndarray, chunk: int | None = None
+              ) -> None:
+        chunk = chunk or self.chunk
         v = np.asarray(values, dtype=np.int64).ravel()
         self.transact([(p.WRITE, p.access_payload(kind, layer, o, v[o:o + chunk]))
                        for o in range(0, v.size, chunk)])
+        self._adapt()
 
     def set_update_q(self, q: tuple[int, ...]) -> None:
         self.transact([(p.SET_PARAMS, np.asarray(q, dtype="<i8").tobytes())])
