@@ -318,3 +318,16 @@ def test_status_counts_the_errors_before_it_in_the_same_chunk() -> None:
     fields = dict(zip(p.STATUS_FIELDS, np.frombuffer(answer.payload, "<u4").tolist(),
                       strict=True))
     assert fields["framing_errors"] == 6
+
+
+def test_host_crc_is_the_catalogued_crc16_ccitt_false() -> None:
+    """The host's table CRC against amaranth.lib.crc's catalogue entry and the
+    algorithm's published check value."""
+    from amaranth.lib.crc import catalog
+
+    assert p.crc16(b"123456789") == 0x29B1
+    alg = catalog.CRC16_CCITT_FALSE(8)
+    rng = random.Random(0)
+    for _ in range(300):
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 64)))
+        assert p.crc16(data) == alg.compute(data)

@@ -11,14 +11,21 @@ side by side in one run.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
+import sys
+import tempfile
 import time
 import traceback
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import protocol as p
-from .board_model import BoardModel, serve_in_thread
+from .board_model import BoardModel, free_port, serve_in_thread
 from .config import EPConfig
 from .driver import BoardEngine, BoardError, SocketTransport
 from .faultproxy import FaultProxy, FaultRates
@@ -82,15 +89,17 @@ def one_run(rates: FaultRates, n: int, seed: int) -> dict[str, Any]:
     return out
 
 
-def _bare_rate(port: int, frames: list[bytes]) -> float:
-    """Frames pipelined within the board's window, answers only counted: the floor any
-    driver pays for the link itself."""
+def _bare_rate(port: int, X: np.ndarray, Y: np.ndarray) -> float:
+    """Frames encoded and pipelined within the board's window, answers only counted:
+    the floor any driver pays for the link itself."""
     t = SocketTransport("127.0.0.1", port, timeout=2.0)
     t.write(p.encode(p.INFO, 0))
     parser = p.Parser()
     while not parser.feed(t.read()):
         pass
     start = time.perf_counter()
+    frames = [p.encode(p.TRAIN, 1 + i, p.train_payload(x, int(y), False, CFG.act_one))
+              for i, (x, y) in enumerate(zip(X, Y, strict=True))]
     answered, sent, inflight = 0, 0, []
     while answered < len(frames):
         while sent < len(frames) and sum(inflight) + len(frames[sent]) <= p.STORE_BYTES \
@@ -106,24 +115,45 @@ def _bare_rate(port: int, frames: list[bytes]) -> float:
     return rate
 
 
+@contextlib.contextmanager
+def _board_process() -> Iterator[int]:
+    """The golden board in a process of its own (``epfpga sim-board --model golden``), so
+    the host side is timed alone, as it would be against a real board."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg_file = Path(tmp) / "faultbench.json"
+        CFG.save(cfg_file)
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "epfpga.cli", "sim-board", "--model",
+                                 "golden", "--config", str(cfg_file), "--port", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(300):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            yield port
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
 def clean_link_cost(n: int) -> tuple[float, float]:
     """(driver samples/s, bare samples/s) on a clean link to the golden board, the two
     interleaved over three rounds so machine load falls on both alike."""
     X, Y = _samples(n, 99)
     drv, bare = [], []
-    for _ in range(3):
-        port, stop, _ = serve_in_thread(BoardModel(CFG))
-        eng = BoardEngine(CFG, f"socket://127.0.0.1:{port}")
-        t = time.perf_counter()
-        eng.train_many(X, Y)
-        drv.append(n / (time.perf_counter() - t))
-        eng.close()
-        stop.set()
-        port, stop, _ = serve_in_thread(BoardModel(CFG))
-        frames = [p.encode(p.TRAIN, 1 + i, p.train_payload(x, int(y), False, CFG.act_one))
-                  for i, (x, y) in enumerate(zip(X, Y, strict=True))]
-        bare.append(_bare_rate(port, frames))
-        stop.set()
+    with _board_process() as port:
+        for _ in range(3):
+            eng = BoardEngine(CFG, f"socket://127.0.0.1:{port}")
+            t = time.perf_counter()
+            eng.train_many(X, Y)
+            drv.append(n / (time.perf_counter() - t))
+            eng.close()
+            time.sleep(0.3)  # the board notices the close
+            bare.append(_bare_rate(port, X, Y))
+            time.sleep(0.3)
     return float(np.median(drv)), float(np.median(bare))
 
 

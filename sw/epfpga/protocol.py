@@ -91,11 +91,24 @@ STATUS_BITS = {"samples": 16, "frames_ok": 16, "crc_errors": 8, "framing_errors"
                "unknown_cmds": 8, "seq_gaps": 8, "replays": 8, "overruns": 8}
 
 
-def crc16(data: bytes, crc: int = 0xFFFF) -> int:
-    for byte in data:
-        crc ^= byte << 8
+def _crc16_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte << 8
         for _ in range(8):
             crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC16 = _crc16_table()
+
+
+def crc16(data: bytes, crc: int = 0xFFFF) -> int:
+    """CRC-16/CCITT-FALSE, a table lookup a byte (the host encodes and checks every
+    frame in Python)."""
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[(crc >> 8) ^ byte]
     return crc
 
 
