@@ -19,6 +19,8 @@ class BoardPlan:
     board: str
     timing: BaudTiming  # the UART's, at the core clock
     hw: HardwarePlan  # the core's plan as the board's build makes it (hw/plan.py)
+    #: simulate the SoC's synthesised netlist (sim/gatelevel.py), not its RTL
+    gate_level: bool = False
 
     @property
     def spram(self) -> bool:
@@ -41,18 +43,23 @@ class BoardPlan:
     def key(self) -> str:
         """Part of the Verilator build's cache key: everything that changes the circuit."""
         return (f"{self.board}-{self.clock_hz}-{self.baud}-"
-                f"{'spram' if self.spram else 'ebr'}-{'shared' if self.shared_mul else 'fast'}")
+                f"{'spram' if self.spram else 'ebr'}-{'shared' if self.shared_mul else 'fast'}"
+                + ("-gates" if self.gate_level else ""))
 
 
 def board_plan(cfg: EPConfig, board: str, clock_hz: float | None = None,
-               baud: int | None = None) -> BoardPlan:
+               baud: int | None = None, gate_level: bool = False) -> BoardPlan:
     """The plan ``epfpga build --board board`` makes for ``cfg`` (boards/top.py);
     refuses a clock the PLL cannot make or a baud the UART cannot keep, as it does."""
     from epfpga.boards.parts import board_plan as core_plan
     from epfpga.boards.top import clocking
 
+    if gate_level:
+        from .gatelevel import cell_library
+
+        cell_library(board)  # refuses a board whose cells cannot be simulated
     c = clocking(board, clock_hz / 1e6 if clock_hz else None, baud)
-    return BoardPlan(board, c.link, core_plan(cfg, board))
+    return BoardPlan(board, c.link, core_plan(cfg, board), gate_level)
 
 
 def spram_model() -> str:

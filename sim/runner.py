@@ -143,6 +143,10 @@ def build_native(cfg: EPConfig, plan: BoardPlan | None = None) -> Path:
         from .faithful import spram_model
 
         h.update(plan.key.encode() + (spram_model().encode() if plan.spram else b""))
+        if plan.gate_level:
+            from .gatelevel import cell_library
+
+            h.update(cell_library(plan.board).read_bytes())
     kind = plan.key if plan else "bytes"
     d = build_root() / f"{cfg.name}-soc-{kind}-native-{h.hexdigest()[:16]}"
     exe = d / "obj" / "epfpga-board"
@@ -167,9 +171,14 @@ def _compile_native(cfg: EPConfig, plan: BoardPlan | None, d: Path, exe: Path,
                     env: dict[str, str]) -> None:
     import subprocess
 
-    sources = [d / f"{DESIGNS['soc']}.v"]
-    sources[0].write_text(_native_verilog(cfg, plan))
-    if plan is not None and plan.spram:
+    if plan is not None and plan.gate_level:  # the synthesised netlist and its cells
+        from .gatelevel import TOP, cell_library, netlist
+
+        sources, top = [netlist(cfg, plan, d), cell_library(plan.board)], TOP
+    else:
+        sources, top = [d / f"{DESIGNS['soc']}.v"], DESIGNS["soc"]
+        sources[0].write_text(_native_verilog(cfg, plan))
+    if plan is not None and plan.spram and not plan.gate_level:
         from .faithful import spram_model
 
         sources.append(d / "sb_spram256ka.v")
@@ -178,7 +187,7 @@ def _compile_native(cfg: EPConfig, plan: BoardPlan | None, d: Path, exe: Path,
     # run time in the faithful board, so a design that relied on it would show it
     x = "unique" if plan is not None else "0"
     cmd = ["verilator", "--cc", "--exe", "--build", "-O3", "-Wno-fatal",
-           "--x-assign", x, "--x-initial", x, "--top-module", DESIGNS["soc"],
+           "--x-assign", x, "--x-initial", x, "--top-module", top,
            "--prefix", "Vboard", "--Mdir", str(d / "obj"), "-o", "epfpga-board",
            "-j", str(max(os.cpu_count() or 1, 1)),
            "-CFLAGS", "-O2" + (" -DEPFPGA_PINS" if plan is not None else ""),

@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="UART baud with --board (default: the board's)")
     p.add_argument("--clock", type=float, default=None,
                    help="core clock in MHz with --board (default: the board's)")
+    p.add_argument("--gate-level", action="store_true",
+                   help="with --board icebreaker: simulate the netlist the build's "
+                        "synthesis makes (synth_ice40 -dsp) with Yosys's iCE40 cell models, "
+                        "not the RTL; about 30x slower")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,12 +48,16 @@ def run(args: argparse.Namespace) -> int:
     cfg = get_config(args.config or (profile(args.board).config if args.board else "up5k"))
     if not 0 < args.port < 65536:
         raise EpfpgaError(f"--port must be 1..65535, got {args.port}")
+    if args.gate_level and not args.board:
+        raise EpfpgaError("--gate-level simulates a board build's netlist: give --board")
     plan = board_plan(cfg, args.board, args.clock * 1e6 if args.clock else None,
-                      args.baud) if args.board else None
+                      args.baud, args.gate_level) if args.board else None
     what = args.model
     if plan:
         what += (f", {plan.board} build: {plan.clock_hz / 1e6:g} MHz, UART at the pins at "
-                 f"{plan.baud} baud" + (", W0 in SPRAM (vendor model)" if plan.spram else ""))
+                 f"{plan.baud} baud" + (", W0 in SPRAM (vendor model)" if plan.spram else "")
+                 + (", the synthesised netlist with the vendor cell models"
+                    if plan.gate_level else ""))
     if args.model == "verilator":
         from .sim.runner import build_native
 
