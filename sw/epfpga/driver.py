@@ -185,15 +185,16 @@ class Board:
         crc = self.parser.crc_errors - crc0
         junk = self.parser.framing_errors - framing0
         if crc:
-            why = (f"its answers keep arriving damaged ({crc} failed their CRC): check the "
-                   "cable and that host and board use the same baud")
+            why = (f"its answers keep arriving damaged ({crc} failed their CRC; check the "
+                   "cable and that host and board use the same baud)")
         elif junk:
-            why = ("it sends bytes that are not frames: is it built for this baud "
-                   "(epfpga build --baud) and programmed with this epfpga version?")
+            why = ("it sends bytes that are not frames (is it built for this baud, "
+                   "epfpga build --baud, and programmed with this epfpga version?)")
         else:
-            why = (f"no answer for {self.timeout:g} s, {self.retries} times: is the board "
-                   "programmed, powered and on this port?")
-        return (f"the board stopped answering: {why}. Weights up to the last checkpoint "
+            why = (f"no answer for {self.timeout:g} s, {self.retries} times (is the board "
+                   "programmed, powered and on this port? a slow simulated board needs a "
+                   "longer --timeout)")
+        return (f"the board stopped answering: {why}; weights up to the last checkpoint "
                 "are safe: fix the link and --resume")
 
     # ------------------------------------------------------------ commands

@@ -124,7 +124,7 @@ class BoardAdapter:
 
 
 def make_engine(name: str, cfg: EPConfig, port: str | None = None,
-                baud: int | None = None) -> Engine:
+                baud: int | None = None, timeout: float | None = None) -> Engine:
     if name == "golden":
         return GoldenEngine(cfg)
     if name == "float":
@@ -139,5 +139,6 @@ def make_engine(name: str, cfg: EPConfig, port: str | None = None,
             from .driver import BoardEngine
         except ImportError as e:
             raise EpfpgaError(f"the board driver is not available: {e}") from None
-        return BoardAdapter(cfg, BoardEngine(cfg, port, **({"baud": baud} if baud else {})))
+        kw = {k: v for k, v in (("baud", baud), ("timeout", timeout)) if v}
+        return BoardAdapter(cfg, BoardEngine(cfg, port, **kw))
     raise EpfpgaError(f"unknown engine {name!r}: use one of {', '.join(ENGINES)}")

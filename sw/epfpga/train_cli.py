@@ -35,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baud", type=int, default=None,
                    help="serial baud for --port (default: 3000000, what every board "
                         "profile builds; ignored for socket://)")
+    p.add_argument("--timeout", type=float, default=1.0, metavar="S",
+                   help="seconds of board silence before unanswered frames are resent "
+                        "(a gate-level simulated board needs about 60)")
     p.add_argument("--verify-golden", action="store_true",
                    help="run the golden model beside the engine; stop on the first "
                         "prediction or weight that differs")
@@ -53,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
             from .errors import EpfpgaError
 
             raise EpfpgaError(f"--{name.replace('_', '-')} must be positive, got {v}")
+    if not args.timeout > 0:
+        from .errors import EpfpgaError
+
+        raise EpfpgaError(f"--timeout must be positive seconds, got {args.timeout}")
     ds = load_dataset(args.dataset)
     if ds.x_train.shape[1] != cfg.layers[0]:
         from .errors import EpfpgaError
@@ -70,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine, epochs=args.epochs, train_samples=args.train_samples,
         test_samples=args.test_samples, out=out, resume=args.resume,
         checkpoint_every=args.checkpoint_every, port=args.port, baud=args.baud,
+        timeout=args.timeout,
         verify_golden=args.verify_golden, progress=not args.no_progress, plot=not args.no_plot,
     )
     report = train(cfg, ds, opt)

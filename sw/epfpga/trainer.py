@@ -40,6 +40,7 @@ class TrainOptions:
     checkpoint_every: int = 5000
     port: str | None = None
     baud: int | None = None  # the serial port's, for --engine board (None: the default)
+    timeout: float | None = None  # board silence before a resend (None: the driver's)
     verify_golden: bool = False
     progress: bool = True
     plot: bool = True
@@ -90,7 +91,7 @@ class DeferredInterrupt:
 def train(cfg: EPConfig, ds: Dataset, opt: TrainOptions) -> dict[str, Any]:
     out = Path(opt.out)
     ck_path = out / "checkpoint.npz"
-    engine: Engine = make_engine(opt.engine, cfg, opt.port, opt.baud)
+    engine: Engine = make_engine(opt.engine, cfg, opt.port, opt.baud, opt.timeout)
     shadow: Engine | None = make_engine("golden", cfg) if opt.verify_golden else None
     n_train = min(opt.train_samples or len(ds.x_train), len(ds.x_train))
     x_test, y_test = ds.x_test[:opt.test_samples], ds.y_test[:opt.test_samples]
