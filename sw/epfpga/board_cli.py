@@ -33,9 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clock", type=float, default=None,
                    help="core clock in MHz with --board (default: the board's)")
     p.add_argument("--gate-level", action="store_true",
-                   help="with --board icebreaker: simulate the netlist the build's "
-                        "synthesis makes (synth_ice40 -dsp) with Yosys's iCE40 cell models, "
-                        "not the RTL; about 30x slower")
+                   help="with --board: simulate the netlist the build's synthesis makes "
+                        "(synth_ice40 -dsp, synth_ecp5) with the cell models, not the RTL; "
+                        "about 30x slower (give the host a --timeout of about 60)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if plan:
         what += (f", {plan.board} build: {plan.clock_hz / 1e6:g} MHz, UART at the pins at "
                  f"{plan.baud} baud" + (", W0 in SPRAM (vendor model)" if plan.spram else "")
-                 + (", the synthesised netlist with the vendor cell models"
+                 + (", the synthesised netlist with the cell models"
                     if plan.gate_level else ""))
     if args.model == "verilator":
         from .sim.runner import build_native
