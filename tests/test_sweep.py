@@ -295,3 +295,44 @@ def test_build_sweep_two_placement_seeds(tmp_path, capsys) -> None:
         assert rep["seed"] == r["seed"]
         assert r["result"]["fmax_mhz"] == min(rep["fmax_mhz"].values())
         assert r["result"]["logic_cells"] == rep["utilisation"]["ICESTORM_LC"][0]
+
+
+def test_an_existing_scheduler_runs_the_sweep(tmp_path, capsys) -> None:
+    """--scheduler: a cluster the sweep did not start (its workers declare no resources:
+    the sweep says so and places jobs without them)."""
+    from distributed import LocalCluster
+
+    spec = write(tmp_path, SMALL.format(n=200))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster:
+        assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--scheduler",
+                     cluster.scheduler_address, "--no-progress", "--no-plot"]) == 0
+    cap = capsys.readouterr()
+    assert f"Dask scheduler {cluster.scheduler_address}: 1 workers" in cap.out
+    assert "declare no CPU/MEM resources" in cap.err
+    assert len(lines(tmp_path / "o" / "results.jsonl")) == 12
+
+
+def test_an_unreachable_scheduler_is_one_line(tmp_path, capsys) -> None:
+    spec = write(tmp_path, SMALL.format(n=200))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--scheduler",
+                 "tcp://127.0.0.1:9", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
+    assert "Traceback" not in err
+
+
+def test_a_small_worker_still_takes_a_build(tmp_path) -> None:
+    """Workers with less memory than a build asks for: the ask is cut to what the
+    largest worker has, so the job runs instead of waiting forever."""
+    from distributed import Client, LocalCluster
+
+    from epfpga.sweep.runner import RESOURCES, Pool
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      resources={"CPU": 1, "MEM": 0.5}, dashboard_address=":0") as c, \
+            Client(c) as client:
+        pool = Pool(client, tmp_path)
+        ask = pool.resources_for("build")
+        assert RESOURCES["build"]["MEM"] > 0.5 and ask == {"CPU": 1, "MEM": 0.5}
+        assert client.submit(lambda: 42, resources=ask).result(timeout=30) == 42

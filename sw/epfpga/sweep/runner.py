@@ -42,7 +42,8 @@ class Pool:
 
     def __init__(self, client: Any, root: Path):
         self.client, self.root = client, str(root)
-        self.use_resources = client is not None and _workers_have_resources(client)
+        self.largest = _largest_resources(client) if client is not None else {}
+        self.use_resources = "CPU" in self.largest
         if client is not None and not self.use_resources:
             print("note: the cluster's workers declare no CPU/MEM resources (dask worker "
                   "--resources 'CPU=1,MEM=8'); jobs are placed without them",
@@ -56,9 +57,16 @@ class Pool:
             except Exception as e:  # noqa: BLE001 - a failed job is reported, not fatal
                 fut.set_exception(e)
             return fut
-        res = RESOURCES[job.kind] if self.use_resources else {}
+        res = self.resources_for(job.kind)
         return self.client.submit(run_job, job, self.root, key=f"{job.kind}-{job.key}",
                                   resources=res or None, pure=False)
+
+    def resources_for(self, kind: str) -> dict[str, float]:
+        """A kind's ask, cut to the largest worker: a worker smaller than the ask still
+        takes the job (alone), where an ask no worker meets would wait forever."""
+        if not self.use_resources:
+            return {}
+        return {k: min(v, self.largest.get(k, v)) for k, v in RESOURCES[kind].items()}
 
     def wait_first(self, futures: list[Any]) -> list[Any]:
         if self.client is None:
@@ -73,9 +81,13 @@ class Pool:
             self.client.cancel(futures)
 
 
-def _workers_have_resources(client: Any) -> bool:
-    info = client.scheduler_info().get("workers", {})
-    return any("CPU" in (w.get("resources") or {}) for w in info.values())
+def _largest_resources(client: Any) -> dict[str, float]:
+    """Each resource's largest amount on one worker (none: the workers declare none)."""
+    out: dict[str, float] = {}
+    for w in client.scheduler_info().get("workers", {}).values():
+        for k, v in (w.get("resources") or {}).items():
+            out[k] = max(out.get(k, 0.0), float(v))
+    return out
 
 
 @contextlib.contextmanager

@@ -196,7 +196,7 @@ def apply_overrides(base: EPConfig, params: dict[str, Any], label: str = "") -> 
         ch["beta_frac"] = min(base.beta_frac, ch["weight_frac"])
     if "layers" in ch:
         ch["layers"] = tuple(ch["layers"])
-    return base.replace(**ch, name=label or base.name)
+    return base.replace(**ch, name=label if params and label else base.name)
 
 
 def _label(params: dict[str, Any]) -> str:

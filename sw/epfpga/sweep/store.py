@@ -61,6 +61,7 @@ class ResultStore:
         return True
 
     def log_failure(self, key: str, point: str, kind: str, error: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.with_name("failures.jsonl").open("a") as f:
             f.write(json.dumps({"key": key, "point": point, "kind": kind,
                                 "error": error}) + "\n")
