@@ -56,11 +56,16 @@ def build_root() -> Path:
 
 
 def sources_digest(cfg: EPConfig) -> str:
-    """Build cache key: the config, the compiler flags and every source the gateware is
-    generated from (hw/, and the protocol and numerics constants it imports)."""
+    """Build cache key: the config, the compiler flags, the cocotb install and every
+    source the gateware is generated from (hw/, and the protocol and numerics constants
+    it imports)."""
+    import cocotb
+
     from epfpga import numerics, protocol
 
     h = hashlib.sha256(cfg.digest.encode() + BUILD_FLAGS_VERSION)
+    # the make files name cocotb's sources by path: another checkout's venv is another build
+    h.update(str(Path(cocotb.__file__).resolve().parent).encode())
     for p in sorted(HW_DIR.rglob("*.py")) + [Path(protocol.__file__), Path(numerics.__file__)]:
         h.update(p.read_bytes())
     return h.hexdigest()[:16]

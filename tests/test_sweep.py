@@ -336,3 +336,23 @@ def test_a_small_worker_still_takes_a_build(tmp_path) -> None:
         ask = pool.resources_for("build")
         assert RESOURCES["build"]["MEM"] > 0.5 and ask == {"CPU": 1, "MEM": 0.5}
         assert client.submit(lambda: 42, resources=ask).result(timeout=30) == 42
+
+
+@pytest.mark.sim
+def test_cycles_job_counts_the_core_in_verilator(tmp_path) -> None:
+    """A cycles job: the core in Verilator, bit-exact with golden on random samples, at
+    no fewer cycles than the chain bound (hw/bounds.py) allows for those samples."""
+    import numpy as np
+
+    from epfpga.hw.bounds import chain_bound
+    from epfpga.sim.core_job import random_samples
+
+    spec = write(tmp_path, '[sweep]\nbase = "tiny"\nkinds = ["cycles"]\n[cycles]\nsamples = 3\n')
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--workers", "0",
+                 "--no-progress", "--no-plot"]) == 0
+    (row,) = lines(tmp_path / "o" / "results.jsonl")
+    cfg = get_config("tiny")
+    X, _ = random_samples(cfg, 3)
+    nnz = float(np.count_nonzero(X[1:], axis=1).mean())
+    assert row["result"]["bitexact"]
+    assert row["result"]["cycles_per_sample"] >= chain_bound(cfg, nnz, True, streamed=True)
