@@ -269,6 +269,10 @@ def test_mean_std_and_pareto_by_hand() -> None:
     assert {p[2] for p in pareto(pts, higher=True)} == {"d"}  # more samples/s is better
     rows = [{"kind": "fit", "point": "p", "result": {"fits": False, "reason": "too big"}}]
     assert "no: too big" in tables(rows, ("fit",))
+    builds = [{"kind": "build", "point": "p", "result": {"fits": True, "fmax_mhz": f,
+                                                          "timing_met": f >= 24}}
+              for f in (22.86, 25.33, 24.05, 23.36)]
+    assert "| 2/4 | 22.86 / 23.70 / 25.33 | 23.90 ± 1.07 |" in tables(builds, ("build",))
 
 
 def test_bundled_specs_parse(capsys) -> None:
@@ -356,3 +360,29 @@ def test_cycles_job_counts_the_core_in_verilator(tmp_path) -> None:
     nnz = float(np.count_nonzero(X[1:], axis=1).mean())
     assert row["result"]["bitexact"]
     assert row["result"]["cycles_per_sample"] >= chain_bound(cfg, nnz, True, streamed=True)
+
+
+def test_a_placement_below_the_clock_is_a_result(tmp_path, monkeypatch) -> None:
+    """`epfpga build` refuses a placement that misses the clock; to a seed sweep that
+    placement is a data point (its f_max), not a failure."""
+    from epfpga.boards import command_build
+    from epfpga.errors import EpfpgaError
+    from epfpga.sweep.jobs import run_job
+
+    tim = tmp_path / "b" / "epfpga.tim"
+    tim.parent.mkdir()
+    tim.write_text("Info: \tICESTORM_LC:  5186/  5280    98%\n"
+                   "Info: Max frequency for clock 'clk': 22.90 MHz (FAIL at 24.00 MHz)\n")
+
+    def run(args) -> int:  # noqa: ANN001
+        raise EpfpgaError("timing not met: f_max 22.9 MHz (best of 1 placements) is below "
+                          f"the 24.0 MHz core clock; try more placements (log: {tim})")
+
+    monkeypatch.setattr(command_build, "run", run)
+    spec = parse_spec({"sweep": {"kinds": ["build"]}, "build": {"seeds": [6]}})
+    (job,) = spec.expand()[0]
+    row = run_job(job, str(tmp_path / "sweep"))
+    assert row["seed"] == 6
+    want = {"fits": True, "timing_met": False, "fmax_mhz": 22.9, "logic_cells": 5186,
+            "logic_available": 5280, "clock_mhz": 24.0, "log": str(tim)}
+    assert {k: row["result"][k] for k in want} == want

@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -106,6 +107,7 @@ def _cycles(job: Job, work: Path) -> dict[str, Any]:
 
 def _build(job: Job, work: Path) -> dict[str, Any]:
     from epfpga.boards import command_build
+    from epfpga.boards.report import parse_nextpnr_log
 
     o = job.options
     board = o["board"]
@@ -121,8 +123,22 @@ def _build(job: Job, work: Path) -> dict[str, Any]:
         msg = str(e)
         if "does not fit" in msg:
             return {"board": board, "fits": False, "reason": msg.split("): ", 1)[-1]}
+        log = re.search(r"\(log: (.+)\)$", msg)
+        if "timing not met" in msg and log:  # a placement below the clock is a result
+            return _summary(board, {**parse_nextpnr_log(Path(log[1])), "timing_met": False,
+                                    "clock_mhz": _clock(board, o["clock"]),
+                                    "build_s": None, "_path": Path(log[1])})
         raise
-    rep = _find_report(builds, board, job.cfg.digest, job.seed, o["clock"])
+    return _summary(board, _find_report(builds, board, job.cfg.digest, job.seed, o["clock"]))
+
+
+def _clock(board: str, clock: float | None) -> float:
+    from epfpga.boards.profiles import profile
+
+    return clock or profile(board).clock_hz / 1e6
+
+
+def _summary(board: str, rep: dict[str, Any]) -> dict[str, Any]:
     util = rep.get("utilisation") or {}
     fmax = rep.get("fmax_mhz") or {}
     out = {"board": board, "fits": True, "timing_met": rep["timing_met"],
@@ -131,7 +147,9 @@ def _build(job: Job, work: Path) -> dict[str, Any]:
            "logic_available": (util.get(LOGIC_CELLS[board]) or [None, None])[1],
            "ram_blocks": (util.get(RAM_CELLS[board]) or [None])[0],
            "dsps": (util.get(DSP_CELLS[board]) or [None])[0],
-           "build_s": rep["build_s"], "report": str(rep["_path"])}
+           "build_s": rep["build_s"],
+           "report": str(rep["_path"]) if rep["_path"].suffix == ".json" else None,
+           "log": str(rep["_path"].parent / "epfpga.tim")}
     for k in ("cycles_per_sample", "compute_samples_per_s", "link_samples_per_s"):
         if k in rep:
             out[k] = rep[k]

@@ -5,6 +5,7 @@ cost (logic cells, f_max, samples/s) with the Pareto front marked."""
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ def tables(rows: list[dict[str, Any]], kinds: tuple[str, ...]) -> str:
             continue
         mets = METRICS[kind]
         extra = ["fits"] if kind in ("fit", "build") else []
-        extra += ["timing met"] if kind == "build" else []
+        extra += ["timing met", "f_max min / median / max"] if kind == "build" else []
         out.append(f"{kind}:\n")
         out.append("| point | runs | " + " | ".join([*extra, *mets]) + " |")
         out.append("|---|---|" + "---|" * (len(extra) + len(mets)))
@@ -73,6 +74,9 @@ def tables(rows: list[dict[str, Any]], kinds: tuple[str, ...]) -> str:
                     (x.get("reason", "") for x in res if not x.get("fits", True)), "")[:60])
             if "timing met" in extra:
                 cells.append(f"{sum(bool(x.get('timing_met')) for x in res)}/{len(res)}")
+                f = [x["fmax_mhz"] for x in res if isinstance(x.get("fmax_mhz"), int | float)]
+                cells.append(f"{min(f):.2f} / {statistics.median(f):.2f} / {max(f):.2f}"
+                             if f else "–")
             for m in mets:
                 vals = [x[m] for x in res if isinstance(x.get(m), int | float)
                         and not isinstance(x.get(m), bool)]
