@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from epfpga.conv import ConvConfig, ConvEP
+from epfpga import numerics as nx
+from epfpga.conv import ConvConfig, ConvEP, ConvGolden
 from epfpga.conv.model import make_links
 from epfpga.conv.ops import maxpool, unpool, weight_matrix
 
@@ -161,3 +162,225 @@ def test_evenodd_reaches_jacobi_fixed_point():
     c = ConvEP(cfg).free_phase(X, 3)
     d = ConvEP(cfg.replace(relax="evenodd")).free_phase(X, 3)
     assert any(np.abs(u - v).max() > 1e-6 for u, v in zip(c, d, strict=True))
+
+
+# ---------------------------------------------------------------- golden (integers)
+GTINY = ConvConfig(in_shape=(1, 6, 6), channels=(2,), kernels=(3,), strides=(1,),
+                   paddings=(1,), pools=(2,), fc=(4, 3), lrs=(0.2, 0.2, 0.2), T1=12,
+                   T2=5, beta=0.5, batch_size=2, init_gain=1.5, seed=3, name="g")
+
+
+def _int_conv_pool(x, K, cfg_i, cfg):
+    """Python ints: conv (with padding) then first-max pooling; returns the pooled
+    drive and the winner's conv-output position per pooled unit."""
+    k, st, pad, q = (cfg.kernels[cfg_i], cfg.strides[cfg_i], cfg.paddings[cfg_i],
+                     cfg.pools[cfg_i])
+    H, W, C = len(x), len(x[0]), len(x[0][0])
+    co = len(K)
+    ho, wo = (H + 2 * pad - k) // st + 1, (W + 2 * pad - k) // st + 1
+
+    def px(i, j, c):
+        i, j = i - pad, j - pad
+        return x[i][j][c] if 0 <= i < H and 0 <= j < W else 0
+
+    z = [[[sum(int(K[o][c][dy][dx]) * px(i * st + dy, j * st + dx, c)
+               for dy in range(k) for dx in range(k) for c in range(C))
+           for o in range(co)] for j in range(wo)] for i in range(ho)]
+    pooled, where = {}, {}
+    for i in range(ho // q):
+        for j in range(wo // q):
+            for o in range(co):
+                cands = [(z[i * q + dy][j * q + dx][o], -(dy * q + dx), (i * q + dy, j * q + dx))
+                         for dy in range(q) for dx in range(q)]
+                best = max(cands)  # largest value, then the smallest index: first max
+                pooled[i, j, o], where[i, j, o] = best[0], best[2]
+    return pooled, where
+
+
+def _int_relax(g, xq, s, steps, cfg, nudge=None):
+    """Jacobi relaxation of the integer contract, one unit at a time in Python ints."""
+    act_one, wf = cfg.act_one, cfg.weight_frac
+    W = [w.tolist() for w in g.W]
+    b = [v.tolist() for v in g.b]
+    for _ in range(steps):
+        below = [xq, *s]
+        new = []
+        for j in range(cfg.n_layers):
+            if j < cfg.n_conv:
+                pooled, _ = _int_conv_pool(below[j], W[j], j, cfg)
+                acc = {key: v + b[j][key[2]] * act_one for key, v in pooled.items()}
+            else:
+                flat = np.asarray(below[j]).reshape(-1).tolist()
+                acc = {(o,): sum(int(W[j][o][m]) * flat[m] for m in range(len(flat)))
+                       + b[j][o] * act_one for o in range(len(W[j]))}
+            if j + 1 < cfg.n_layers:  # top-down: K^T P^-1(s_{j+1})
+                up = s[j + 1]
+                if j + 1 < cfg.n_conv:
+                    _, where = _int_conv_pool(s[j], W[j + 1], j + 1, cfg)
+                    k, st, pad = cfg.kernels[j + 1], cfg.strides[j + 1], cfg.paddings[j + 1]
+                    for (i2, j2, o), (ci, cj) in where.items():
+                        for dy in range(k):
+                            for dx in range(k):
+                                for c in range(len(W[j + 1][0])):
+                                    key = (ci * st + dy - pad, cj * st + dx - pad, c)
+                                    if key in acc:
+                                        acc[key] += W[j + 1][o][c][dy][dx] * up[i2][j2][o]
+                else:
+                    keys = sorted(acc)  # (H, W, C) or (n,) flattening order
+                    for m, key in enumerate(keys):
+                        acc[key] += sum(W[j + 1][o][m] * up[o] for o in range(len(up)))
+            if j == cfg.n_layers - 1 and nudge is not None:
+                y, bq = nudge
+                for (o,) in acc:
+                    acc[(o,)] += (y[o] - s[j][o]) * (bq << cfg.nudge_shift)
+            out = {key: min(max((v + (1 << (wf - 1))) >> wf, 0), act_one)
+                   for key, v in acc.items()}
+            shape = np.shape(s[j])
+            new.append(np.array([out[key] for key in sorted(out)], dtype=np.int64)
+                       .reshape(shape).tolist())
+        s = new
+    return s
+
+
+def _int_state(cfg, batch):
+    return [np.zeros(sh, dtype=np.int64).tolist() for sh in cfg.state_shapes]
+
+
+def _qdata(cfg, n, seed=0):
+    rng = np.random.default_rng(seed)
+    px = rng.integers(0, 256, (n, int(np.prod(cfg.in_shape))), dtype=np.uint8)
+    return nx.quantize_pixels(px, cfg), rng.integers(0, cfg.fc[-1], n)
+
+
+def test_golden_relax_matches_integer_loop():
+    g = ConvGolden(GTINY)
+    Xq, Y = _qdata(GTINY, 2)
+    rec: dict = {}
+    g2 = ConvGolden(GTINY)
+    g2.train_batch(Xq, Y, record=rec)
+    for n in range(len(Xq)):
+        x = Xq[n].reshape(1, 6, 6).transpose(1, 2, 0).tolist()
+        free = _int_relax(g, x, _int_state(GTINY, 1), GTINY.T1, GTINY)
+        for a, b in zip(free, rec["free"], strict=True):
+            assert np.array_equal(np.asarray(a), b[n])
+        y = [GTINY.act_one * int(Y[n] == o) for o in range(GTINY.fc[-1])]
+        plus = _int_relax(g, x, free, GTINY.T2, GTINY, (y, GTINY.beta_q))
+        for a, b in zip(plus, rec["plus"], strict=True):
+            assert np.array_equal(np.asarray(a), b[n])
+    assert any(np.asarray(s).max() > 0 for s in rec["free"])  # not a dead network
+
+
+def _int_update(g, Xq, rec, cfg):
+    """The update from the recorded states, in Python ints: exact correlation sums, one
+    stochastic rounding per weight from layer i's LFSR, saturation."""
+    sign = rec["sign"]
+    W_new, b_new = [], []
+    n = len(Xq)
+    xs = [Xq[m].reshape(cfg.in_shape).transpose(1, 2, 0).tolist() for m in range(n)]
+    for i in range(cfg.n_layers):
+        shape = cfg.weight_shape(i)
+        stat = np.zeros(shape, dtype=object)
+        bstat = np.zeros(shape[0], dtype=object)
+        for states, sgn in ((rec["plus"], 1), (rec["minus"], -1)):
+            for m in range(n):
+                lo = xs[m] if i == 0 else states[i - 1][m].tolist()
+                hi = states[i][m]
+                if i < cfg.n_conv:
+                    _, where = _int_conv_pool(lo, g.W[i].tolist(), i, cfg)
+                    k, st, pad = cfg.kernels[i], cfg.strides[i], cfg.paddings[i]
+                    H, Wd = len(lo), len(lo[0])
+                    for (i2, j2, o), (ci, cj) in where.items():
+                        v = int(hi[i2, j2, o])
+                        bstat[o] += sgn * v
+                        for c in range(shape[1]):
+                            for dy in range(k):
+                                for dx in range(k):
+                                    a, bb = ci * st + dy - pad, cj * st + dx - pad
+                                    if 0 <= a < H and 0 <= bb < Wd:
+                                        stat[o, c, dy, dx] += sgn * v * lo[a][bb][c]
+                else:
+                    flat = np.asarray(lo).reshape(-1).tolist()
+                    for o in range(shape[0]):
+                        bstat[o] += sgn * int(hi[o])
+                        for q in range(shape[1]):
+                            stat[o, q] += sgn * int(hi[o]) * flat[q]
+        k = sign * cfg.update_q[i]
+        n_out, n_in = shape[0], int(np.prod(shape[1:]))
+        st_, seq = g.lfsr[i], []
+        for _ in range(n_out + n_in + 1):
+            st_ = nx.lfsr_step(st_)
+            seq.append(st_)
+        g.lfsr[i] = st_
+        msk = (1 << cfg.sr_bits) - 1
+        sh, sr = cfg.update_shift, cfg.sr_bits
+
+        def off(r, sh=sh, sr=sr):
+            return r << (sh - sr) if sh >= sr else r >> (sr - sh)
+
+        lo_w, hi_w = cfg.weight_min, cfg.weight_max
+        w = g.W[i].reshape(n_out, n_in).tolist()
+        st_flat = stat.reshape(n_out, n_in)
+        for o in range(n_out):
+            for q in range(n_in):
+                r = (seq[o] & msk) ^ (seq[n_out + q] & msk)
+                w[o][q] = min(max(w[o][q] + ((int(st_flat[o, q]) * k + off(r)) >> sh), lo_w),
+                              hi_w)
+        bb = [min(max(int(g.b[i][o]) + ((int(bstat[o]) * k * cfg.act_one
+                                         + off((seq[o] & msk) ^ (seq[-1] & msk))) >> sh),
+                      lo_w), hi_w) for o in range(n_out)]
+        W_new.append(np.array(w, dtype=np.int64).reshape(shape))
+        b_new.append(np.array(bb, dtype=np.int64))
+    return W_new, b_new
+
+
+@pytest.mark.parametrize("nudge", ["positive", "symmetric", "random_sign"])
+def test_golden_update_matches_integer_loop(nudge):
+    cfg = GTINY.replace(nudge=nudge)
+    g, ref = ConvGolden(cfg), ConvGolden(cfg)
+    for step in range(2):
+        Xq, Y = _qdata(cfg, cfg.batch_size, seed=step)
+        rec: dict = {}
+        g.train_batch(Xq, Y, record=rec)
+        W, b = _int_update(ref, Xq, rec, cfg)
+        for a, c in zip(g.W + g.b, W + b, strict=True):
+            np.testing.assert_array_equal(a, c)
+        ref.W, ref.b = W, b
+        ref._sync()
+    assert any(np.any(a != c) for a, c in zip(g.W, ConvGolden(cfg).W, strict=True))
+
+
+def test_golden_tracks_float_within_quantization():
+    """Same weights (the golden's, dequantized) and the same quantized input: the
+    float fixed point and the integer one differ by the rounding of each activation
+    (half an LSB) amplified by the network's contraction; measured < 1 LSB here, asserted <= 2."""
+    cfg = GTINY.replace(T1=60, dtype="float64")
+    g = ConvGolden(cfg)
+    f = ConvEP(cfg, W=[nx.dequantize_weights(w, cfg) for w in g.W],
+               b=[nx.dequantize_weights(v, cfg) for v in g.b])
+    Xq, _ = _qdata(cfg, 8)
+    sg = g.free_phase(Xq)
+    sf = f.free_phase(Xq / cfg.act_one)
+    err = max(float(np.abs(a / cfg.act_one - b).max()) for a, b in zip(sg, sf, strict=True))
+    assert err <= 2 / cfg.act_one, err * cfg.act_one
+    assert max(float(s.max()) for s in sf) > 0.1
+
+
+def test_worked_example_in_numerics_md():
+    """docs/numerics.md, "Conv EP", worked example, number for number."""
+    cfg = ConvConfig(in_shape=(1, 3, 3), channels=(1,), kernels=(2,), strides=(1,),
+                     paddings=(0,), pools=(2,), fc=(1,), act_frac=2, weight_bits=8,
+                     weight_frac=4, beta=0.5, beta_frac=1, lrs=(0.25, 0.25), lr_frac=4,
+                     rounding="nearest", T1=4, T2=2, name="worked")
+    assert cfg.update_q == (8, 8) and cfg.update_shift == 4 and cfg.beta_q == 1
+    K = np.array([[[[4, -4], [4, 4]]]])
+    g = ConvGolden(cfg, W=[K, np.array([[12]])], b=[np.array([-2]), np.array([-4])])
+    Xq = np.array([[4, 0, 2, 2, 4, 0, 0, 2, 4]])
+    x = g.to_maps(Xq)
+    d, idx = g.links[0].forward(x)
+    assert d.ravel().tolist() == [40.0] and idx.ravel().tolist() == [0]  # tie 40/40 -> (0,0)
+    rec: dict = {}
+    g.train_batch(Xq, np.array([0]), record=rec)
+    assert [s.ravel().tolist() for s in rec["free"]] == [[3.0], [1.0]]
+    assert [s.ravel().tolist() for s in rec["plus"]] == [[4.0], [2.0]]
+    assert g.W[0].tolist() == [[[[6, -4], [5, 6]]]] and g.b[0].tolist() == [0]
+    assert g.W[1].tolist() == [[15]] and g.b[1].tolist() == [-2]
