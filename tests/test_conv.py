@@ -384,3 +384,30 @@ def test_worked_example_in_numerics_md():
     assert [s.ravel().tolist() for s in rec["plus"]] == [[4.0], [2.0]]
     assert g.W[0].tolist() == [[[[6, -4], [5, 6]]]] and g.b[0].tolist() == [0]
     assert g.W[1].tolist() == [[15]] and g.b[1].tolist() == [-2]
+
+
+@pytest.mark.parametrize("engine", ["float", "golden"])
+def test_train_loop_runs_conv_and_resumes(tmp_path, engine):
+    """`epfpga train --config cnn-tiny`: the shared loop, a checkpoint that comes back
+    as a ConvConfig, and a resume that ends where an uninterrupted run ends."""
+    from epfpga.config import get_config
+    from epfpga.datasets import Dataset
+    from epfpga.trainer import TrainOptions, train
+
+    cfg = get_config("cnn-tiny").replace(T1=4, T2=2, batch_size=2)
+    rng = np.random.default_rng(0)
+    ds = Dataset("synthetic", rng.integers(0, 256, (8, 784), dtype=np.uint8),
+                 rng.integers(0, 10, 8), rng.integers(0, 256, (4, 784), dtype=np.uint8),
+                 rng.integers(0, 10, 4))
+    kw = dict(engine=engine, progress=False, plot=False, checkpoint_every=4)
+    full = train(cfg, ds, TrainOptions(epochs=2, out=tmp_path / "a", **kw))
+    train(cfg, ds, TrainOptions(epochs=1, out=tmp_path / "b", **kw))
+    resumed = train(cfg, ds, TrainOptions(epochs=2, out=tmp_path / "b", resume=True, **kw))
+    assert full["history"][-1]["test_acc"] == resumed["history"][-1]["test_acc"]
+    from epfpga.checkpoint import load_checkpoint
+
+    a = load_checkpoint(tmp_path / "a" / "checkpoint.npz")
+    b = load_checkpoint(tmp_path / "b" / "checkpoint.npz")
+    assert a.cfg == cfg
+    for u, v in zip(a.state["W"], b.state["W"], strict=True):
+        np.testing.assert_array_equal(u, v)
