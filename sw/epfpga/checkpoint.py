@@ -127,7 +127,12 @@ def _load(path: Path) -> Checkpoint:
         n = int(meta["n_layers"])
         W = [arrays[f"W{i}"] for i in range(n)]
         b = [arrays[f"b{i}"] for i in range(n)]
-        cfg = EPConfig.from_dict(meta["config"])
+        if meta["config"].get("kind") == "conv":
+            from .conv.config import ConvConfig
+
+            cfg: Any = ConvConfig.from_dict(meta["config"])
+        else:
+            cfg = EPConfig.from_dict(meta["config"])
         state = dict(meta["state"])
         epoch, position = int(meta["epoch"]), int(meta["position"])
         engine, history = str(meta["engine"]), list(meta["history"])

@@ -424,6 +424,10 @@ def get_config(spec: str | EPConfig) -> EPConfig:
         return spec
     if spec in PRESETS:
         return PRESETS[spec]
+    from .conv.config import CONV_PRESETS  # conv imports this module: import late
+
+    if spec in CONV_PRESETS:
+        return CONV_PRESETS[spec]  # type: ignore[return-value]
     p = Path(spec)
     if p.suffix in (".toml", ".json") or p.exists():
         return EPConfig.load(p)

@@ -123,8 +123,38 @@ class BoardAdapter:
         self.board.close()
 
 
+class ConvEngine(_InProcess):
+    """Conv EP (``epfpga.conv``) in float or in the golden model, mini-batches of
+    cfg.batch_size (the golden model sums a batch exactly and rounds once, so unlike
+    the MLP golden model it needs no batch_size = 1)."""
+
+    def __init__(self, cfg: Any, name: str):
+        from .conv import ConvEP, ConvGolden
+
+        self.cfg, self.name = cfg, name
+        self.model = ConvGolden(cfg) if name == "golden" else ConvEP(cfg)
+
+    def _x(self, X: np.ndarray) -> np.ndarray:
+        if self.name == "golden":
+            return quantize_pixels(X, self.cfg)
+        return np.asarray(X, dtype=np.float64) / 255.0
+
+    def train_chunk(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        B = self.cfg.batch_size
+        Xf = self._x(X)
+        out = [self.model.train_batch(Xf[i:i + B], Y[i:i + B]) for i in range(0, len(Xf), B)]
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    def infer_batch(self, X: np.ndarray) -> np.ndarray:
+        return self.model.infer_batch(self._x(X))
+
+
 def make_engine(name: str, cfg: EPConfig, port: str | None = None,
                 baud: int | None = None, timeout: float | None = None) -> Engine:
+    if getattr(cfg, "kind", None) == "conv":
+        if name not in ("float", "golden"):
+            raise EpfpgaError(f"conv configs run on --engine float or golden, not {name!r}")
+        return ConvEngine(cfg, name)
     if name == "golden":
         return GoldenEngine(cfg)
     if name == "float":

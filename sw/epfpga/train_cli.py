@@ -16,7 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="float = float64 reference, golden = bit-exact fixed point (what the "
                         "FPGA computes), board = real or simulated board over --port")
     p.add_argument("--config", default="up5k",
-                   help=f"preset ({', '.join(PRESETS)}) or a .toml/.json config file")
+                   help=f"preset ({', '.join(PRESETS)}, cnn, cnn-tiny) or a .toml/.json "
+                        "config file")
     p.add_argument("--dataset", default="mnist", help="mnist, fashion, or idx:DIR")
     p.add_argument("--epochs", type=int, default=1, help="passes over the training set")
     p.add_argument("--train-samples", type=int, default=None, metavar="N",
