@@ -411,3 +411,43 @@ def test_train_loop_runs_conv_and_resumes(tmp_path, engine):
     assert a.cfg == cfg
     for u, v in zip(a.state["W"], b.state["W"], strict=True):
         np.testing.assert_array_equal(u, v)
+
+
+TWO_CONV = ConvConfig(in_shape=(1, 10, 10), channels=(2, 3), kernels=(3, 3), strides=(1, 1),
+                      paddings=(1, 1), pools=(2, 2), fc=(4,), lrs=(0.1, 0.1, 0.1), T1=6,
+                      T2=60, beta=0.01, dtype="float64", init_gain=1.5, seed=2, name="t2")
+
+
+def test_bptt_matches_finite_differences():
+    """The hand-written BPTT (conv feedback through a pooled layer above, fc on top)
+    against central differences of the loss after T1 steps, unconverged on purpose."""
+    from epfpga.conv.gradcheck import bptt
+
+    model = ConvEP(TWO_CONV)
+    X, Y = _data(TWO_CONV, 3, seed=4)
+    dW, db, loss = bptt(model, X, Y)
+    assert loss == pytest.approx(_loss(model, X, Y, TWO_CONV.T1))
+    got = -np.concatenate([g.ravel() for g in (*dW, *db)]) / len(X)
+    want = _fd_grad(TWO_CONV, model, X, Y)
+    assert np.linalg.norm(want) > 1e-3
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-7 * np.abs(want).max() + 1e-9)
+
+
+def test_gradcheck_cli_reports_agreement(capsys):
+    """Cosine >= 0.99 at small beta; the symmetric nudge's bias is second order, so at
+    a large beta its error is below the one-sided one in every layer."""
+    from epfpga.cli import main
+
+    assert main(["gradcheck", "--config", "cnn-tiny", "--T1", "80", "--T2", "80", "--beta",
+                 "0.1", "0.001", "--batch", "2"]) == 0
+    rows = {}
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith(("| 0.1 |", "| 0.001 |")):
+            cells = line.strip("| ").split(" | ")
+            rows[cells[0], cells[1]] = [float(c) for c in cells[2:]]
+    assert len(rows) == 4
+    for nudge in ("one-sided", "symmetric"):
+        assert min(rows["0.001", nudge][0::2]) >= 0.99
+    for one, sym in zip(rows["0.1", "one-sided"][1::2], rows["0.1", "symmetric"][1::2],
+                        strict=True):
+        assert sym < one

@@ -192,18 +192,29 @@ def nonconservative_check(cfg: EPConfig, x: np.ndarray, y: int, beta: float
 
 # ---------------------------------------------------------------- CLI
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default="tiny", help="preset or config file")
+    p.add_argument("--config", default="tiny",
+                   help="preset or config file; a conv config (cnn, cnn-tiny) checks conv "
+                        "EP against BPTT of the CNN")
     p.add_argument("--beta", type=float, nargs="+", default=[0.5, 0.1, 0.01, 0.001])
     p.add_argument("--T1", type=int, default=100, help="free steps (long: converge)")
     p.add_argument("--T2", type=int, default=100, help="nudged steps")
     p.add_argument("--sample", type=int, default=0, help="random sample seed")
     p.add_argument("--plot", default="gradcheck.png", help="PNG of the step-by-step view")
+    p.add_argument("--batch", type=int, default=4,
+                   help="random samples in the batch (conv configs only)")
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = get_config(args.config).replace(T1=args.T1, T2=args.T2)
     if any(b <= 0 for b in args.beta):
         raise EpfpgaError("--beta values must be > 0")
+    if args.T1 < 1 or args.T2 < 1 or args.batch < 1:
+        raise EpfpgaError("--T1, --T2 and --batch must be >= 1")
+    cfg = get_config(args.config)
+    if getattr(cfg, "kind", None) == "conv":
+        from .conv.gradcheck import run as run_conv
+
+        return run_conv(cfg, args)
+    cfg = cfg.replace(T1=args.T1, T2=args.T2)
     rng = np.random.default_rng(args.sample)
     x = rng.random(cfg.layers[0])
     y = int(rng.integers(0, cfg.layers[-1]))

@@ -106,7 +106,8 @@ def gradcheck(cfg: ConvConfig, X: np.ndarray, Y: np.ndarray, beta: float, nudge:
               model: ConvEP | None = None) -> ConvGradCheck:
     """EP's batch-mean update against ``-dL/dW / B`` from BPTT, per layer."""
     cfg = cfg.replace(dtype="float64", relax="jacobi", nudge=nudge)
-    model = model or ConvEP(cfg)
+    # the nudge mode lives in the model's config: same weights, this mode
+    model = ConvEP(cfg) if model is None else ConvEP(cfg, W=model.W, b=model.b)
     dW, db, loss = bptt(model, X, Y)
     eW, eb, _ = model.ep_update(X, Y, beta=beta)
     cos, rel = [], []
