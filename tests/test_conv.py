@@ -451,3 +451,13 @@ def test_gradcheck_cli_reports_agreement(capsys):
     for one, sym in zip(rows["0.1", "one-sided"][1::2], rows["0.1", "symmetric"][1::2],
                         strict=True):
         assert sym < one
+
+
+def test_a_conv_config_file_loads_as_conv(tmp_path):
+    from epfpga.config import get_config
+
+    cfg = get_config("cnn-tiny").replace(lrs=(0.3, 0.2, 0.1), name="mine")
+    for suffix in (".toml", ".json"):
+        cfg.save(tmp_path / f"c{suffix}")
+        back = get_config(str(tmp_path / f"c{suffix}"))
+        assert isinstance(back, ConvConfig) and back == cfg and back.digest == cfg.digest

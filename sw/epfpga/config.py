@@ -381,6 +381,10 @@ class EPConfig:
         except (ValueError, tomllib.TOMLDecodeError) as e:
             raise ConfigError(f"cannot parse {path}: {e}") from None
         d.setdefault("name", path.stem)
+        if d.get("kind") == "conv":  # a ConvConfig's file (its to_dict tags it)
+            from .conv.config import ConvConfig
+
+            return ConvConfig.from_dict(d)  # type: ignore[return-value]
         return cls.from_dict(d)
 
     @property
@@ -432,5 +436,6 @@ def get_config(spec: str | EPConfig) -> EPConfig:
     if p.suffix in (".toml", ".json") or p.exists():
         return EPConfig.load(p)
     raise ConfigError(
-        f"unknown config {spec!r}: use a preset ({', '.join(PRESETS)}) or a .toml/.json file"
+        f"unknown config {spec!r}: use a preset ({', '.join([*PRESETS, *CONV_PRESETS])}) "
+        "or a .toml/.json file"
     )
