@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from .config import get_config
 from .datasets import load_dataset
 from .errors import EpfpgaError
 
-TARGETS = ("golden", "float", "widths", "gateware", "boards", "link", "faults", "all")
+TARGETS = ("golden", "float", "widths", "gateware", "boards", "link", "faults", "cnn", "all")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,17 +25,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "gateware: cycles/sample in Verilator; boards: training samples/s "
                         "of each board build at its clock, and the ratios; link: bytes and "
                         "samples/s over the host link; faults: training through a "
-                        "fault-injecting proxy, per fault class, and the clean-link cost")
+                        "fault-injecting proxy, per fault class, and the clean-link cost; "
+                        "cnn: the numpy conv EP vs Laborieux's P_CNN (needs --reference)")
     p.add_argument("--config", default="up5k", help="config for golden")
     p.add_argument("--samples", type=int, default=None,
                    help="training samples to time (default: 3000; boards: 21, the first "
-                        "left out)")
+                        "left out; cnn: 300)")
+    p.add_argument("--reference", type=Path, default=None, metavar="DIR",
+                   help="cnn: a checkout of github.com/Laborieux-Axel/Equilibrium-Propagation "
+                        "(its P_CNN is imported from there, not vendored)")
 
 
 def _one_thread() -> None:
-    """Single-core figures: the FPGA comparison is per core, and BLAS threads would blur it."""
+    """Single-core figures: the FPGA comparison is per core, and BLAS threads would blur it.
+    The environment reaches processes started from here; the BLAS numpy already loaded is
+    limited through threadpoolctl."""
     for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[v] = "1"
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
 
 
 def bench_golden(cfg_name: str, n: int) -> dict[str, float]:
@@ -120,11 +130,13 @@ def bench_widths(cfg_name: str, n: int) -> list[dict[str, object]]:
 
 def run(args: argparse.Namespace) -> int:
     _one_thread()
-    targets = TARGETS[:-1] if args.target == "all" else (args.target,)
+    # "all": everything that needs no extra input (cnn needs --reference)
+    targets = tuple(t for t in TARGETS[:-1] if t != "cnn" or args.reference) \
+        if args.target == "all" else (args.target,)
     if args.samples is not None and args.samples < 2:
         raise EpfpgaError(f"--samples {args.samples}: time at least 2 samples")
     for target in targets:
-        n = args.samples or (21 if target == "boards" else 3000)
+        n = args.samples or {"boards": 21, "cnn": 300}.get(target, 3000)
         if target == "golden":
             r = bench_golden(args.config, n)
             print(f"golden {r['config']}: train {r['train_samples_per_s']:.0f} samples/s, "
@@ -161,4 +173,24 @@ def run(args: argparse.Namespace) -> int:
             from . import faultbench
 
             faultbench.main()
+        elif target == "cnn":
+            _print_cnn(args, n)
     return 0
+
+
+def _print_cnn(args: argparse.Namespace, n: int) -> None:
+    from .conv.bench import bench_cnn
+
+    if args.reference is None:
+        raise EpfpgaError("bench cnn needs --reference DIR, a checkout of "
+                          "github.com/Laborieux-Axel/Equilibrium-Propagation")
+    cfg = get_config("cnn")
+    r = bench_cnn(args.reference, n, cfg)  # type: ignore[arg-type]
+    print(f"cnn preset ({'-'.join(map(str, (cfg.in_shape[0], *cfg.channels)))} channels, "
+          f"T1={cfg.T1}, T2={cfg.T2}), {r['samples']} MNIST samples in batches of "
+          f"{r['batch']}, one thread each")
+    print("| numpy conv EP samples/s | P_CNN (PyTorch autograd) samples/s | numpy / P_CNN "
+          "speed | max rel. weight diff |")
+    print("|---|---|---|---|")
+    print(f"| {r['numpy_samples_per_s']:.1f} | {r['pcnn_samples_per_s']:.1f} | "
+          f"{r['ratio']:.2f}x | {r['max_rel_weight_diff']:.1e} |")

@@ -53,33 +53,26 @@ def im2col(u: np.ndarray, k: int, stride: int, pad: int) -> np.ndarray:
     return view.reshape(B * ho * wo, k * k * C)
 
 
-def col2im(cols: np.ndarray, shape: tuple[int, int, int, int], k: int, stride: int,
-           pad: int) -> np.ndarray:
-    """Adjoint of ``im2col``: add every row's k*k*C values back onto the (B, H, W, C)
-    map they were read from."""
-    B, H, W, C = shape
-    ho, wo = conv_out_size(H, k, stride, pad), conv_out_size(W, k, stride, pad)
-    out = np.zeros((B, H + 2 * pad, W + 2 * pad, C), dtype=cols.dtype)
-    c6 = cols.reshape(B, ho, wo, k, k, C)
-    for dy in range(k):
-        for dx in range(k):
-            out[:, dy:dy + stride * (ho - 1) + 1:stride,
-                dx:dx + stride * (wo - 1) + 1:stride, :] += c6[:, :, :, dy, dx, :]
-    return out[:, pad:pad + H, pad:pad + W, :] if pad else out
+def _offsets(q: int) -> list[tuple[int, int]]:
+    """A pooling window's positions in row-major order: the tie rule's order."""
+    return [(dy, dx) for dy in range(q) for dx in range(q)]
 
 
 def maxpool(z: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Non-overlapping q x q max-pooling of (B, H, W, C): values (B, H//q, W//q, C) and
-    the winner's index dy*q + dx in its window (first maximum on ties)."""
+    the winner's index dy*q + dx in its window (first maximum on ties).  Works on the
+    q*q strided sub-maps (elementwise maxima and compares, no window copy)."""
     if q == 1:
         return z, None
-    B, H, W, C = z.shape
-    hp, wp = H // q, W // q
-    win = z[:, :hp * q, :wp * q, :].reshape(B, hp, q, wp, q, C).transpose(0, 1, 3, 5, 2, 4)
-    win = win.reshape(B, hp, wp, C, q * q)
-    idx = np.argmax(win, axis=-1)
-    val = np.take_along_axis(win, idx[..., None], axis=-1)[..., 0]
-    return val, idx.astype(np.int8)
+    hp, wp = z.shape[1] // q, z.shape[2] // q
+    subs = [z[:, dy:hp * q:q, dx:wp * q:q, :] for dy, dx in _offsets(q)]
+    val = subs[0].copy()
+    for sub in subs[1:]:
+        np.maximum(val, sub, out=val)
+    idx = np.full(val.shape, q * q - 1, dtype=np.int8)
+    for k in range(q * q - 2, -1, -1):  # the lowest index of a maximum is written last
+        idx[subs[k] == val] = k
+    return val, idx
 
 
 def unpool(v: np.ndarray, idx: np.ndarray | None, q: int, hw: tuple[int, int]
@@ -90,13 +83,10 @@ def unpool(v: np.ndarray, idx: np.ndarray | None, q: int, hw: tuple[int, int]
     if q == 1:
         return v
     B, hp, wp, C = v.shape
-    win = np.zeros((B, hp, wp, C, q * q), dtype=v.dtype)
-    np.put_along_axis(win, idx[..., None].astype(np.intp), v[..., None], axis=-1)
-    out = win.reshape(B, hp, wp, C, q, q).transpose(0, 1, 4, 2, 5, 3).reshape(
-        B, hp * q, wp * q, C)
-    H, W = hw
-    if (H, W) != (hp * q, wp * q):
-        out = np.pad(out, ((0, 0), (0, H - hp * q), (0, W - wp * q), (0, 0)))
+    out = np.zeros((B, *hw, C), dtype=v.dtype)
+    zero = v.dtype.type(0)
+    for k, (dy, dx) in enumerate(_offsets(q)):
+        out[:, dy:hp * q:q, dx:wp * q:q, :] = np.where(idx == k, v, zero)
     return out
 
 
@@ -119,10 +109,19 @@ class ConvLink:
 
     def backward(self, v: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
         """K^T * P^-1(v): the top-down drive of u (the adjoint of ``forward`` at fixed
-        routing)."""
-        g = unpool(v, idx, self.pool, self.conv_shape[:2])
-        cols = g.reshape(-1, self.conv_shape[2]) @ self.Wm.T
-        return col2im(cols, (len(v), *self.in_shape), self.k, self.stride, self.pad)
+        routing).  One product per kernel tap, each added onto the map at its shift:
+        the adjoint of im2col without materialising its (B*Ho*Wo, k*k*C) columns."""
+        B = len(v)
+        ho, wo, co = self.conv_shape
+        H, W, C = self.in_shape
+        k, st, pad = self.k, self.stride, self.pad
+        g = unpool(v, idx, self.pool, (ho, wo)).reshape(-1, co)
+        taps = self.Wm.reshape(k * k, C, co)
+        out = np.zeros((B, H + 2 * pad, W + 2 * pad, C), dtype=g.dtype)
+        for t, (dy, dx) in enumerate(_offsets(k)):
+            out[:, dy:dy + st * (ho - 1) + 1:st, dx:dx + st * (wo - 1) + 1:st, :] += (
+                g @ taps[t].T).reshape(B, ho, wo, C)
+        return out[:, pad:pad + H, pad:pad + W, :] if pad else out
 
     def weight_stat(self, u: np.ndarray, v: np.ndarray, idx: np.ndarray | None
                     ) -> np.ndarray:
