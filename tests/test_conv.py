@@ -461,3 +461,43 @@ def test_a_conv_config_file_loads_as_conv(tmp_path):
         cfg.save(tmp_path / f"c{suffix}")
         back = get_config(str(tmp_path / f"c{suffix}"))
         assert isinstance(back, ConvConfig) and back == cfg and back.digest == cfg.digest
+
+
+def test_convergence_step_is_where_states_stay_settled():
+    """The settle step from ``convergence`` against a direct per-sample scan of the
+    recorded states."""
+    from epfpga.conv.reproduce import TOL, convergence
+
+    cfg = TINY.replace(T1=30)
+    model = ConvEP(cfg)
+    X, _ = _data(cfg, 5, seed=7)
+    got = convergence(model, X, steps=60)
+    for mode in ("jacobi", "evenodd"):
+        x = model.to_maps(X)
+        rec = []
+        model.relax(x, model.input_drive(x), model.zeros(len(x)), 60, record=rec, relax=mode)
+        settle = []
+        for i in range(len(x)):
+            dist = [max(float(np.abs(a[i] - f[i]).max()) for a, f in zip(s, rec[-1],
+                                                                          strict=True))
+                    for s in rec]
+            t = len(dist)
+            while t > 0 and dist[t - 1] < TOL:
+                t -= 1
+            settle.append(t + 1)  # the first step of the settled run, counted from 1
+        assert got[mode]["max"] == max(settle)
+        assert got[mode]["median"] == float(np.median(settle))
+
+
+def test_reproduce_cnn_runs_and_continues(tmp_path, capsys):
+    from epfpga.cli import main
+
+    args = ["reproduce", "cnn", "--train-samples", "100", "--test-samples", "40", "--out",
+            str(tmp_path), "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| test error |" in out and "| jacobi |" in out and "| evenodd |" in out
+    assert (tmp_path / "float" / "checkpoint.npz").exists()
+    # run again: both trainings are complete, so they resume and train nothing
+    assert main(args) == 0
+    assert "resuming" in capsys.readouterr().out

@@ -242,12 +242,21 @@ def finite_nudge(mode: Mode, out: Path, dataset: str) -> dict[str, Any]:
             "pi_scale": pi_scale, "accuracy": acc}
 
 
+def _cnn(mode: Mode, out: Path, dataset: str) -> dict[str, Any]:
+    from .conv.reproduce import cnn
+
+    return cnn(mode, out, dataset)
+
+
 CLAIMS: dict[str, tuple[Callable[[Mode, Path, str], dict[str, Any]], str, str]] = {
     "noncons": (noncons, "mnist", "non-conservative EP with and without the correction "
                 "(seeds 000/001)"),
     "cep": (cep, "mnist", "C-EP against EP and BPTT (seed 003)"),
     "finite-nudge": (finite_nudge, "fashion", "finite nudge with sampled phases, "
                      "beta sweep and path integral (seed 002)"),
+    "cnn": (_cnn, "mnist", "the convolutional EP network, float and golden, and Jacobi "
+            "against even/odd relaxation (seed 003); the full mode runs for hours and "
+            "continues where it stopped"),
 }
 
 
