@@ -501,3 +501,12 @@ def test_reproduce_cnn_runs_and_continues(tmp_path, capsys):
     # run again: both trainings are complete, so they resume and train nothing
     assert main(args) == 0
     assert "resuming" in capsys.readouterr().out
+
+
+def test_bench_cnn_says_what_it_needs(tmp_path, capsys):
+    from epfpga.cli import main
+
+    assert main(["bench", "cnn"]) == 2
+    assert "--reference DIR" in capsys.readouterr().err
+    assert main(["bench", "cnn", "--reference", str(tmp_path)]) == 2
+    assert "has no model_utils.py" in capsys.readouterr().err

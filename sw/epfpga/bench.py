@@ -194,3 +194,5 @@ def _print_cnn(args: argparse.Namespace, n: int) -> None:
     print("|---|---|---|---|")
     print(f"| {r['numpy_samples_per_s']:.1f} | {r['pcnn_samples_per_s']:.1f} | "
           f"{r['ratio']:.2f}x | {r['max_rel_weight_diff']:.1e} |")
+    print(f"numpy with even/odd relaxation, T1={cfg.T1 // 2} sweeps: "
+          f"{r['evenodd_samples_per_s']:.1f} samples/s, {r['evenodd_ratio']:.2f}x P_CNN")
