@@ -156,6 +156,8 @@ def _platform(board: str):  # noqa: ANN202
 def run(args: argparse.Namespace) -> int:
     prof = profile(args.board)
     cfg = get_config(args.config or prof.config)
+    if getattr(cfg, "kind", None) == "conv":
+        return _conv(cfg, args)
     fit = fit_check(cfg, args.board)
     print(f"fit check: {fit['ram_bits'] / 1024:.0f} of {fit['ram_available'] / 1024:.0f} "
           "Kbit block RAM")
@@ -240,3 +242,16 @@ def run(args: argparse.Namespace) -> int:
             f"narrower weights, or a larger board (log: {log})")
     raise EpfpgaError(f"build failed: {'; '.join(rep.get('errors') or ['see log'])} "
                       f"(log: {log if log.exists() else d})")
+
+
+def _conv(cfg, args: argparse.Namespace) -> int:  # noqa: ANN001
+    """A conv config has a plan and a fit check (docs/cnn-gateware.md), no gateware."""
+    from .conv_plan import conv_fit_check
+
+    plan = conv_fit_check(cfg, args.board)
+    print(f"conv plan for {cfg.name} on {args.board} (no conv gateware exists yet):\n")
+    print(plan.table())
+    if args.check_only:
+        return 0
+    raise EpfpgaError("the conv EP gateware is not built yet: only its plan and fit check "
+                      "exist (--check-only); see docs/cnn-gateware.md")
