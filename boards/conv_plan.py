@@ -216,3 +216,70 @@ def conv_fit_check(cfg: ConvConfig, board: str, lanes: int | None = None,
         raise EpfpgaError(f"conv config {cfg.name!r} does not fit {board} ({part.device}): "
                           + "; ".join(problems))
     return plan
+
+
+def delta_macs(model, Xq, steps: int) -> dict[str, float]:  # noqa: ANN001
+    """MACs per step of a change-driven schedule, measured on the golden model
+    (``ConvGolden``, integer states): a forward accumulator is updated only by the
+    inputs that changed since the previous step (K times the change: exact in integers,
+    so bit-exact with the dense sum), a feedback accumulator only by the pooled units
+    whose value or routing changed (a routing change removes and re-adds).  Returns the
+    mean over ``steps`` Jacobi steps and samples, dense and change-driven."""
+
+    cfg = model.cfg
+    x = model.to_maps(Xq)
+    rec: list[list[np.ndarray]] = []
+    model.relax(x, model.input_drive(x), model.zeros(len(x)), steps, record=rec,
+                relax="jacobi")
+    dense, _ = layer_macs(cfg)
+    B, nc = len(x), cfg.n_conv
+    delta = 0.0
+    prev_idx: list = [None] * cfg.n_layers
+    for t in range(1, len(rec)):
+        for i in range(1, cfg.n_layers):
+            below_old, below_new = rec[t - 1][i - 1], rec[t][i - 1]
+            changed_in = float((below_old != below_new).sum()) / B
+            shape = cfg.weight_shape(i)
+            if i < nc:
+                co, ci, k, _ = shape
+                delta += changed_in * co * k * k  # forward: taps a changed input reaches
+                idx = model.links[i].forward(below_new)[1]
+                moved = 0.0 if prev_idx[i] is None or idx is None else float(
+                    (idx != prev_idx[i]).sum()) / B
+                prev_idx[i] = idx
+                changed_out = float((rec[t - 1][i] != rec[t][i]).sum()) / B
+                delta += (changed_out + 2 * moved) * ci * k * k  # feedback
+            else:
+                n_out, n_in = shape
+                delta += changed_in * n_out + float(
+                    (rec[t - 1][i] != rec[t][i]).sum()) / B * n_in
+    return {"dense_per_step": float(sum(dense.values())),
+            "delta_per_step": delta / (len(rec) - 1)}
+
+
+if __name__ == "__main__":  # python -m epfpga.boards.conv_plan CHECKPOINT [SAMPLES]
+    import sys
+
+    import numpy as np
+
+    from epfpga.checkpoint import load_checkpoint
+    from epfpga.conv import ConvGolden
+    from epfpga.datasets import load_dataset
+    from epfpga.numerics import quantize_pixels, quantize_weights
+
+    ck = load_checkpoint(sys.argv[1])
+    c = ck.cfg
+    if ck.engine == "golden":
+        g = ConvGolden(c)
+        g.load_state_dict(ck.state)
+    else:  # a float checkpoint, quantized
+        g = ConvGolden(c, W=[quantize_weights(np.asarray(w, np.float64), c)
+                             for w in ck.state["W"]],
+                       b=[quantize_weights(np.asarray(v, np.float64), c)
+                          for v in ck.state["b"]])
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+    r = delta_macs(g, quantize_pixels(load_dataset("mnist").x_test[:n], c), c.T1)
+    gain = r["dense_per_step"] / r["delta_per_step"]
+    print(f"{ck.engine} checkpoint at epoch {ck.epoch + 1}, sample {ck.position}; {n} test "
+          f"samples, {c.T1} Jacobi steps: {r['dense_per_step']:,.0f} MACs per dense step, "
+          f"{r['delta_per_step']:,.0f} change-driven ({gain:.1f}x fewer)")

@@ -91,3 +91,20 @@ def test_build_check_only_prints_the_plan(tmp_path, capsys) -> None:
     assert "not built yet" in capsys.readouterr().err
     assert main(["build", "--board", "ulx3s", "--config", "cnn", "--check-only"]) == 2
     assert "does not fit" in capsys.readouterr().err
+
+
+def test_change_driven_count_is_zero_when_nothing_changes() -> None:
+    import numpy as np
+
+    from epfpga.boards.conv_plan import delta_macs
+    from epfpga.conv import ConvGolden
+
+    cfg = SMALL.replace(T1=20)
+    Xq = np.random.default_rng(0).integers(0, cfg.act_one + 1, (3, 2 * 9 * 9))
+    still = ConvGolden(cfg, W=[np.zeros(cfg.weight_shape(i), np.int64)
+                               for i in range(cfg.n_layers)],
+                       b=[np.zeros(cfg.weight_shape(i)[0], np.int64)
+                          for i in range(cfg.n_layers)])
+    assert delta_macs(still, Xq, 20)["delta_per_step"] == 0
+    r = delta_macs(ConvGolden(cfg.replace(init_gain=2.0)), Xq, 20)
+    assert 0 < r["delta_per_step"] < r["dense_per_step"]
