@@ -57,8 +57,57 @@ _KINDS = {
 MAX_STEPS = 100_000
 
 
+class FixedPoint:
+    """The integers every fixed-point model derives from its config's number formats
+    (docs/numerics.md); shared by ``EPConfig`` and the conv ``ConvConfig``."""
+
+    act_frac: int
+    weight_bits: int
+    weight_frac: int
+    beta: float
+    beta_frac: int
+    lr_frac: int
+
+    @property
+    def act_bits(self) -> int:
+        """Unsigned state width: [0, 1] inclusive needs one integer bit."""
+        return self.act_frac + 1
+
+    @property
+    def act_one(self) -> int:
+        return 1 << self.act_frac
+
+    @property
+    def weight_max(self) -> int:
+        return (1 << (self.weight_bits - 1)) - 1
+
+    @property
+    def weight_min(self) -> int:
+        return -(1 << (self.weight_bits - 1))
+
+    @property
+    def beta_q(self) -> int:
+        """beta as an integer multiple of 2**-beta_frac (nearest, at least the sign kept)."""
+        return int(round(self.beta * (1 << self.beta_frac)))
+
+    @property
+    def beta_effective(self) -> float:
+        """The beta the fixed-point model really uses."""
+        return self.beta_q / (1 << self.beta_frac)
+
+    @property
+    def nudge_shift(self) -> int:
+        """Left shift taking (y - s) * beta_q into accumulator units."""
+        return self.weight_frac - self.beta_frac
+
+    @property
+    def update_shift(self) -> int:
+        """Right shift (with rounding) from the update product to weight LSBs."""
+        return 2 * self.act_frac + self.lr_frac - self.weight_frac
+
+
 @dataclass(frozen=True)
-class EPConfig:
+class EPConfig(FixedPoint):
     """Network, numerics and training hyper-parameters of one EP system.
 
     ``layers`` is (input, hidden..., output).  States and inputs are unsigned fixed
@@ -250,43 +299,6 @@ class EPConfig:
     def n_layers(self) -> int:
         """Number of weight layers (W_0 .. W_{L-1})."""
         return len(self.layers) - 1
-
-    @property
-    def act_bits(self) -> int:
-        """Unsigned state width: [0, 1] inclusive needs one integer bit."""
-        return self.act_frac + 1
-
-    @property
-    def act_one(self) -> int:
-        return 1 << self.act_frac
-
-    @property
-    def weight_max(self) -> int:
-        return (1 << (self.weight_bits - 1)) - 1
-
-    @property
-    def weight_min(self) -> int:
-        return -(1 << (self.weight_bits - 1))
-
-    @property
-    def beta_q(self) -> int:
-        """beta as an integer multiple of 2**-beta_frac (nearest, at least the sign kept)."""
-        return int(round(self.beta * (1 << self.beta_frac)))
-
-    @property
-    def beta_effective(self) -> float:
-        """The beta the fixed-point model really uses."""
-        return self.beta_q / (1 << self.beta_frac)
-
-    @property
-    def nudge_shift(self) -> int:
-        """Left shift taking (y - s) * beta_q into accumulator units."""
-        return self.weight_frac - self.beta_frac
-
-    @property
-    def update_shift(self) -> int:
-        """Right shift (with rounding) from the update product to weight LSBs."""
-        return 2 * self.act_frac + self.lr_frac - self.weight_frac
 
     @property
     def update_q(self) -> tuple[int, ...]:

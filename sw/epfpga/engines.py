@@ -69,17 +69,11 @@ class GoldenEngine(_InProcess):
         return self.model.infer_batch(quantize_pixels(X, self.cfg))
 
 
-class FloatEngine(_InProcess):
-    """Float64 reference; mini-batches of cfg.batch_size; pixels scaled to [0, 1]."""
+class _MiniBatch(_InProcess):
+    """A model trained in mini-batches of cfg.batch_size; ``_x`` takes uint8 pixels to
+    the model's input."""
 
-    name = "float"
-
-    def __init__(self, cfg: EPConfig):
-        self.cfg = cfg
-        self.model = FloatEP(cfg)
-
-    @staticmethod
-    def _x(X: np.ndarray) -> np.ndarray:
+    def _x(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(X, dtype=np.float64) / 255.0
 
     def train_chunk(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -90,6 +84,16 @@ class FloatEngine(_InProcess):
 
     def infer_batch(self, X: np.ndarray) -> np.ndarray:
         return self.model.infer_batch(self._x(X))
+
+
+class FloatEngine(_MiniBatch):
+    """Float64 reference; pixels scaled to [0, 1]."""
+
+    name = "float"
+
+    def __init__(self, cfg: EPConfig):
+        self.cfg = cfg
+        self.model = FloatEP(cfg)
 
 
 class BoardAdapter:
@@ -123,7 +127,7 @@ class BoardAdapter:
         self.board.close()
 
 
-class ConvEngine(_InProcess):
+class ConvEngine(_MiniBatch):
     """Conv EP (``epfpga.conv``) in float or in the golden model, mini-batches of
     cfg.batch_size (the golden model sums a batch exactly and rounds once, so unlike
     the MLP golden model it needs no batch_size = 1)."""
@@ -135,18 +139,7 @@ class ConvEngine(_InProcess):
         self.model = ConvGolden(cfg) if name == "golden" else ConvEP(cfg)
 
     def _x(self, X: np.ndarray) -> np.ndarray:
-        if self.name == "golden":
-            return quantize_pixels(X, self.cfg)
-        return np.asarray(X, dtype=np.float64) / 255.0
-
-    def train_chunk(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        B = self.cfg.batch_size
-        Xf = self._x(X)
-        out = [self.model.train_batch(Xf[i:i + B], Y[i:i + B]) for i in range(0, len(Xf), B)]
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
-
-    def infer_batch(self, X: np.ndarray) -> np.ndarray:
-        return self.model.infer_batch(self._x(X))
+        return quantize_pixels(X, self.cfg) if self.name == "golden" else super()._x(X)
 
 
 def make_engine(name: str, cfg: EPConfig, port: str | None = None,

@@ -21,7 +21,14 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import MAX_STEPS, NUDGE_MODES, PART_DSP_WIDTH, ROUNDING_MODES, ConfigError
+from ..config import (
+    MAX_STEPS,
+    NUDGE_MODES,
+    PART_DSP_WIDTH,
+    ROUNDING_MODES,
+    ConfigError,
+    FixedPoint,
+)
 
 RELAX_MODES = ("jacobi", "evenodd")
 DTYPES = ("float32", "float64")
@@ -40,7 +47,7 @@ def _is_int(v: object) -> bool:
 
 
 @dataclass(frozen=True)
-class ConvConfig:
+class ConvConfig(FixedPoint):
     """``in_shape`` = (channels, height, width) of the input; conv layer i maps
     ``channels[i-1]`` (the input's for i = 0) to ``channels[i]`` with a square
     ``kernels[i]`` kernel, ``strides[i]``, zero ``paddings[i]``, then a non-overlapping
@@ -251,38 +258,6 @@ class ConvConfig:
         return sum(int(_prod(self.weight_shape(i))) for i in range(self.n_layers))
 
     # ---------------------------------------------------------------- numerics
-    @property
-    def act_bits(self) -> int:
-        return self.act_frac + 1
-
-    @property
-    def act_one(self) -> int:
-        return 1 << self.act_frac
-
-    @property
-    def weight_max(self) -> int:
-        return (1 << (self.weight_bits - 1)) - 1
-
-    @property
-    def weight_min(self) -> int:
-        return -(1 << (self.weight_bits - 1))
-
-    @property
-    def beta_q(self) -> int:
-        return int(round(self.beta * (1 << self.beta_frac)))
-
-    @property
-    def beta_effective(self) -> float:
-        return self.beta_q / (1 << self.beta_frac)
-
-    @property
-    def nudge_shift(self) -> int:
-        return self.weight_frac - self.beta_frac
-
-    @property
-    def update_shift(self) -> int:
-        return 2 * self.act_frac + self.lr_frac - self.weight_frac
-
     @property
     def update_q(self) -> tuple[int, ...]:
         return self.update_q_at(0)
