@@ -57,9 +57,9 @@ _KINDS = {
 MAX_STEPS = 100_000
 
 
-class FixedPoint:
-    """The integers every fixed-point model derives from its config's number formats
-    (docs/numerics.md); shared by ``EPConfig`` and the conv ``ConvConfig``."""
+class SharedConfig:
+    """What ``EPConfig`` and the conv ``ConvConfig`` share: saving and replacing, and the
+    integers a fixed-point model derives from the number formats (docs/numerics.md)."""
 
     act_frac: int
     weight_bits: int
@@ -67,6 +67,21 @@ class FixedPoint:
     beta: float
     beta_frac: int
     lr_frac: int
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def replace(self, **changes: Any) -> Any:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        if path.suffix == ".toml":
+            import tomli_w
+
+            path.write_text(tomli_w.dumps(self.to_dict()))
+        else:
+            path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @property
     def act_bits(self) -> int:
@@ -107,7 +122,7 @@ class FixedPoint:
 
 
 @dataclass(frozen=True)
-class EPConfig(FixedPoint):
+class EPConfig(SharedConfig):
     """Network, numerics and training hyper-parameters of one EP system.
 
     ``layers`` is (input, hidden..., output).  States and inputs are unsigned fixed
@@ -369,18 +384,6 @@ class EPConfig(FixedPoint):
             return cls(**d)
         except TypeError as e:
             raise ConfigError(f"bad config value: {e}") from None
-
-    def replace(self, **changes: Any) -> EPConfig:
-        return dataclasses.replace(self, **changes)
-
-    def save(self, path: str | Path) -> None:
-        path = Path(path)
-        if path.suffix == ".toml":
-            import tomli_w
-
-            path.write_text(tomli_w.dumps(self.to_dict()))
-        else:
-            path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> EPConfig:

@@ -27,7 +27,7 @@ from ..config import (
     PART_DSP_WIDTH,
     ROUNDING_MODES,
     ConfigError,
-    FixedPoint,
+    SharedConfig,
 )
 
 RELAX_MODES = ("jacobi", "evenodd")
@@ -47,7 +47,7 @@ def _is_int(v: object) -> bool:
 
 
 @dataclass(frozen=True)
-class ConvConfig(FixedPoint):
+class ConvConfig(SharedConfig):
     """``in_shape`` = (channels, height, width) of the input; conv layer i maps
     ``channels[i-1]`` (the input's for i = 0) to ``channels[i]`` with a square
     ``kernels[i]`` kernel, ``strides[i]``, zero ``paddings[i]``, then a non-overlapping
@@ -296,21 +296,10 @@ class ConvConfig(FixedPoint):
         if unknown:
             raise ConfigError(f"unknown conv config keys {unknown}; known keys: "
                               f"{sorted(known)}")
-        return cls(**d)
-
-    def replace(self, **changes: Any) -> ConvConfig:
-        return dataclasses.replace(self, **changes)
-
-    def save(self, path: Any) -> None:
-        from pathlib import Path
-
-        path = Path(path)
-        if path.suffix == ".toml":
-            import tomli_w
-
-            path.write_text(tomli_w.dumps(self.to_dict()))
-        else:
-            path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise ConfigError(f"bad conv config value: {e}") from None
 
     @property
     def digest(self) -> str:
