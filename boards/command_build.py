@@ -245,13 +245,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _conv(cfg, args: argparse.Namespace) -> int:  # noqa: ANN001
-    """A conv config has a plan and a fit check (docs/cnn-gateware.md), no gateware."""
+    """A conv config: its plan and fit check (boards/conv_plan.py); there is no conv
+    gateware to build yet, so only --check-only succeeds."""
     from .conv_plan import conv_fit_check
 
-    plan = conv_fit_check(cfg, args.board)
-    print(f"conv plan for {cfg.name} on {args.board} (no conv gateware exists yet):\n")
-    print(plan.table())
+    plan = conv_fit_check(cfg, args.board, clock_mhz=args.clock)
+    print(plan.report(), end="")
+    print(f"fit check: {plan.ram_blocks} of {plan.part.ram_blocks} block RAMs, "
+          f"{plan.multipliers_used} of {plan.part.dsps} multipliers")
     if args.check_only:
         return 0
-    raise EpfpgaError("the conv EP gateware is not built yet: only its plan and fit check "
-                      "exist (--check-only); see docs/cnn-gateware.md")
+    raise EpfpgaError(f"config {cfg.name!r} is a CNN: the conv gateware is not built yet "
+                      "(only its plan, docs/cnn-gateware.md); use --check-only to print the "
+                      "plan, or train it in software (epfpga train --engine golden)")
