@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from ..conv.config import ConvConfig
+from ..conv.model import ConvEP
 from ..datasets import load_dataset
 from ..errors import EpfpgaError
-from .config import ConvConfig
-from .model import ConvEP
 
 
 def load_reference(path: Path) -> Any:
