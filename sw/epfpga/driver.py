@@ -115,10 +115,10 @@ class Board:
         while time.monotonic() < deadline:
             n = getattr(self.t, "in_waiting", 0) or 0
             data = self.t.read(max(1, n))  # waits up to the transport's timeout
-            if data:
-                frames = self.parser.feed(data)
-                if frames:
-                    return frames
+            # a quiet line ends a partial frame (see Parser.timeout)
+            frames = self.parser.feed(data) if data else self.parser.timeout()
+            if frames:
+                return frames
         return []
 
     def transact(self, requests: list[tuple[int, bytes]]) -> list[bytes]:

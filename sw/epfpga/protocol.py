@@ -208,6 +208,18 @@ class Parser:
             out.append(Frame(head[0], head[1], bytes(self.buf[HEADER:HEADER + length])))
             del self.buf[:total]
 
+    def timeout(self) -> list[Frame]:
+        """The line has gone quiet with a frame still incomplete.  A false start byte
+        whose garbage header passes its 8-bit check (1 in 256) announces a length that
+        never arrives and would hold a real frame behind it until more bytes come; its
+        start byte is dropped and the rest rescanned, as the board's inter-byte timeout
+        does.  Returns the frames the rescan finds."""
+        if not self.buf:
+            return []
+        self.framing_errors += 1
+        del self.buf[:1]
+        return self.feed(b"")
+
 
 class StreamParser:
     """The board's parser, byte for byte as the gateware (hw/link/framing.py) runs it.
