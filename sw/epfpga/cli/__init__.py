@@ -85,7 +85,3 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
         return 141
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,7 @@
+"""``python -m epfpga.cli``: the ``epfpga`` command without its console script."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
