@@ -10,7 +10,8 @@ from ..config import PRESETS, get_config
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", default=None,
-                   help=f"preset ({', '.join(PRESETS)}) or .toml/.json file; omit to list presets")
+                   help=f"preset ({', '.join(PRESETS)}, cnn, cnn-tiny) or .toml/.json file; "
+                        "omit to list presets")
     p.add_argument("--save", metavar="FILE", help="write the config to FILE (.toml or .json)")
 
 
@@ -19,6 +20,12 @@ def run(args: argparse.Namespace) -> int:
         for name, cfg in PRESETS.items():
             print(f"{name:10s} layers={'-'.join(map(str, cfg.layers)):12s} part={cfg.part:5s} "
                   f"lanes={cfg.lanes:<3d} digest={cfg.digest}")
+        from ..conv.config import CONV_PRESETS
+
+        for name, c in CONV_PRESETS.items():
+            print(f"{name:10s} conv {'-'.join(map(str, (c.in_shape[0], *c.channels)))} "
+                  f"channels, fc {'-'.join(map(str, c.fc))}, part={c.part}  "
+                  f"digest={c.digest}")
         return 0
     cfg = get_config(args.config)
     if args.save:
