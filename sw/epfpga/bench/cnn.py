@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import time
 import types
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from ..conv.config import ConvConfig
 from ..conv.model import ConvEP
 from ..datasets import load_dataset
 from ..errors import EpfpgaError
+from .models import time_batches
 
 
 def load_reference(path: Path) -> Any:
@@ -116,21 +116,12 @@ def bench_cnn(reference: Path, n: int, cfg: ConvConfig) -> dict[str, float]:
     theirs = _PCNNTrainer(mu, cfg, ours.W, ours.b)
     torch.set_num_threads(1)
     with threadpool_limits(limits=1):
-        t = time.perf_counter()
-        for i in range(0, m, B):
-            ours.train_batch(X[i:i + B], Y[i:i + B])
-        t_ours = time.perf_counter() - t
-        t = time.perf_counter()
-        for i in range(0, m, B):
-            theirs.train_batch(X[i:i + B], Y[i:i + B])
-        t_theirs = time.perf_counter() - t
+        t_ours = time_batches(ours.train_batch, X, Y, B)
+        t_theirs = time_batches(theirs.train_batch, X, Y, B)
         # the faster relaxation: even/odd sweeps, half as many (docs/results.md: it
         # reaches the Jacobi fixed point in about half the steps)
         fast = ConvEP(cfg.replace(relax="evenodd", T1=cfg.T1 // 2))
-        t = time.perf_counter()
-        for i in range(0, m, B):
-            fast.train_batch(X[i:i + B], Y[i:i + B])
-        t_fast = time.perf_counter() - t
+        t_fast = time_batches(fast.train_batch, X, Y, B)
     diff = max(float(np.abs(a - w).max() / np.abs(w).max())
                for a, w in zip(ours.W, theirs.weights(), strict=True))
     return {"samples": m, "batch": B, "numpy_samples_per_s": m / t_ours,

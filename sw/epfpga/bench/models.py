@@ -4,12 +4,23 @@ against the same algorithm in PyTorch, and the accuracy cost of each bit width."
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
 from ..config import get_config
 from ..datasets import load_dataset
 from ..errors import EpfpgaError
+
+
+def time_batches(train: Callable[[np.ndarray, np.ndarray], object], X: np.ndarray,
+                 Y: np.ndarray, batch: int) -> float:
+    """Seconds ``train`` takes over X, Y in consecutive batches."""
+    t = time.perf_counter()
+    for i in range(0, len(X), batch):
+        train(X[i:i + batch], Y[i:i + batch])
+    return time.perf_counter() - t
 
 
 def bench_golden(cfg_name: str, n: int) -> dict[str, float]:
@@ -53,14 +64,8 @@ def bench_float_vs_torch(n: int) -> list[dict[str, object]]:
         Y = ds.y_train[:m].astype(np.int64)
         f = FloatEP(cfg)
         tm = TorchEP(cfg, f.W, f.b)
-        t = time.perf_counter()
-        for i in range(0, m, B):
-            f.train_batch(X[i:i + B], Y[i:i + B])
-        t_np = time.perf_counter() - t
-        t = time.perf_counter()
-        for i in range(0, m, B):
-            tm.train_batch(X[i:i + B], Y[i:i + B], cfg.beta)
-        t_torch = time.perf_counter() - t
+        t_np = time_batches(f.train_batch, X, Y, B)
+        t_torch = time_batches(partial(tm.train_batch, beta=cfg.beta), X, Y, B)
         diff = max(float(np.abs(a - w.numpy()).max()) for a, w in zip(f.W, tm.W, strict=True))
         rows.append({"config": name, "batch": B, "samples": m, "numpy_samples_per_s": m / t_np,
                      "torch_samples_per_s": m / t_torch, "ratio_numpy_over_torch":

@@ -128,9 +128,9 @@ def run(cfg: ConvConfig, args: argparse.Namespace) -> int:
     Y = rng.integers(0, cfg.fc[-1], args.batch)
     model = ConvEP(cfg)
     s = model.free_phase(X)
+    x = model.to_maps(X)
     moved = max(float(np.abs(a - b).max()) for a, b in zip(
-        s, model.relax(model.to_maps(X), model.input_drive(model.to_maps(X)), s, 1),
-        strict=True))
+        s, model.relax(x, model.input_drive(x), s, 1), strict=True))
     print(f"{cfg.name}: in {'x'.join(map(str, cfg.in_shape))}, channels "
           f"{'-'.join(map(str, cfg.channels))}, fc {'-'.join(map(str, cfg.fc))}, "
           f"T1={cfg.T1}, T2={cfg.T2}, batch {args.batch}; free phase moves "
