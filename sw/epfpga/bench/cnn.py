@@ -102,10 +102,10 @@ def bench_cnn(reference: Path, n: int, cfg: ConvConfig) -> dict[str, float]:
     """Samples/s of both on ``n`` MNIST samples (whole batches), and how far their
     weights end apart (float32 sums in different orders, and a pooling tie or clip
     edge can route differently, so equal only to rounding)."""
+    mu = load_reference(reference)  # first: it says what is missing, PyTorch included
     import torch
     from threadpoolctl import threadpool_limits
 
-    mu = load_reference(reference)
     cfg = cfg.replace(dtype="float32", nudge="positive", relax="jacobi")
     B = cfg.batch_size
     m = max(B, (n // B) * B)
