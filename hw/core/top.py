@@ -44,12 +44,13 @@ from amaranth.lib.wiring import In, Out
 
 from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
-from epfpga.numerics import LFSR_MASK, lfsr_seed
 
-from .bitslice import BitSlicedMemory
-from .layout import acc_width, exact_divider, rand_offsets, weight_layouts, words
-from .plan import HardwarePlan, default_shared_mul, make_plan
-from .spram import SinglePortMemory
+from ..bitslice import BitSlicedMemory
+from ..layout import acc_width, exact_divider, rand_offsets, weight_layouts, words
+from ..plan import HardwarePlan, default_shared_mul, make_plan
+from ..spram import SinglePortMemory
+from .argmax import Argmax
+from .random_fill import RandomFill
 
 __all__ = ["EPCore", "default_shared_mul"]  # default_shared_mul: moved to hw/plan.py
 
@@ -177,7 +178,6 @@ class EPCore(wiring.Component):
         aw = acc_width(cfg)
         acc_shape = signed(aw)
         one = cfg.act_one
-        sr_mask = (1 << cfg.sr_bits) - 1
         sh = cfg.update_shift
         geo = weight_layouts(cfg)
         nw = [words(k, P) for k in n]  # packed words of each layer's state vector
@@ -294,7 +294,7 @@ class EPCore(wiring.Component):
         Dr, Dw = DRV.read_port(), DRV.write_port()
         ARr, ARw = AR.read_port(), wport(AR, cfg.sr_bits)
         CRr, CRw = CR.read_port(), CR.write_port()
-        for port in sum(Ww, []) + Bw + Sw + SFw + SPw + [Xw, NZw, Dw, ARw, CRw]:
+        for port in sum(Ww, []) + Bw + Sw + SFw + SPw + [Xw, NZw, Dw]:
             m.d.comb += port.en.eq(0)
 
         def delayed(v, name: str):  # noqa: ANN001, ANN202
@@ -342,16 +342,9 @@ class EPCore(wiring.Component):
         # sits between flops, not in the state write's path)
         nudge_shape = signed(ab + cfg.beta_frac + 5)
         nudge_r = [Signal(nudge_shape, name=f"nudge{k}") for k in range(P)]
-        best = Signal(signed(ab + 1))
-        best_i = Signal(_bits(n[-1]))
-        # the argmax runs a cycle after the output layer's free end states are formed
-        # (its compares then start from flops): candidates per lane and their first row
-        cmp_v = Signal(name="cmp_v")
-        cmp_s = [Signal(act, name=f"cmp_s{k}") for k in range(P)]
-        cmp_ok = [Signal(name=f"cmp_ok{k}") for k in range(P)]
-        cmp_row = Signal(_bits(max(n) + 1) + lg + 1, name="cmp_row")
-        lfsr = [Signal(32, init=lfsr_seed(cfg.seed, layer), name=f"lfsr{layer}")
-                for layer in range(L)]
+        # the argmax takes the output layer's free end states as they are written
+        m.submodules.argmax = argmax = Argmax(P, ab, _bits(max(n) + 1) + lg + 1, _bits(n[-1]))
+        cand = argmax.candidates
         # row-group loops (drive, updates): a two-stage pipeline
         t1_, j2, j3, j4, j5 = (Signal.like(t, name=f"j{k}") for k in range(1, 6))
         # relaxation: one flat pipeline over (row, word), so rows follow back to back
@@ -508,37 +501,12 @@ class EPCore(wiring.Component):
         host_rsel = Signal(range(len(self.amap.regions) + 1))
         host_lane = Signal(max(lg, 1))
 
-        # Stochastic rounding's random values (every layer's row values a_i, then its
-        # column values c_j, bias last) are drawn while the sample loads and relaxes, so
-        # the update starts without waiting for them: UPD_START waits only for a fill
-        # longer than the relaxation.  The LFSRs step exactly as the golden model's.
+        # stochastic rounding's random values, drawn while the sample loads and relaxes
+        m.submodules.random_fill = fill = RandomFill(cfg)
+        wiring.connect(m, fill.a_write, ARw)
+        wiring.connect(m, fill.c_write, CRw)
+        fill_on = fill.busy
         a_off, c_off = rand_offsets(cfg)
-        fill_on = Signal()
-        fill_l = Signal(range(max(L, 2)))
-        fill_t = Signal(range(max(n[k + 1] + n[k] for k in range(L)) + 1))
-        with m.If(fill_on):
-            with m.Switch(fill_l):
-                for lay in range(L):
-                    n_out, n_in = n[lay + 1], n[lay]
-                    with m.Case(lay):
-                        stepped = Signal(32, name=f"lfsr_next{lay}")
-                        m.d.comb += stepped.eq((lfsr[lay] >> 1) ^ Mux(lfsr[lay][0], LFSR_MASK, 0))
-                        m.d.sync += lfsr[lay].eq(stepped)
-                        with m.If(fill_t < n_out):
-                            m.d.comb += [ARw.addr.eq(a_off[lay] + hi(fill_t)),
-                                         ARw.data.eq(spread(stepped & sr_mask, cfg.sr_bits)),
-                                         ARw.en.eq(onehot(lo(fill_t)))]
-                        with m.Else():
-                            m.d.comb += [CRw.addr.eq(fill_t + (c_off[lay] - n_out)),
-                                         CRw.data.eq(stepped & sr_mask), CRw.en.eq(1)]
-                        with m.If(fill_t == n_out + n_in):
-                            m.d.sync += fill_t.eq(0)
-                            if lay + 1 < L:
-                                m.d.sync += fill_l.eq(lay + 1)
-                            else:
-                                m.d.sync += [fill_l.eq(0), fill_on.eq(0)]
-                        with m.Else():
-                            m.d.sync += fill_t.eq(fill_t + 1)
 
         # With lanes, a host weight offset is split into row and column by a reciprocal
         # multiply (two multipliers in series): that takes a stage of its own, outside
@@ -670,7 +638,6 @@ class EPCore(wiring.Component):
             with m.If(h_we):  # the host changed a weight or bias: the predrive is stale
                 m.d.sync += pre_done.eq(0)
 
-        m.d.sync += cmp_v.eq(0)
         with m.FSM(name="ctrl"):
             # ------------------------------------------------------------ idle, host
             with m.State("IDLE"):
@@ -685,8 +652,8 @@ class EPCore(wiring.Component):
                         with m.If(h_re):
                             m.d.sync += host_rsel.eq(r_idx)
                         if kind == "lfsr":  # read straight from the register (idle)
-                            with m.If(h_we):
-                                m.d.sync += lfsr[layer].eq(h_wdata[:32])
+                            m.d.comb += [fill.seed.layer.eq(layer), fill.seed.data.eq(h_wdata),
+                                         fill.seed.en.eq(h_we)]
                         elif kind == "W":  # (with lanes: below, a cycle later)
                             if P == 1:
                                 m.d.comb += Wr[layer][0].addr.eq(off)
@@ -721,10 +688,11 @@ class EPCore(wiring.Component):
                     start, new_job = self.job.valid, self.job.payload
                 with m.If(start):
                     m.d.sync += [job.eq(new_job), t.eq(0), nnz.eq(0),
-                                 nudging.eq(0), minus.eq(0), step.eq(0), best.eq(-1)]
+                                 nudging.eq(0), minus.eq(0), step.eq(0)]
+                    m.d.comb += argmax.clear.eq(1)
                     # (C-EP without nudged steps never updates, so draws nothing)
-                    m.d.sync += fill_on.eq(new_job.train & self.stochastic
-                                           & ((self.t2 != 0) if cep else 1))
+                    m.d.comb += fill.start.eq(new_job.train & self.stochastic
+                                              & ((self.t2 != 0) if cep else 1))
                     m.next = "DRIVE_LOOP" if overlap else "LOAD"
                     if overlap:
                         m.d.sync += [nnz.eq(Mux(fb, ld_nnz[1], ld_nnz[0])), i.eq(0)]
@@ -795,7 +763,8 @@ class EPCore(wiring.Component):
                                      Sw[layer].data.eq(0), Sw[layer].en.eq(-1)]
                 m.d.sync += i.eq(i + 1)
                 with m.If(i == max(nw[1:]) - 1):
-                    m.d.sync += [i.eq(0), t.eq(0), step.eq(0), nudging.eq(0), best.eq(-1)]
+                    m.d.sync += [i.eq(0), t.eq(0), step.eq(0), nudging.eq(0)]
+                    m.d.comb += argmax.clear.eq(1)
                     m.next = "RELAX"
 
             # ------------------------------------------------------------ relaxation
@@ -996,8 +965,8 @@ class EPCore(wiring.Component):
                         if lay == L:
                             with m.If(last_free):
                                 # (lanes 1.. stay empty: only this order fills them)
-                                m.d.sync += [cmp_v.eq(1), cmp_s[0].eq(s_new), cmp_ok[0].eq(1),
-                                             cmp_row.eq(pw.i)]
+                                m.d.comb += [cand.valid.eq(1), cand.payload.s[0].eq(s_new),
+                                             cand.payload.ok[0].eq(1), cand.payload.row.eq(pw.i)]
 
             def relax_groups(lay: int, nf: int, nb: int, nt: int) -> None:
                 pp = pipe_of[lay]
@@ -1063,9 +1032,9 @@ class EPCore(wiring.Component):
                         write_states(lay, pw.i, Cat(*s_new), Cat(*ok))
                         if lay == L:  # argmax candidates, compared a cycle later
                             with m.If(last_free):
-                                m.d.sync += [cmp_v.eq(1), cmp_row.eq(rows[0])]
-                                m.d.sync += [c.eq(v) for c, v in zip(cmp_s, s_new, strict=True)]
-                                m.d.sync += [c.eq(v) for c, v in zip(cmp_ok, ok, strict=True)]
+                                m.d.comb += [cand.valid.eq(1), cand.payload.row.eq(rows[0]),
+                                             cand.payload.s.eq(Cat(*s_new)),
+                                             cand.payload.ok.eq(Cat(*ok))]
 
             # The layers of one step follow each other through their pipeline without a
             # drain (a step reads only bank cur and writes only ~cur); only the step's
@@ -1307,16 +1276,17 @@ class EPCore(wiring.Component):
                 m.next = "RESULT"
                 if cep:  # more nudged steps: recompute the drive with the new W0
                     with m.If(step != self.t2):
-                        m.d.sync += [i.eq(0), t.eq(0), fill_on.eq(self.stochastic)]
+                        m.d.sync += [i.eq(0), t.eq(0)]
+                        m.d.comb += fill.start.eq(self.stochastic)
                         m.next = "DRIVE_LOOP"
 
             # ------------------------------------------------------------ result out
             with m.State("RESULT"):
                 # (inference gets here the cycle after its last argmax candidates)
                 # (and after the predrive, which may not run in IDLE)
-                m.d.comb += [self.result.valid.eq(~cmp_v & ~pre_wait),
-                             self.result.payload.eq(best_i)]
-                with m.If(self.result.ready & ~cmp_v & ~pre_wait):
+                m.d.comb += [self.result.valid.eq(~argmax.busy & ~pre_wait),
+                             self.result.payload.eq(argmax.index)]
+                with m.If(self.result.ready & ~argmax.busy & ~pre_wait):
                     m.d.sync += samples.eq(samples + job.train)
                     m.next = "IDLE"
                     if overlap:  # the sample's pixels are no longer needed
@@ -1342,18 +1312,6 @@ class EPCore(wiring.Component):
                     m.d.comb += [Dw.addr.eq(pre_db_off + u6.g),
                                  Dw.data.eq(Cat(*(f[:aw] for f in fixed))), Dw.en.eq(1)]
 
-        # argmax over the lanes in row order, as the golden model (first maximum wins)
-        # (each step's running best is a signal: as a nested expression the previous one
-        # would appear twice per step, 2^P copies in the netlist)
-        b_val, b_idx = best, best_i
-        for k in range(P):
-            take = cmp_ok[k] & (cmp_s[k] > b_val)
-            nv, ni = Signal.like(best, name=f"best_v{k}"), Signal.like(best_i, name=f"best_i{k}")
-            m.d.comb += [nv.eq(Mux(take, cmp_s[k], b_val)), ni.eq(Mux(take, cmp_row + k, b_idx))]
-            b_val, b_idx = nv, ni
-        with m.If(cmp_v):
-            m.d.sync += [best.eq(b_val), best_i.eq(b_idx)]
-
         # host read data: from the region and lane latched at the (registered) read; the
         # mux is as wide as the widest source, the sign extension comes after it
         raw = Signal(max(32, wb_))
@@ -1362,7 +1320,7 @@ class EPCore(wiring.Component):
             for r_idx, (kind, layer, _) in enumerate(self.amap.regions):
                 with m.Case(r_idx):
                     if kind == "lfsr":
-                        m.d.comb += raw.eq(lfsr[layer])
+                        m.d.comb += raw.eq(fill.state[layer])
                     elif kind == "W":
                         m.d.comb += [raw.eq((Array(r.data for r in Wr[layer])[host_lane]
                                              if P > 1 else Wq[layer][0]).as_unsigned()),
