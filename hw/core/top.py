@@ -50,6 +50,8 @@ from ..layout import acc_width, exact_divider, rand_offsets, weight_layouts, wor
 from ..plan import HardwarePlan, default_shared_mul, make_plan
 from ..spram import SinglePortMemory
 from .argmax import Argmax
+from .job import job_layout, nnz_bits
+from .pixel_loader import PixelLoader
 from .random_fill import RandomFill
 
 __all__ = ["EPCore", "default_shared_mul"]  # default_shared_mul: moved to hw/plan.py
@@ -84,14 +86,6 @@ class AddressMap:
 
     def size(self, kind: str, layer: int) -> int:
         return self.regions[self.index(kind, layer)][2]
-
-
-def job_layout(cfg: EPConfig) -> data.StructLayout:
-    return data.StructLayout({
-        "train": 1,  # 0: inference only (no nudge, no update)
-        "neg": 1,  # nudge with -beta (random-sign beta); the update sign follows
-        "label": _bits(cfg.layers[-1]),
-    })
 
 
 def update_q_width(cfg: EPConfig) -> int:
@@ -294,7 +288,7 @@ class EPCore(wiring.Component):
         Dr, Dw = DRV.read_port(), DRV.write_port()
         ARr, ARw = AR.read_port(), wport(AR, cfg.sr_bits)
         CRr, CRw = CR.read_port(), CR.write_port()
-        for port in sum(Ww, []) + Bw + Sw + SFw + SPw + [Xw, NZw, Dw]:
+        for port in sum(Ww, []) + Bw + Sw + SFw + SPw + [Dw] + ([] if overlap else [Xw, NZw]):
             m.d.comb += port.en.eq(0)
 
         def delayed(v, name: str):  # noqa: ANN001, ANN202
@@ -323,7 +317,7 @@ class EPCore(wiring.Component):
         step = Signal(16)
         nudging = Signal()
         minus = Signal()  # symmetric nudge: the -beta phase
-        nnz = Signal(_bits(n[0] + 1) + 1)
+        nnz = Signal(nnz_bits(cfg))
         nnz_p1 = Signal.like(nnz, name="nnz_p1")  # (steady long before the update reads it)
         m.d.sync += nnz_p1.eq(nnz + 1)
         i = Signal(_bits(max(n) + 1) + 1)
@@ -536,41 +530,15 @@ class EPCore(wiring.Component):
                 else:
                     h_split[layer] = (row_r * g.words + hi(col_r), lo(row_r + col_r))
 
-        # The pixel loader of the fast plan: a job and its pixels go into the free bank
-        # (X, NZ and the count of non-zero pixels), whatever the FSM is doing; the FSM
-        # takes a full bank from IDLE and frees it at its result.
-        fb = Signal(name="x_bank")  # the bank the FSM reads
+        # the fast plan's pixels load into one bank while the FSM reads the other
         if overlap:
-            lb = Signal(name="load_bank")
-            full = [Signal(name=f"x_full{k}") for k in range(2)]
-            ld_job = [Signal(job_layout(cfg), name=f"load_job{k}") for k in range(2)]
-            ld_nnz = [Signal.like(nnz, name=f"load_nnz{k}") for k in range(2)]
-            ld_on, ld_t = Signal(name="load_on"), Signal(range(n[0] + 1), name="load_t")
-            ld_n = Signal.like(nnz, name="load_n")
-            full_fb, full_lb = Mux(fb, full[1], full[0]), Mux(lb, full[1], full[0])
+            m.submodules.pixel_loader = loader = PixelLoader(cfg)
+            wiring.connect(m, wiring.flipped(self.job), loader.job)
+            wiring.connect(m, wiring.flipped(self.pixels), loader.pixels)
+            wiring.connect(m, loader.x_write, Xw)
+            wiring.connect(m, loader.nz_write, NZw)
+            fb = loader.bank  # the bank the FSM reads
             x_base = Mux(fb, n[0], 0)
-            with m.If(~ld_on):
-                m.d.comb += self.job.ready.eq(~full_lb)
-                with m.If(self.job.valid & ~full_lb):
-                    m.d.sync += [ld_on.eq(1), ld_t.eq(0), ld_n.eq(0)]
-                    for k in range(2):
-                        with m.If(lb == k):
-                            m.d.sync += ld_job[k].eq(self.job.payload)
-            with m.Else():
-                m.d.comb += self.pixels.ready.eq(1)
-                with m.If(self.pixels.valid):
-                    nz_px = self.pixels.payload != 0
-                    m.d.comb += [Xw.addr.eq(Mux(lb, n[0], 0) + ld_t),
-                                 Xw.data.eq(self.pixels.payload), Xw.en.eq(1)]
-                    with m.If(nz_px):
-                        m.d.comb += [NZw.addr.eq(Mux(lb, n[0], 0) + ld_n), NZw.data.eq(ld_t),
-                                     NZw.en.eq(1)]
-                    m.d.sync += [ld_n.eq(ld_n + nz_px), ld_t.eq(ld_t + 1)]
-                    with m.If(ld_t == n[0] - 1):
-                        m.d.sync += [ld_on.eq(0), lb.eq(~lb)]
-                        for k in range(2):
-                            with m.If(lb == k):
-                                m.d.sync += [full[k].eq(1), ld_nnz[k].eq(ld_n + nz_px)]
         else:
             x_base = 0
 
@@ -597,11 +565,10 @@ class EPCore(wiring.Component):
             pre_accs = [Signal(acc_shape, name=f"pre_acc{k}") for k in range(P)]
             pre_gw = Signal.like(gw, name="pre_group_w")
             px_base = Mux(pre_bank, n[0], 0)
-            next_full = Mux(fb, full[0], full[1])
-            with m.If(pre_may & ~pre_run & ~pre_done & next_full):
+            with m.If(pre_may & ~pre_run & ~pre_done & loader.next.full):
                 m.d.sync += [pre_run.eq(1), pre_bank.eq(~fb), pre_i.eq(0), pre_t.eq(0),
                              pre_fin.eq(0), pre_gw.eq(0),
-                             pre_nnz.eq(Mux(fb, ld_nnz[0], ld_nnz[1]))]
+                             pre_nnz.eq(loader.next.nnz)]
             issue = pre_run & ~pre_fin
             with m.If(issue):
                 with m.If(pre_t != pre_nnz):
@@ -683,7 +650,7 @@ class EPCore(wiring.Component):
                     with m.If(hit2 & h_re2):
                         m.d.sync += host_lane.eq(bank)
                 if overlap:  # a loaded sample starts at once
-                    start, new_job = full_fb, job_layout(cfg)(Mux(fb, ld_job[1], ld_job[0]))
+                    start, new_job = loader.cur.full, loader.cur.job
                 else:
                     start, new_job = self.job.valid, self.job.payload
                 with m.If(start):
@@ -695,7 +662,7 @@ class EPCore(wiring.Component):
                                               & ((self.t2 != 0) if cep else 1))
                     m.next = "DRIVE_LOOP" if overlap else "LOAD"
                     if overlap:
-                        m.d.sync += [nnz.eq(Mux(fb, ld_nnz[1], ld_nnz[0])), i.eq(0)]
+                        m.d.sync += [nnz.eq(loader.cur.nnz), i.eq(0)]
                     if predrive:  # its drive is ready: straight to the relaxation
                         with m.If(pre_done & (pre_bank == fb) & ~h_we):
                             m.d.sync += [db.eq(~db), pre_done.eq(0)]
@@ -1290,10 +1257,7 @@ class EPCore(wiring.Component):
                     m.d.sync += samples.eq(samples + job.train)
                     m.next = "IDLE"
                     if overlap:  # the sample's pixels are no longer needed
-                        m.d.sync += fb.eq(~fb)
-                        for k in range(2):
-                            with m.If(fb == k):
-                                m.d.sync += full[k].eq(0)
+                        m.d.comb += loader.release.eq(1)
 
         # The predrive read W0 and b0 before this update: what the update changes
         # goes into it, (w' - w) x'_j per column and (b' - b) for the bias (stage 6),
