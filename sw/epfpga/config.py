@@ -437,6 +437,13 @@ PRESETS: dict[str, EPConfig] = {
 }
 
 
+def preset_names() -> list[str]:
+    """Every preset, layered then conv (for help texts and error messages)."""
+    from .conv.config import CONV_PRESETS  # conv imports this module: import late
+
+    return [*PRESETS, *CONV_PRESETS]
+
+
 def get_config(spec: str | EPConfig) -> EPConfig:
     """A preset name or a path to a .toml/.json file."""
     if isinstance(spec, EPConfig):
@@ -451,6 +458,6 @@ def get_config(spec: str | EPConfig) -> EPConfig:
     if p.suffix in (".toml", ".json") or p.exists():
         return EPConfig.load(p)
     raise ConfigError(
-        f"unknown config {spec!r}: use a preset ({', '.join([*PRESETS, *CONV_PRESETS])}) "
+        f"unknown config {spec!r}: use a preset ({', '.join(preset_names())}) "
         "or a .toml/.json file"
     )

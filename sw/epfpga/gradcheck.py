@@ -193,7 +193,7 @@ def nonconservative_check(cfg: EPConfig, x: np.ndarray, y: int, beta: float
 # ---------------------------------------------------------------- CLI
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="tiny",
-                   help="preset or config file; a conv config (cnn, cnn-tiny) checks conv "
+                   help="preset or config file; a conv config (cnn, cnn-sym, cnn-tiny) checks conv "
                         "EP against BPTT of the CNN")
     p.add_argument("--beta", type=float, nargs="+", default=[0.5, 0.1, 0.01, 0.001])
     p.add_argument("--T1", type=int, default=100, help="free steps (long: converge)")

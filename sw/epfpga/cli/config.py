@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..config import PRESETS, get_config
+from ..config import PRESETS, get_config, preset_names
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", default=None,
-                   help=f"preset ({', '.join(PRESETS)}, cnn, cnn-tiny) or .toml/.json file; "
+                   help=f"preset ({', '.join(preset_names())}) or .toml/.json file; "
                         "omit to list presets")
     p.add_argument("--save", metavar="FILE", help="write the config to FILE (.toml or .json)")
 

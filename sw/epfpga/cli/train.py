@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import PRESETS, get_config
+from ..config import get_config, preset_names
 from ..datasets import load_dataset
 from ..engines import ENGINES
 from ..trainer import TrainOptions, train
@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="float = float64 reference, golden = bit-exact fixed point (what the "
                         "FPGA computes), board = real or simulated board over --port")
     p.add_argument("--config", default="up5k",
-                   help=f"preset ({', '.join(PRESETS)}, cnn, cnn-tiny) or a .toml/.json "
+                   help=f"preset ({', '.join(preset_names())}) or a .toml/.json "
                         "config file")
     p.add_argument("--dataset", default="mnist", help="mnist, fashion, or idx:DIR")
     p.add_argument("--epochs", type=int, default=1, help="passes over the training set")
