@@ -22,8 +22,9 @@ from epfpga import protocol as p
 from epfpga.config import EPConfig
 
 from .core import EPCore
-from .link.framing import FrameReceiver, crc16_byte
+from .link.framing import FrameReceiver
 from .link.rx_buffer import RxBuffer
+from .link.sender import FrameSender
 from .link.uart import BaudTiming, UARTRx, UARTTx
 from .plan import HardwarePlan, make_plan
 
@@ -64,7 +65,7 @@ class EPSoC(wiring.Component):
 
         if self.uart is None:
             wiring.connect(m, wiring.flipped(self.rx_bytes), receiver.bytes)
-            tx_stream = self.tx_bytes
+            tx_stream = wiring.flipped(self.tx_bytes)
         else:
             m.submodules.uart_rx = urx = UARTRx(self.uart)
             m.submodules.rx_buffer = rxb = RxBuffer()
@@ -101,11 +102,9 @@ class EPSoC(wiring.Component):
         r_cmd = Mux(r_error, p.ERROR, cmd | p.RESPONSE)
         r_len = Signal(range(p.MAX_PAYLOAD + 1))
         r_err = Signal(2)  # the error code
-        crc = Signal(16)
-        hk = Signal(range(8))
-        out_byte = Signal(8)
-        m.d.comb += tx_stream.payload.eq(out_byte)
-        crc_out = crc16_byte(m, crc, out_byte)  # one CRC circuit for every byte sent
+        m.submodules.sender = sender = FrameSender()
+        wiring.connect(m, sender.bytes, tx_stream)
+        body = sender.body
         word = Signal(64)  # value being read/written, little endian bytes
         bk = Signal(range(9))
         k = Signal(range(p.MAX_PAYLOAD + 1))  # generic loop counter
@@ -159,7 +158,7 @@ class EPSoC(wiring.Component):
         def start_response(rc, rl, byte=0):  # noqa: ANN001, ANN202
             """Begin answering; a first execution also records the answer for retries
             (``byte``: the prediction or error code a TRAIN retry must repeat)."""
-            m.d.sync += [r_error.eq(rc == p.ERROR), r_len.eq(rl), hk.eq(0), crc.eq(0xFFFF)]
+            m.d.sync += [r_error.eq(rc == p.ERROR), r_len.eq(rl)]
             m.d.comb += [rp_w.addr.eq(seq[:SEQ_SLOT_BITS]), rp_w.en.eq(~replaying),
                          rp_w.data.valid.eq(1), rp_w.data.seq_hi.eq(seq[SEQ_SLOT_BITS:]),
                          rp_w.data.cmd.eq(cmd), rp_w.data.error.eq(rc == p.ERROR),
@@ -466,20 +465,15 @@ class EPSoC(wiring.Component):
 
             # ------------------------------------------------------------ framing out
             with m.State("HDR"):
-                hdr = Array([Const(p.SOF, 8), r_cmd, seq[:8], seq[8:], r_len[:8], r_len[8:],
-                             crc[:8]])
-                m.d.comb += [out_byte.eq(hdr[hk]), tx_stream.valid.eq(1)]
-                with m.If(tx_stream.ready):
-                    with m.If((hk >= 1) & (hk <= p.HEADER - 2)):
-                        m.d.sync += crc.eq(crc_out)
-                    m.d.sync += hk.eq(hk + 1)
-                    with m.If(hk == p.HEADER - 1):
-                        m.d.sync += [k.eq(0), bk.eq(0)]
-                        with m.If(r_len == 0):
-                            m.d.sync += hk.eq(0)
-                            m.next = "CRC_OUT"
-                        with m.Else():
-                            m.next = "BODY"
+                m.d.comb += [sender.header.valid.eq(1), sender.header.payload.cmd.eq(r_cmd),
+                             sender.header.payload.seq.eq(seq),
+                             sender.header.payload.length.eq(r_len)]
+                with m.If(sender.header.ready):
+                    m.d.sync += [k.eq(0), bk.eq(0)]
+                    with m.If(r_len == 0):
+                        m.next = "SENT"
+                    with m.Else():
+                        m.next = "BODY"
             with m.State("BODY"):
                 byte = Signal(8)
                 need_word = (r_cmd == (p.READ | p.RESPONSE)) & (k[:3] == 0) & (bk == 0)
@@ -505,22 +499,17 @@ class EPSoC(wiring.Component):
                                 m.d.comb += byte.eq(pred)
                             with m.Case(p.ERROR):
                                 m.d.comb += byte.eq(Mux(k == 0, cmd, r_err))
-                        m.d.comb += [out_byte.eq(byte), tx_stream.valid.eq(1)]
-                        with m.If(tx_stream.ready):
-                            m.d.sync += [crc.eq(crc_out), k.eq(k + 1)]
+                        m.d.comb += [body.payload.eq(byte), body.valid.eq(1)]
+                        with m.If(body.ready):
+                            m.d.sync += k.eq(k + 1)
                             with m.If(k[:3] == 7):
                                 m.d.sync += bk.eq(0)
                             with m.If(k == r_len - 1):
-                                m.d.sync += hk.eq(0)
-                                m.next = "CRC_OUT"
-            with m.State("CRC_OUT"):
-                m.d.comb += [out_byte.eq(Mux(hk == 0, crc[:8], crc[8:])),
-                             tx_stream.valid.eq(1)]
-                with m.If(tx_stream.ready):
-                    m.d.sync += hk.eq(hk + 1)
-                    with m.If(hk == 1):
-                        m.d.comb += frames.done.eq(1)
-                        m.next = "WAIT"
+                                m.next = "SENT"
+            with m.State("SENT"):  # the frame's CRC goes out
+                with m.If(sender.done):
+                    m.d.comb += frames.done.eq(1)
+                    m.next = "WAIT"
 
         m.d.comb += self.status_led.eq(Cat(core.busy, counters["crc_errors"] != 0,
                                            counters["seq_gaps"] != 0))

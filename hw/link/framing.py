@@ -1,4 +1,4 @@
-"""Gateware side of the host protocol (sw/epfpga/protocol.py): CRC and frame parser.
+"""Gateware side of the host protocol (sw/epfpga/protocol.py), inbound: the frame parser.
 
 The parser writes a frame into the receive store (hw/link/frame_store.py) and makes it
 visible only after both CRCs check, so a corrupted TRAIN can never reach the core.  Every
@@ -12,22 +12,12 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
+from amaranth.lib.crc.catalog import CRC16_CCITT_FALSE
 from amaranth.lib.wiring import In, Out
 
 from epfpga.protocol import MAX_PAYLOAD, SOF, STATUS_BITS, STORE_BYTES, STORE_OVERHEAD
 
 from .frame_store import FrameStore, read_signature, write_signature
-
-
-def crc16_byte(m: Module, crc, byte):  # noqa: ANN001, ANN201
-    """CRC-16/CCITT-FALSE of one more byte, unrolled: 8 shift/xor stages of logic."""
-    c = crc ^ (byte << 8)
-    for k in range(8):
-        stage = Signal(16, name=f"crc_stage{k}")
-        m.d.comb += stage.eq((c << 1)[:16] ^ (c[15].replicate(16) & 0x1021))
-        c = stage
-    return c
-
 
 #: a partial frame is dropped after 2**TIMEOUT_BITS clocks without a byte (5.5 ms at
 #: 24 MHz: far above a byte time, far below the host's answer timeout)
@@ -49,7 +39,9 @@ class FrameParser(wiring.Component):
 
     def elaborate(self, platform):  # noqa: ANN001, ANN201
         m = Module()
-        crc = Signal(16, init=0xFFFF)
+        # CRC-16/CCITT-FALSE over the header and the payload (protocol.crc16)
+        m.submodules.crc = crc_unit = CRC16_CCITT_FALSE(data_width=8).create()
+        crc = crc_unit.crc
         # the header bytes, oldest first: at hcrc, cmd | seq | len; then `left` counts
         # the payload bytes still to come in the length field's place
         win = Signal(8 * STORE_OVERHEAD)
@@ -71,7 +63,7 @@ class FrameParser(wiring.Component):
                      self.bytes.ready.eq(~stall & ~replaying)]
         with m.If(replaying & take):
             m.d.sync += rescan.eq(rescan - 1)
-        crc_next = crc16_byte(m, crc, byte)
+        m.d.comb += crc_unit.data.eq(byte)
 
         def shift_in() -> None:
             m.d.sync += win.eq(Cat(win[8:], byte))
@@ -99,8 +91,8 @@ class FrameParser(wiring.Component):
                 with m.If(take):
                     shift_in()
                     with m.If(byte == SOF):
-                        m.d.comb += self.store.start.eq(1)
-                        m.d.sync += [crc.eq(0xFFFF), n_head.eq(0)]
+                        m.d.comb += [self.store.start.eq(1), crc_unit.start.eq(1)]
+                        m.d.sync += n_head.eq(0)
                         m.next = "HEAD"
                     with m.Else():
                         m.d.sync += self.framing_errors.eq(self.framing_errors + 1)
@@ -108,7 +100,8 @@ class FrameParser(wiring.Component):
                 store_byte()
                 with m.If(take):
                     shift_in()
-                    m.d.sync += [crc.eq(crc_next), n_head.eq(n_head + 1)]
+                    m.d.comb += crc_unit.valid.eq(1)
+                    m.d.sync += n_head.eq(n_head + 1)
                     with m.If(n_head == STORE_OVERHEAD - 1):
                         m.next = "HCRC"
                 abandon_on_timeout()
@@ -131,7 +124,8 @@ class FrameParser(wiring.Component):
             with m.State("PAYLOAD"):
                 store_byte()
                 with m.If(take):
-                    m.d.sync += [crc.eq(crc_next), left.eq(left - 1)]
+                    m.d.comb += crc_unit.valid.eq(1)
+                    m.d.sync += left.eq(left - 1)
                     with m.If(left == 1):
                         m.next = "CRC"
                 abandon_on_timeout()
