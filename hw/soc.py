@@ -14,8 +14,7 @@ first pass before anything reaches the core, so a bad frame changes nothing.
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from epfpga import protocol as p
@@ -25,14 +24,9 @@ from .core import EPCore
 from .link.framing import FrameReceiver
 from .link.rx_buffer import RxBuffer
 from .link.sender import FrameSender
+from .link.sequence import SequenceFilter, Verdict
 from .link.uart import BaudTiming, UARTRx, UARTTx
 from .plan import HardwarePlan, make_plan
-
-#: What the board remembers of an accepted frame, to recognise and answer its retry
-#: (the slot is seq mod REPLAY_WINDOW, so only the sequence's upper bits are kept).
-SEQ_SLOT_BITS = (p.REPLAY_WINDOW - 1).bit_length()
-ReplayEntry = data.StructLayout({"valid": 1, "seq_hi": 16 - SEQ_SLOT_BITS, "cmd": 8,
-                                 "error": 1, "byte": 8})
 
 
 class EPSoC(wiring.Component):
@@ -78,7 +72,6 @@ class EPSoC(wiring.Component):
         frames = receiver.frames
 
         # ---------------------------------------------------------------- state
-        expected = Signal(16)
         m.d.comb += [counters["crc_errors"].eq(receiver.crc_errors),
                      counters["framing_errors"].eq(receiver.framing_errors),
                      counters["samples"].eq(core.samples)]
@@ -88,9 +81,8 @@ class EPSoC(wiring.Component):
             m.d.comb += getattr(core, f"update_q{i}").eq(update_q[i])
         m.d.comb += [core.t1.eq(cfg.T1), core.t2.eq(cfg.T2), core.beta_q.eq(cfg.beta_q),
                      core.stochastic.eq(int(cfg.rounding == "stochastic"))]
-        m.submodules.replay = replay = Memory(shape=ReplayEntry, depth=p.REPLAY_WINDOW, init=[])
-        rp_w, rp_r = replay.write_port(), replay.read_port()
-        m.d.comb += [rp_w.en.eq(0), rp_r.addr.eq(frames.seq[:SEQ_SLOT_BITS])]
+        m.submodules.sequence = sequence = SequenceFilter()
+        verdict = sequence.verdict.payload
 
         cmd, seq, length = frames.cmd, frames.seq, frames.length
         pa = Signal(range(p.MAX_PAYLOAD + 1))  # payload byte address
@@ -159,10 +151,9 @@ class EPSoC(wiring.Component):
             """Begin answering; a first execution also records the answer for retries
             (``byte``: the prediction or error code a TRAIN retry must repeat)."""
             m.d.sync += [r_error.eq(rc == p.ERROR), r_len.eq(rl)]
-            m.d.comb += [rp_w.addr.eq(seq[:SEQ_SLOT_BITS]), rp_w.en.eq(~replaying),
-                         rp_w.data.valid.eq(1), rp_w.data.seq_hi.eq(seq[SEQ_SLOT_BITS:]),
-                         rp_w.data.cmd.eq(cmd), rp_w.data.error.eq(rc == p.ERROR),
-                         rp_w.data.byte.eq(byte)]
+            rec = sequence.record
+            m.d.comb += [rec.frame.seq.eq(seq), rec.frame.cmd.eq(cmd), rec.en.eq(~replaying),
+                         rec.error.eq(rc == p.ERROR), rec.byte.eq(byte)]
 
         def shift_in(last, then: str, primed: bool) -> None:  # noqa: ANN001
             """State body: shift payload bytes into the top of ``word`` (little endian)
@@ -180,41 +171,36 @@ class EPSoC(wiring.Component):
                 m.next = then
 
         with m.FSM(name="disp"):
-            fresh, retry = Signal(), Signal()  # the frame's class, registered in SEQ_MATCH
-            entry = Signal(ReplayEntry)  # only .error and .byte are used after SEQ_MATCH
             with m.State("WAIT"):
-                with m.If(frames.valid):  # the replay entry of seq is read now
-                    m.next = "SEQ_MATCH"
-            with m.State("SEQ_MATCH"):
-                back = Signal(16)  # frames behind the expected one, less one
-                e = rp_r.data
-                m.d.comb += back.eq(expected + ~seq)
-                m.d.sync += [fresh.eq((seq == expected) | (cmd == p.INFO)),
-                             entry.error.eq(e.error), entry.byte.eq(e.byte),
-                             retry.eq((back[SEQ_SLOT_BITS:] == 0) & e.valid &
-                                      (e.seq_hi == seq[SEQ_SLOT_BITS:]) & (e.cmd == cmd))]
-                m.next = "SEQ"
-            with m.State("SEQ"):
+                m.d.comb += [sequence.frame.valid.eq(frames.valid),
+                             sequence.frame.payload.seq.eq(seq),
+                             sequence.frame.payload.cmd.eq(cmd)]
+                with m.If(frames.valid & sequence.frame.ready):
+                    m.next = "SEQ"
+            with m.State("SEQ"):  # the verdict comes two cycles after the frame
+                m.d.comb += sequence.verdict.ready.eq(1)
                 m.d.sync += [pa.eq(0), k.eq(0), bad.eq(0)]
-                with m.If(fresh):
-                    m.d.sync += [replaying.eq(0), expected.eq(seq + 1),
-                                 counters["frames_ok"].eq(counters["frames_ok"] + 1)]
-                    m.next = "DECODE"
-                with m.Elif(retry):
-                    m.d.sync += [replaying.eq(1),
-                                 counters["replays"].eq(counters["replays"] + 1)]
-                    with m.If((cmd == p.READ) | (cmd == p.STATUS)):
-                        m.next = "DECODE"  # no side effects: executed again
-                    with m.Elif(entry.error):
-                        m.d.sync += r_err.eq(entry.byte)
-                        m.next = "ERR"
-                    with m.Else():  # the stored outcome: a prediction or a bare ack
-                        m.d.sync += pred.eq(entry.byte)
-                        m.next = "REPLAY"
-                with m.Else():
-                    m.d.sync += counters["seq_gaps"].eq(counters["seq_gaps"] + 1)
-                    m.d.comb += frames.done.eq(1)
-                    m.next = "WAIT"
+                with m.If(sequence.verdict.valid):
+                    with m.Switch(verdict.kind):
+                        with m.Case(Verdict.RUN):
+                            m.d.sync += [replaying.eq(0),
+                                         counters["frames_ok"].eq(counters["frames_ok"] + 1)]
+                            m.next = "DECODE"
+                        with m.Case(Verdict.RETRY):
+                            m.d.sync += [replaying.eq(1),
+                                         counters["replays"].eq(counters["replays"] + 1)]
+                            with m.If((cmd == p.READ) | (cmd == p.STATUS)):
+                                m.next = "DECODE"  # no side effects: executed again
+                            with m.Elif(verdict.error):
+                                m.d.sync += r_err.eq(verdict.byte)
+                                m.next = "ERR"
+                            with m.Else():  # the stored outcome: a prediction or an ack
+                                m.d.sync += pred.eq(verdict.byte)
+                                m.next = "REPLAY"
+                        with m.Case(Verdict.GAP):
+                            m.d.sync += counters["seq_gaps"].eq(counters["seq_gaps"] + 1)
+                            m.d.comb += frames.done.eq(1)
+                            m.next = "WAIT"
 
             # read the first 8 payload bytes into `word` (command arguments)
             with m.State("DECODE"):
