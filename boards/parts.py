@@ -65,9 +65,9 @@ def memory_bits(cfg: EPConfig, spram: bool = False, fast: bool = False) -> dict[
 def memories(cfg: EPConfig, spram: bool = False, fast: bool = False
              ) -> list[tuple[str, int, int]]:
     """(name, depth, width) of every block-RAM memory of the SoC: the core's own plan
-    (hw/layout.py) and the link's receive store and replay cache (hw/link, hw/soc.py)."""
+    (hw/layout.py) and the link's receive store and replay slots (hw/link)."""
     from epfpga.hw.layout import memory_plan
-    from epfpga.hw.soc import ReplayEntry
+    from epfpga.hw.link.sequence import ReplayEntry
     from epfpga.protocol import REPLAY_WINDOW, STORE_BYTES
 
     return memory_plan(cfg, spram, fast) + [("link", STORE_BYTES, 8),
