@@ -97,6 +97,7 @@ class EPSoC(wiring.Component):
         m.submodules.sender = sender = FrameSender()
         wiring.connect(m, sender.bytes, tx_stream)
         body = sender.body
+        hk = Signal(range(8))
         word = Signal(64)  # value being read/written, little endian bytes
         bk = Signal(range(9))
         k = Signal(range(p.MAX_PAYLOAD + 1))  # generic loop counter
@@ -150,7 +151,7 @@ class EPSoC(wiring.Component):
         def start_response(rc, rl, byte=0):  # noqa: ANN001, ANN202
             """Begin answering; a first execution also records the answer for retries
             (``byte``: the prediction or error code a TRAIN retry must repeat)."""
-            m.d.sync += [r_error.eq(rc == p.ERROR), r_len.eq(rl)]
+            m.d.sync += [r_error.eq(rc == p.ERROR), r_len.eq(rl), hk.eq(0)]
             rec = sequence.record
             m.d.comb += [rec.frame.seq.eq(seq), rec.frame.cmd.eq(cmd), rec.en.eq(~replaying),
                          rec.error.eq(rc == p.ERROR), rec.byte.eq(byte)]
@@ -171,14 +172,13 @@ class EPSoC(wiring.Component):
                 m.next = then
 
         with m.FSM(name="disp"):
+            m.d.comb += [sequence.frame.payload.seq.eq(seq), sequence.frame.payload.cmd.eq(cmd)]
             with m.State("WAIT"):
-                m.d.comb += [sequence.frame.valid.eq(frames.valid),
-                             sequence.frame.payload.seq.eq(seq),
-                             sequence.frame.payload.cmd.eq(cmd)]
-                with m.If(frames.valid & sequence.frame.ready):
+                m.d.comb += sequence.frame.valid.eq(frames.valid)
+                with m.If(frames.valid):
                     m.next = "SEQ"
             with m.State("SEQ"):  # the verdict comes two cycles after the frame
-                m.d.comb += sequence.verdict.ready.eq(1)
+                m.d.comb += [sequence.frame.valid.eq(1), sequence.verdict.ready.eq(1)]
                 m.d.sync += [pa.eq(0), k.eq(0), bad.eq(0)]
                 with m.If(sequence.verdict.valid):
                     with m.Switch(verdict.kind):
@@ -450,16 +450,18 @@ class EPSoC(wiring.Component):
                 m.next = "HDR"
 
             # ------------------------------------------------------------ framing out
-            with m.State("HDR"):
-                m.d.comb += [sender.header.valid.eq(1), sender.header.payload.cmd.eq(r_cmd),
-                             sender.header.payload.seq.eq(seq),
-                             sender.header.payload.length.eq(r_len)]
-                with m.If(sender.header.ready):
-                    m.d.sync += [k.eq(0), bk.eq(0)]
-                    with m.If(r_len == 0):
-                        m.next = "SENT"
-                    with m.Else():
-                        m.next = "BODY"
+            with m.State("HDR"):  # cmd, seq, len; the framer adds the rest
+                fields = Array([r_cmd, seq[:8], seq[8:], r_len[:8], r_len[8:]])
+                m.d.comb += [body.payload.data.eq(fields[hk]), body.valid.eq(1),
+                             body.payload.last.eq((hk == len(fields) - 1) & (r_len == 0))]
+                with m.If(body.ready):
+                    m.d.sync += hk.eq(hk + 1)
+                    with m.If(hk == len(fields) - 1):
+                        m.d.sync += [k.eq(0), bk.eq(0)]
+                        with m.If(r_len == 0):
+                            m.next = "SENT"
+                        with m.Else():
+                            m.next = "BODY"
             with m.State("BODY"):
                 byte = Signal(8)
                 need_word = (r_cmd == (p.READ | p.RESPONSE)) & (k[:3] == 0) & (bk == 0)
@@ -485,7 +487,8 @@ class EPSoC(wiring.Component):
                                 m.d.comb += byte.eq(pred)
                             with m.Case(p.ERROR):
                                 m.d.comb += byte.eq(Mux(k == 0, cmd, r_err))
-                        m.d.comb += [body.payload.eq(byte), body.valid.eq(1)]
+                        m.d.comb += [body.payload.data.eq(byte), body.valid.eq(1),
+                                     body.payload.last.eq(k == r_len - 1)]
                         with m.If(body.ready):
                             m.d.sync += k.eq(k + 1)
                             with m.If(k[:3] == 7):

@@ -1,7 +1,9 @@
-"""FrameSender alone: random responses (empty bodies, long ones) with a stalling sink
-and a body source with gaps, against the host's own framing (protocol.encode)."""
+"""FrameSender alone: random responses (empty payloads, long ones) from a source with
+gaps into a stalling sink, against the host's own framing (protocol.encode)."""
 
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 from amaranth.sim import Simulator
@@ -19,15 +21,12 @@ def test_sender_frames_as_the_host_does() -> None:
     out, dones = bytearray(), []
 
     async def source(ctx):  # noqa: ANN001
-        for cmd, seq, body in frames:
-            ctx.set(dut.header.payload, {"cmd": cmd, "seq": seq, "length": len(body)})
-            ctx.set(dut.header.valid, 1)
-            await ctx.tick().until(dut.header.ready)
-            ctx.set(dut.header.valid, 0)
-            for b in body:
+        for cmd, seq, payload in frames:
+            body = struct.pack("<BHH", cmd, seq, len(payload)) + payload
+            for i, b in enumerate(body):
                 while rng.random() < 0.3:
                     await ctx.tick()
-                ctx.set(dut.body.payload, b)
+                ctx.set(dut.body.payload, {"data": b, "last": i == len(body) - 1})
                 ctx.set(dut.body.valid, 1)
                 await ctx.tick().until(dut.body.ready)
                 ctx.set(dut.body.valid, 0)
@@ -50,6 +49,6 @@ def test_sender_frames_as_the_host_does() -> None:
     sim.add_testbench(source)
     sim.add_testbench(sink)
     sim.run()
-    want = [p.encode(cmd, seq, body) for cmd, seq, body in frames]
+    want = [p.encode(cmd, seq, payload) for cmd, seq, payload in frames]
     assert bytes(out) == b"".join(want)
     assert dones == list(np.cumsum([len(f) for f in want]))

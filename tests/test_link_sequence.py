@@ -60,14 +60,15 @@ def test_filter_follows_the_delivery_rule() -> None:
         for seq, cmd, error, byte in frames:
             ctx.set(dut.frame.payload, {"seq": seq, "cmd": cmd})
             ctx.set(dut.frame.valid, 1)
-            await ctx.tick().until(dut.frame.ready)
-            ctx.set(dut.frame.valid, 0)
             ctx.set(dut.verdict.ready, 1)
             while not ctx.get(dut.verdict.valid):
+                assert not ctx.get(dut.frame.ready)
                 await ctx.tick()
+            assert ctx.get(dut.frame.ready)  # the frame goes with its verdict
             v = ctx.get(dut.verdict.payload)
             kind, err, b = v.kind, v.error, v.byte
-            await ctx.tick()  # taken
+            await ctx.tick()
+            ctx.set(dut.frame.valid, 0)
             ctx.set(dut.verdict.ready, 0)
             got.append((kind, err, b) if kind == Verdict.RETRY else (kind, 0, 0))
             if kind == Verdict.RUN:  # what it answered, as the dispatcher records it

@@ -499,6 +499,7 @@ class EPCore(wiring.Component):
         m.submodules.random_fill = fill = RandomFill(cfg)
         wiring.connect(m, fill.a_write, ARw)
         wiring.connect(m, fill.c_write, CRw)
+        m.d.comb += fill.seed.data.eq(h_wdata)  # (ungated: only ``en`` is decoded)
         fill_on = fill.busy
         a_off, c_off = rand_offsets(cfg)
 
@@ -619,8 +620,7 @@ class EPCore(wiring.Component):
                         with m.If(h_re):
                             m.d.sync += host_rsel.eq(r_idx)
                         if kind == "lfsr":  # read straight from the register (idle)
-                            m.d.comb += [fill.seed.layer.eq(layer), fill.seed.data.eq(h_wdata),
-                                         fill.seed.en.eq(h_we)]
+                            m.d.comb += [fill.seed.layer.eq(layer), fill.seed.en.eq(h_we)]
                         elif kind == "W":  # (with lanes: below, a cycle later)
                             if P == 1:
                                 m.d.comb += Wr[layer][0].addr.eq(off)

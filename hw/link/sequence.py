@@ -40,7 +40,9 @@ class RecordSignature(wiring.Signature):
 
 class SequenceFilter(wiring.Component):
     """``frame`` in, its ``verdict`` out two cycles later (the replay slot is a block
-    RAM read); a RUN verdict, once taken, moves the expected sequence number on."""
+    RAM read).  The frame is taken with its verdict, so it is read where it stands (the
+    receive store holds it) rather than copied; a RUN verdict, once taken, moves the
+    expected sequence number on."""
 
     def __init__(self) -> None:
         super().__init__({
@@ -61,14 +63,11 @@ class SequenceFilter(wiring.Component):
                      wr.data.byte.eq(rec.byte)]
 
         expected = Signal(16)
-        seq = Signal(16)
-        cmd = Signal(8)
-        m.d.comb += rd.addr.eq(self.frame.payload.seq[:SLOT_BITS])
+        seq, cmd = self.frame.payload.seq, self.frame.payload.cmd
+        m.d.comb += rd.addr.eq(seq[:SLOT_BITS])
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.frame.ready.eq(1)
                 with m.If(self.frame.valid):
-                    m.d.sync += [seq.eq(self.frame.payload.seq), cmd.eq(self.frame.payload.cmd)]
                     m.next = "MATCH"
             with m.State("MATCH"):  # the slot is read now
                 back = Signal(16)  # frames behind the expected one, less one
@@ -85,7 +84,7 @@ class SequenceFilter(wiring.Component):
                 m.d.sync += [v.error.eq(e.error), v.byte.eq(e.byte)]
                 m.next = "VERDICT"
             with m.State("VERDICT"):
-                m.d.comb += self.verdict.valid.eq(1)
+                m.d.comb += [self.verdict.valid.eq(1), self.frame.ready.eq(self.verdict.ready)]
                 with m.If(self.verdict.ready):
                     with m.If(self.verdict.payload.kind == Verdict.RUN):
                         m.d.sync += expected.eq(seq + 1)
