@@ -126,7 +126,8 @@ class EPSoC(wiring.Component):
         n_vals = Signal(16)  # values a READ/WRITE moves
         end = Signal(range(amap.max_size + 2 ** 16))
         region_r, size_r = Signal.like(region), Signal.like(size)
-        m.d.comb += [core.host_wdata.eq(hostv), core.host_region.eq(region)]
+        host = core.host.req
+        m.d.comb += [host.payload.data.eq(hostv), host.payload.region.eq(region)]
 
         info = p.info_payload(p.VERSION, cfg.digest, cfg.layers,
                               self.uart.clock_hz if self.uart else 0,
@@ -313,10 +314,12 @@ class EPSoC(wiring.Component):
             with m.State("WLOAD_BYTES"):
                 shift_in(8, "WSTORE", primed=False)
             with m.State("WSTORE"):
-                m.d.comb += [core.host_offset.eq(base + k), core.host_we.eq(1),
+                m.d.comb += [host.payload.offset.eq(base + k), host.payload.write.eq(1),
+                             host.valid.eq(1),
                              hostv.eq(Mux(kind == p.REGION_LFSR, word[:32], word[:33]))]
-                m.d.sync += k.eq(k + 1)
-                m.next = "WLOAD"
+                with m.If(host.ready):
+                    m.d.sync += k.eq(k + 1)
+                    m.next = "WLOAD"
 
             # ------------------------------------------------------------ SET_PARAMS
             # SET_PARAMS pass 1: every value fits the eta registers, before any is set
@@ -464,37 +467,34 @@ class EPSoC(wiring.Component):
                             m.next = "BODY"
             with m.State("BODY"):
                 byte = Signal(8)
-                need_word = (r_cmd == (p.READ | p.RESPONSE)) & (k[:3] == 0) & (bk == 0)
-                with m.If(need_word):  # fetch the next value through the host port
-                    m.d.comb += [core.host_offset.eq(base + (k >> 3)), core.host_re.eq(1)]
-                    m.d.sync += bk.eq(1)
-                with m.Elif((r_cmd == (p.READ | p.RESPONSE)) & ((bk == 1) | (bk == 2))):
-                    m.d.comb += core.host_offset.eq(base + (k >> 3))  # the core's read latency
-                    m.d.sync += bk.eq(bk + 1)
+                reading = r_cmd == (p.READ | p.RESPONSE)
+                with m.If(reading & (k[:3] == 0) & (bk == 0)):  # fetch the next value
+                    m.d.comb += [host.payload.offset.eq(base + (k >> 3)), host.valid.eq(1)]
+                    with m.If(host.ready):
+                        m.d.sync += bk.eq(1)
+                with m.Elif(reading & (bk == 1)):  # until the core answers
+                    with m.If(core.host.resp.valid):
+                        m.d.sync += [word.eq(core.host.resp.payload), bk.eq(4)]
                 with m.Else():
-                    with m.If((r_cmd == (p.READ | p.RESPONSE)) & (bk == 3)):
-                        m.d.comb += core.host_offset.eq(base + (k >> 3))
-                        m.d.sync += [word.eq(core.host_rdata.as_signed()), bk.eq(4)]
-                    with m.Else():
-                        with m.Switch(r_cmd):
-                            with m.Case(p.INFO | p.RESPONSE):
-                                m.d.comb += byte.eq(info_rom[k[:len(info).bit_length()]])
-                            with m.Case(p.STATUS | p.RESPONSE):
-                                m.d.comb += byte.eq(status_bytes[k[:5]])
-                            with m.Case(p.READ | p.RESPONSE):
-                                m.d.comb += byte.eq(word.word_select(k[:3], 8))
-                            with m.Case(p.TRAIN | p.RESPONSE, p.INFER | p.RESPONSE):
-                                m.d.comb += byte.eq(pred)
-                            with m.Case(p.ERROR):
-                                m.d.comb += byte.eq(Mux(k == 0, cmd, r_err))
-                        m.d.comb += [body.payload.data.eq(byte), body.valid.eq(1),
-                                     body.payload.last.eq(k == r_len - 1)]
-                        with m.If(body.ready):
-                            m.d.sync += k.eq(k + 1)
-                            with m.If(k[:3] == 7):
-                                m.d.sync += bk.eq(0)
-                            with m.If(k == r_len - 1):
-                                m.next = "SENT"
+                    with m.Switch(r_cmd):
+                        with m.Case(p.INFO | p.RESPONSE):
+                            m.d.comb += byte.eq(info_rom[k[:len(info).bit_length()]])
+                        with m.Case(p.STATUS | p.RESPONSE):
+                            m.d.comb += byte.eq(status_bytes[k[:5]])
+                        with m.Case(p.READ | p.RESPONSE):
+                            m.d.comb += byte.eq(word.word_select(k[:3], 8))
+                        with m.Case(p.TRAIN | p.RESPONSE, p.INFER | p.RESPONSE):
+                            m.d.comb += byte.eq(pred)
+                        with m.Case(p.ERROR):
+                            m.d.comb += byte.eq(Mux(k == 0, cmd, r_err))
+                    m.d.comb += [body.payload.data.eq(byte), body.valid.eq(1),
+                                 body.payload.last.eq(k == r_len - 1)]
+                    with m.If(body.ready):
+                        m.d.sync += k.eq(k + 1)
+                        with m.If(k[:3] == 7):
+                            m.d.sync += bk.eq(0)
+                        with m.If(k == r_len - 1):
+                            m.next = "SENT"
             with m.State("SENT"):  # the frame's CRC goes out
                 with m.If(sender.done):
                     m.d.comb += frames.done.eq(1)

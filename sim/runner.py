@@ -57,8 +57,8 @@ def build_root() -> Path:
 
 def sources_digest(cfg: EPConfig) -> str:
     """Build cache key: the config, the compiler flags, the cocotb install and every
-    source the gateware is generated from (hw/, and the protocol and numerics constants
-    it imports)."""
+    source the gateware is generated from (hw/, the protocol and numerics constants it
+    imports, and this module, which names its ports)."""
     import cocotb
 
     from epfpga import numerics, protocol
@@ -66,7 +66,8 @@ def sources_digest(cfg: EPConfig) -> str:
     h = hashlib.sha256(cfg.digest.encode() + BUILD_FLAGS_VERSION)
     # the make files name cocotb's sources by path: another checkout's venv is another build
     h.update(str(Path(cocotb.__file__).resolve().parent).encode())
-    for p in sorted(HW_DIR.rglob("*.py")) + [Path(protocol.__file__), Path(numerics.__file__)]:
+    for p in sorted(HW_DIR.rglob("*.py")) + [Path(protocol.__file__), Path(numerics.__file__),
+                                            Path(__file__)]:
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
@@ -78,11 +79,16 @@ def design_verilog(cfg: EPConfig, design: str = "core", shared_mul: bool | None 
     """``shared_mul``: the core's multiplier plan (None: the config part's, see
     ``EPCore``); a board's cycle counts need its own plan."""
     from amaranth.back import verilog
+    from amaranth.hdl import Signal, Value
 
     if design == "core":
         from epfpga.hw.core import EPCore
 
-        return verilog.convert(EPCore(cfg, shared_mul=shared_mul), name=DESIGNS[design])
+        core = EPCore(cfg, shared_mul=shared_mul)
+        # every member but the constant ``ready`` of an always-ready stream
+        ports = [Value.cast(v) for _, _, v in core.signature.flatten(core)
+                 if isinstance(Value.cast(v), Signal)]
+        return verilog.convert(core, name=DESIGNS[design], ports=ports)
     from epfpga.hw.soc import EPSoC
 
     return verilog.convert(EPSoC(cfg, shared_mul=shared_mul), name=DESIGNS[design])

@@ -20,37 +20,46 @@ from typing import Any
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 from cocotb.utils import get_sim_time
 
 from epfpga.config import EPConfig
 from epfpga.golden import GoldenModel
 from epfpga.hw.core import AddressMap
+from epfpga.hw.core.host_port import request_layout
 
 
 class HostPort:
+    """The core's host port: a request for one cycle; a read's response when its
+    ``valid`` comes."""
+
     def __init__(self, dut: Any, amap: AddressMap):
         self.dut, self.amap = dut, amap
+        self.layout = request_layout(len(amap.regions), amap.max_size)
+
+    async def _request(self, region: int, offset: int, value: int | None) -> None:
+        d = self.dut
+        d.host__req__payload.value = self.layout.const({
+            "region": region, "offset": offset, "write": value is not None,
+            "data": int(value or 0)}).as_bits()
+        d.host__req__valid.value = 1
+        await RisingEdge(d.clk)
+        d.host__req__valid.value = 0
 
     async def write(self, region: int, offset: int, value: int) -> None:
-        d = self.dut
-        d.host_region.value, d.host_offset.value = region, offset
-        d.host_wdata.value = int(value) & ((1 << 33) - 1)
-        d.host_we.value = 1
-        await RisingEdge(d.clk)
-        d.host_we.value = 0
+        await self._request(region, offset, value)
 
     async def read(self, region: int, offset: int) -> int:
         d = self.dut
-        d.host_region.value, d.host_offset.value = region, offset
-        d.host_re.value = 1
-        await RisingEdge(d.clk)
-        d.host_re.value = 0
-        await RisingEdge(d.clk)  # valid three edges after host_re: registered host
-        await RisingEdge(d.clk)  # inputs, block-RAM read, registered weight output
-        await RisingEdge(d.clk)
-        v = int(d.host_rdata.value)
-        return v - (1 << 33) if v >> 32 else v
+        await self._request(region, offset, None)
+        for _ in range(16):
+            await ReadOnly()
+            if int(d.host__resp__valid.value):
+                v = int(d.host__resp__payload.value)
+                await RisingEdge(d.clk)
+                return v - (1 << 33) if v >> 32 else v
+            await RisingEdge(d.clk)
+        raise AssertionError("the core's host port never answered a read")
 
     async def read_region(self, kind: str, layer: int, size: int) -> list[int]:
         region = self.amap.index(kind, layer)
@@ -172,7 +181,7 @@ async def ep_core_vs_golden(dut: Any) -> None:
 
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
-    for name in ("host_we", "host_re", "job__valid", "pixels__valid", "result__ready"):
+    for name in ("host__req__valid", "job__valid", "pixels__valid", "result__ready"):
         getattr(dut, name).value = 0
     dut.t1.value, dut.t2.value = cfg.T1, cfg.T2
     dut.beta_q.value = cfg.beta_q

@@ -10,6 +10,7 @@ from amaranth.sim import Simulator
 from epfpga.config import EPConfig, get_config
 from epfpga.golden import GoldenModel
 from epfpga.hw.core import EPCore
+from tests.hw.host import host_access
 from tests.test_golden import random_params
 
 
@@ -55,22 +56,10 @@ def run_core(cfg: EPConfig, W, b, samples, flip: tuple[int, int] | None = None,
 
     async def tb(ctx):  # noqa: ANN001
         async def write(region: int, offset: int, v: int) -> None:
-            ctx.set(dut.host_region, region)
-            ctx.set(dut.host_offset, offset)
-            ctx.set(dut.host_wdata, int(v))
-            ctx.set(dut.host_we, 1)
-            await ctx.tick()
-            ctx.set(dut.host_we, 0)
+            await host_access(ctx, dut.host, region, offset, v)
 
         async def read(region: int, offset: int) -> int:
-            ctx.set(dut.host_region, region)
-            ctx.set(dut.host_offset, offset)
-            ctx.set(dut.host_re, 1)
-            await ctx.tick()
-            ctx.set(dut.host_re, 0)
-            await ctx.tick()  # reads answer three cycles after host_re (registered host
-            await ctx.tick()  # inputs, block-RAM read, registered weight output)
-            return ctx.get(dut.host_rdata)
+            return await host_access(ctx, dut.host, region, offset)
 
         async def region(kind: str, layer: int, size: int) -> list[int]:
             return [await read(am.index(kind, layer), k) for k in range(size)]
@@ -305,17 +294,8 @@ def test_fast_plan_streams_samples_with_the_next_drive_precomputed(seed: int) ->
         async for _ in ctx.tick():
             clock[0] += 1
 
-    async def host(ctx, region: int, offset: int, v: int | None = None) -> int:  # noqa: ANN001
-        ctx.set(dut.host_region, region)
-        ctx.set(dut.host_offset, offset)
-        if v is not None:
-            ctx.set(dut.host_wdata, int(v))
-        ctx.set(dut.host_we if v is not None else dut.host_re, 1)
-        await ctx.tick()
-        ctx.set(dut.host_we, 0)
-        ctx.set(dut.host_re, 0)
-        await ctx.tick().repeat(2)
-        return ctx.get(dut.host_rdata)
+    async def host(ctx, region: int, offset: int, v: int | None = None) -> int | None:  # noqa: ANN001
+        return await host_access(ctx, dut.host, region, offset, v)
 
     async def feed(ctx):  # noqa: ANN001
         for layer in range(cfg.n_layers):

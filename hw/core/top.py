@@ -50,6 +50,7 @@ from ..layout import acc_width, exact_divider, rand_offsets, weight_layouts, wor
 from ..plan import HardwarePlan, default_shared_mul, make_plan
 from ..spram import SinglePortMemory
 from .argmax import Argmax
+from .host_port import HostPortSignature
 from .job import job_layout, nnz_bits
 from .pixel_loader import PixelLoader
 from .random_fill import RandomFill
@@ -143,12 +144,7 @@ class EPCore(wiring.Component):
             "t2": In(16, init=cfg.T2),
             "beta_q": In(unsigned(cfg.beta_frac + 1), init=cfg.beta_q),
             "stochastic": In(1, init=int(cfg.rounding == "stochastic")),
-            "host_region": In(range(len(self.amap.regions))),
-            "host_offset": In(range(self.amap.max_size)),
-            "host_wdata": In(signed(33)),
-            "host_we": In(1),
-            "host_re": In(1),
-            "host_rdata": Out(signed(33)),
+            "host": Out(HostPortSignature(len(self.amap.regions), self.amap.max_size)),
             "busy": Out(1),
             "cycles": Out(32),
             "samples": Out(32),
@@ -486,12 +482,19 @@ class EPCore(wiring.Component):
             m.d.sync += cycles.eq(cycles + 1)
 
         # host port: inputs registered (the weight address is split into row and column
-        # by a reciprocal multiply), so reads answer three cycles after host_re
-        h_region = delayed(self.host_region, "h_region")
-        h_offset = delayed(self.host_offset, "h_offset")
-        h_we = delayed(self.host_we, "h_we")
-        h_re = delayed(self.host_re, "h_re")
-        h_wdata = delayed(self.host_wdata, "h_wdata")
+        # by a reciprocal multiply), so reads answer READ_LATENCY cycles later
+        req = self.host.req.payload
+        taken = self.host.req.valid & self.host.req.ready
+        m.d.comb += self.host.req.ready.eq(~self.busy)
+        # the request's address is kept until the next one: a read answers from it
+        h_region, h_offset = Signal.like(req.region), Signal.like(req.offset)
+        with m.If(taken):
+            m.d.sync += [h_region.eq(req.region), h_offset.eq(req.offset)]
+        h_we = delayed(taken & req.write, "h_we")
+        h_re = delayed(taken & ~req.write, "h_re")
+        h_wdata = delayed(req.data, "h_wdata")
+        m.d.comb += self.host.resp.valid.eq(
+            delayed(delayed(h_re, "h_re_2"), "h_re_3"))  # READ_LATENCY
         host_rsel = Signal(range(len(self.amap.regions) + 1))
         host_lane = Signal(max(lg, 1))
 
@@ -1294,5 +1297,5 @@ class EPCore(wiring.Component):
                         m.d.comb += raw.eq(lane(src.data, host_lane, wb_ if kind == "b" else ab))
                         if kind == "b":
                             m.d.comb += is_signed.eq(1)
-        m.d.comb += self.host_rdata.eq(Mux(is_signed, raw[:wb_].as_signed(), raw))
+        m.d.comb += self.host.resp.payload.eq(Mux(is_signed, raw[:wb_].as_signed(), raw))
         return m
