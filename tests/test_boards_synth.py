@@ -17,11 +17,13 @@ from epfpga.cli import main
 pytestmark = pytest.mark.synth
 
 
-def _build(tmp_path, board: str, clock: float | None = None, config: str | None = None
-           ) -> dict:
-    """A build with the board profile's defaults for what is not given."""
+def _build(tmp_path, board: str, clock: float | None = None, config: str | None = None,
+           seeds: int = 1) -> dict:
+    """A build with the board profile's defaults for what is not given; ``seeds``
+    placements from the profile's seed, two at a time, the best kept."""
     prof = profile(board)
-    argv = ["build", "--board", board, "--out", str(tmp_path)]
+    argv = ["build", "--board", board, "--out", str(tmp_path), "--seeds", str(seeds),
+            "--jobs", str(min(seeds, 2))]
     argv += ["--clock", str(clock)] if clock else []
     argv += ["--config", config] if config else []
     assert main(argv) == 0
@@ -38,7 +40,11 @@ def _build(tmp_path, board: str, clock: float | None = None, config: str | None 
 
 
 def test_icebreaker_up5k_fits_and_meets_24_mhz(tmp_path) -> None:
-    util = _build(tmp_path, "icebreaker")["utilisation"]  # the profile's up5k, 24 MHz
+    """At 99 % of the cells a placement meets 24 MHz or misses it by a few percent, seed
+    by seed: four placements, as a user would run them (``--seeds``)."""
+    rep = _build(tmp_path, "icebreaker", seeds=4)  # the profile's up5k, 24 MHz
+    assert len(rep["placements"]) == 4
+    util = rep["utilisation"]
     for cell in ("ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_SPRAM", "ICESTORM_DSP"):
         used, avail = util[cell]
         assert 0 < used <= avail, cell

@@ -68,8 +68,58 @@ class SharedConfig:
     beta_frac: int
     lr_frac: int
 
+    T1: int
+    T2: int
+    rounding: str
+    nudge: str
+    sr_bits: int
+    batch_size: int
+    part: str
+    lr_decay: float
+    #: the largest lr_frac the model's integer arithmetic allows
+    LR_FRAC_MAX = 24
+
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _shared_errors(self) -> list[str]:
+        """What is wrong with the fields both kinds of network have (one message each)."""
+        err = []
+        if not 1 <= self.act_frac <= 15:
+            err.append(f"act_frac must be in 1..15, got {self.act_frac}")
+        if not 2 <= self.weight_bits <= 32:
+            err.append(f"weight_bits must be in 2..32, got {self.weight_bits}")
+        if not 0 < self.weight_frac < self.weight_bits:
+            err.append(
+                f"weight_frac must be in 1..weight_bits-1 ({self.weight_bits - 1}), "
+                f"got {self.weight_frac}"
+            )
+        if self.T1 < 1 or self.T2 < 0 or max(self.T1, self.T2) > MAX_STEPS:
+            err.append(f"T1 must be in 1..{MAX_STEPS} and T2 in 0..{MAX_STEPS}, got "
+                       f"T1={self.T1}, T2={self.T2}")
+        if not 0 < self.beta <= 1:
+            err.append(f"beta must be in (0, 1], got {self.beta}")
+        if not 0 <= self.beta_frac <= self.weight_frac:
+            err.append(
+                f"beta_frac must be in 0..weight_frac ({self.weight_frac}) so the nudge "
+                f"is an exact shift, got {self.beta_frac}"
+            )
+        if self.rounding not in ROUNDING_MODES:
+            err.append(f"rounding must be one of {ROUNDING_MODES}, got {self.rounding!r}")
+        if self.nudge not in NUDGE_MODES:
+            err.append(f"nudge must be one of {NUDGE_MODES}, got {self.nudge!r}")
+        if not 1 <= self.sr_bits <= 16:
+            err.append(f"sr_bits must be in 1..16, got {self.sr_bits}")
+        if self.batch_size < 1:
+            err.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.part not in PART_DSP_WIDTH:
+            err.append(f"part must be one of {sorted(PART_DSP_WIDTH)}, got {self.part!r}")
+        if not 0 < self.lr_decay <= 1:
+            err.append(f"lr_decay (per-epoch rate multiplier) must be in (0, 1], got "
+                       f"{self.lr_decay}")
+        if not 4 <= self.lr_frac <= self.LR_FRAC_MAX:
+            err.append(f"lr_frac must be in 4..{self.LR_FRAC_MAX}, got {self.lr_frac}")
+        return err
 
     def replace(self, **changes: Any) -> Any:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
@@ -197,7 +247,7 @@ class EPConfig(SharedConfig):
 
     # ---------------------------------------------------------------- validation
     def _validate(self) -> None:
-        err = []
+        err = self._shared_errors()
         if len(self.layers) < 2:
             err.append(f"layers needs at least an input and an output size, got {self.layers}")
         if any(n < 1 for n in self.layers):
@@ -209,18 +259,6 @@ class EPConfig(SharedConfig):
             )
         if any(r < 0 for r in self.lrs):
             err.append(f"learning rates must be >= 0, got {self.lrs}")
-        if not 1 <= self.act_frac <= 15:
-            err.append(f"act_frac must be in 1..15, got {self.act_frac}")
-        if not 2 <= self.weight_bits <= 32:
-            err.append(f"weight_bits must be in 2..32, got {self.weight_bits}")
-        if not 0 < self.weight_frac < self.weight_bits:
-            err.append(
-                f"weight_frac must be in 1..weight_bits-1 ({self.weight_bits - 1}), "
-                f"got {self.weight_frac}"
-            )
-        if self.T1 < 1 or self.T2 < 0 or max(self.T1, self.T2) > MAX_STEPS:
-            err.append(f"T1 must be in 1..{MAX_STEPS} and T2 in 0..{MAX_STEPS}, got "
-                       f"T1={self.T1}, T2={self.T2}")
         if self.part != "none":  # the board's wire format (docs/protocol.md)
             from .protocol import MAX_PAYLOAD, max_sample_bytes
 
@@ -234,17 +272,6 @@ class EPConfig(SharedConfig):
                            f"{max_sample_bytes(self.layers[0], self.act_one)} bytes, more "
                            f"than a frame carries ({MAX_PAYLOAD - 2}); use part = "
                            "\"none\" for a model that never goes to a board")
-        if not 0 < self.beta <= 1:
-            err.append(f"beta must be in (0, 1], got {self.beta}")
-        if not 0 <= self.beta_frac <= self.weight_frac:
-            err.append(
-                f"beta_frac must be in 0..weight_frac ({self.weight_frac}) so the nudge "
-                f"is an exact shift, got {self.beta_frac}"
-            )
-        if self.rounding not in ROUNDING_MODES:
-            err.append(f"rounding must be one of {ROUNDING_MODES}, got {self.rounding!r}")
-        if self.nudge not in NUDGE_MODES:
-            err.append(f"nudge must be one of {NUDGE_MODES}, got {self.nudge!r}")
         if self.algorithm not in ALGORITHMS:
             err.append(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
         if self.feedback not in FEEDBACK_MODES:
@@ -261,20 +288,9 @@ class EPConfig(SharedConfig):
                 self.sample_steps & (self.sample_steps - 1)):
             err.append(f"sample_steps must be 0 or a power of two (the fixed-point "
                        f"average is a shift) up to min(T1, T2), got {self.sample_steps}")
-        if not 1 <= self.sr_bits <= 16:
-            err.append(f"sr_bits must be in 1..16, got {self.sr_bits}")
-        if self.batch_size < 1:
-            err.append(f"batch_size must be >= 1, got {self.batch_size}")
         if not 1 <= self.lanes <= 64 or self.lanes & (self.lanes - 1):
             err.append(f"lanes (parallel MAC lanes) must be a power of two in 1..64, "
                        f"got {self.lanes}")
-        if self.part not in PART_DSP_WIDTH:
-            err.append(f"part must be one of {sorted(PART_DSP_WIDTH)}, got {self.part!r}")
-        if not 0 < self.lr_decay <= 1:
-            err.append(f"lr_decay (per-epoch rate multiplier) must be in (0, 1], got "
-                       f"{self.lr_decay}")
-        if not 4 <= self.lr_frac <= 24:
-            err.append(f"lr_frac must be in 4..24, got {self.lr_frac}")
         if err:
             raise ConfigError("invalid config: " + "; ".join(err))
 

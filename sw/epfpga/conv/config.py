@@ -22,10 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import (
-    MAX_STEPS,
-    NUDGE_MODES,
     PART_DSP_WIDTH,
-    ROUNDING_MODES,
     ConfigError,
     SharedConfig,
 )
@@ -56,6 +53,9 @@ class ConvConfig(SharedConfig):
     rate per weight layer (conv layers first).  ``relax``: ``jacobi`` (every layer from
     the previous step's states) or ``evenodd`` (odd layers, then even layers from the
     new odd ones: one step is one full sweep).  ``dtype`` is the float engine's."""
+
+    #: conv rates may be finer than the layered network's (lr_frac up to 30)
+    LR_FRAC_MAX = 30
 
     in_shape: tuple[int, ...] = (1, 28, 28)
     channels: tuple[int, ...] = (32, 64)
@@ -146,35 +146,11 @@ class ConvConfig(SharedConfig):
                            f"stride {st}, padding {p} and pool {q} leaves nothing")
                 break
             size = tuple(c // q for c in conv)
-        if not 1 <= self.act_frac <= 15:
-            err.append(f"act_frac must be in 1..15, got {self.act_frac}")
-        if not 2 <= self.weight_bits <= 32 or not 0 < self.weight_frac < self.weight_bits:
-            err.append(f"need 2 <= weight_bits <= 32 and 0 < weight_frac < weight_bits, got "
-                       f"{self.weight_bits}, {self.weight_frac}")
-        if self.T1 < 1 or self.T2 < 0 or max(self.T1, self.T2) > MAX_STEPS:
-            err.append(f"T1 must be in 1..{MAX_STEPS} and T2 in 0..{MAX_STEPS}")
-        if not 0 < self.beta <= 1:
-            err.append(f"beta must be in (0, 1], got {self.beta}")
-        if not 0 <= self.beta_frac <= self.weight_frac:
-            err.append(f"beta_frac must be in 0..weight_frac, got {self.beta_frac}")
-        if self.rounding not in ROUNDING_MODES:
-            err.append(f"rounding must be one of {ROUNDING_MODES}, got {self.rounding!r}")
-        if self.nudge not in NUDGE_MODES:
-            err.append(f"nudge must be one of {NUDGE_MODES}, got {self.nudge!r}")
         if self.relax not in RELAX_MODES:
             err.append(f"relax must be one of {RELAX_MODES}, got {self.relax!r}")
         if self.dtype not in DTYPES:
             err.append(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        if self.part not in PART_DSP_WIDTH:
-            err.append(f"part must be one of {sorted(PART_DSP_WIDTH)}, got {self.part!r}")
-        if not 1 <= self.sr_bits <= 16:
-            err.append(f"sr_bits must be in 1..16, got {self.sr_bits}")
-        if self.batch_size < 1:
-            err.append(f"batch_size must be >= 1, got {self.batch_size}")
-        if not 0 < self.lr_decay <= 1:
-            err.append(f"lr_decay must be in (0, 1], got {self.lr_decay}")
-        if not 4 <= self.lr_frac <= 30:
-            err.append(f"lr_frac must be in 4..30, got {self.lr_frac}")
+        err += self._shared_errors()
         if err:
             raise ConfigError("invalid conv config: " + "; ".join(err))
         dsp = PART_DSP_WIDTH[self.part]
