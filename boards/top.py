@@ -53,7 +53,7 @@ class BoardTop(Elaboratable):
         self.pll, self.core_mhz, self.link = c.pll, c.core_mhz, c.link
         self.baud = self.link.baud
 
-    def _clock(self, m: Module, platform) -> Signal:  # noqa: ANN001
+    def _clock(self, m: Module, platform) -> Signal:
         """The ``sync`` domain on the oscillator or on the PLL's output; returns LOCK."""
         pin = platform.request(platform.default_clk, dir="-")
         m.domains.sync = ClockDomain("sync")
@@ -74,14 +74,14 @@ class BoardTop(Elaboratable):
         platform.add_clock_constraint(clk, self.core_mhz * 1e6)
         return locked
 
-    def _button(self, m: Module, platform) -> Signal | None:  # noqa: ANN001
+    def _button(self, m: Module, platform) -> Signal | None:
         if self.profile.reset_button is None:
             return None
         m.submodules.button_buf = buf = io.Buffer(
             "i", platform.request(*self.profile.reset_button, dir="-"))
         return buf.i  # pressed = 1 (amaranth-boards inverts active-low buttons)
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201
+    def elaborate(self, platform):
         m = Module()
         locked = self._clock(m, platform)
         m.submodules.reset = PowerOnReset(hold_cycles(self.core_mhz * 1e6), locked,

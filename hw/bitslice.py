@@ -24,7 +24,7 @@ class BitSlicedMemory(wiring.Component):
         super().__init__({"raddr": In(addr), "rdata": Out(width), "waddr": In(addr),
                           "wdata": In(width), "we": In(1)})
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201
+    def elaborate(self, platform):
         m = Module()
         bits = []
         for k in range(self.width):

@@ -47,7 +47,7 @@ class EPSoC(wiring.Component):
             members.update({"rx": In(1, init=1), "tx": Out(1, init=1)})
         super().__init__(members)
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201, C901
+    def elaborate(self, platform):
         cfg = self.cfg
         m = Module()
         L = cfg.n_layers
@@ -137,7 +137,7 @@ class EPSoC(wiring.Component):
                                    for f in p.STATUS_FIELDS)).word_select(
             i, 8) for i in range(4 * len(p.STATUS_FIELDS)))
 
-        def region_size(kd, ly):  # noqa: ANN001, ANN202
+        def region_size(kd, ly):
             """(core region index, size) of (kind, layer), a mux over the address map."""
             r_, s_ = Const(0, region.shape()), Const(0, size.shape())
             for kname, kcode in (("W", p.REGION_W), ("b", p.REGION_B), ("lfsr", p.REGION_LFSR)):
@@ -149,7 +149,7 @@ class EPSoC(wiring.Component):
 
         rb_, rs_ = region_size(kind, layer)
 
-        def start_response(rc, rl, byte=0):  # noqa: ANN001, ANN202
+        def start_response(rc, rl, byte=0):
             """Begin answering; a first execution also records the answer for retries
             (``byte``: the prediction or error code a TRAIN retry must repeat)."""
             m.d.sync += [r_error.eq(rc == p.ERROR), r_len.eq(rl), hk.eq(0)]
@@ -157,7 +157,7 @@ class EPSoC(wiring.Component):
             m.d.comb += [rec.frame.seq.eq(seq), rec.frame.cmd.eq(cmd), rec.en.eq(~replaying),
                          rec.error.eq(rc == p.ERROR), rec.byte.eq(byte)]
 
-        def shift_in(last, then: str, primed: bool) -> None:  # noqa: ANN001
+        def shift_in(last, then: str, primed: bool) -> None:
             """State body: shift payload bytes into the top of ``word`` (little endian)
             until byte ``last`` of the value, then hold ``pa`` on the next value's first
             byte and go to ``then``.  ``primed``: the first byte was addressed on entry;

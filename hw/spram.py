@@ -39,7 +39,7 @@ class SinglePortMemory(wiring.Component):
     def banks(self) -> int:
         return -(-self.depth // SPRAM_WORDS)
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201
+    def elaborate(self, platform):
         m = Module()
         if not self.spram:
             m.submodules.mem = mem = Memory(shape=self.width, depth=self.depth, init=[])

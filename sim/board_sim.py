@@ -77,7 +77,7 @@ def serve(cfg: EPConfig, port: int, sessions: int = 0, ready_file: str | None = 
 
 def _wait_child(proc: subprocess.Popen) -> None:
     """Wait for the child; SIGINT, SIGTERM or SIGHUP to this process ends it first."""
-    def on_signal(signum: int, frame) -> None:  # noqa: ANN001
+    def on_signal(signum: int, frame) -> None:
         raise _Signalled(signum)
 
     main = threading.current_thread() is threading.main_thread()

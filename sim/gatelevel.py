@@ -65,7 +65,7 @@ def cell_sources(board: str, out: Path) -> tuple[list[Path], list[str]]:
     return [own, *lib[1:]], [f"-I{lib[0].parent}"]
 
 
-def netlist(cfg: EPConfig, plan, out: Path) -> Path:  # noqa: ANN001 -- a BoardPlan
+def netlist(cfg: EPConfig, plan, out: Path) -> Path:
     """Synthesise the SoC of ``plan`` as the build does; returns the netlist's path."""
     from amaranth.back import rtlil
 

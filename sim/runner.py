@@ -111,7 +111,7 @@ def _exclusive(d: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def build(cfg: EPConfig, waves: bool = False, design: str = "core",  # noqa: ANN201
+def build(cfg: EPConfig, waves: bool = False, design: str = "core",
           shared_mul: bool | None = None):
     """Build (or reuse) the Verilator model of ``design``; returns (runner, build dir)."""
     verilator_env()

@@ -9,8 +9,8 @@ from epfpga.boards import bench
 from epfpga.errors import EpfpgaError
 
 
-def _fake(cycles: dict[str, float]):  # noqa: ANN202
-    def throughput(cfg, clock_mhz, baud, simulate, shared_mul=True, samples=4):  # noqa: ANN001, ANN202
+def _fake(cycles: dict[str, float]):
+    def throughput(cfg, clock_mhz, baud, simulate, shared_mul=True, samples=4):
         assert simulate and samples == 5
         c = cycles[f"{cfg.name}/{shared_mul}"]
         return {"cycles_per_sample": c, "compute_samples_per_s": clock_mhz * 1e6 / c,

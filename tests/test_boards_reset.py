@@ -27,14 +27,14 @@ def test_reset_waits_for_lock_and_follows_the_button() -> None:
     sim.add_clock(PERIOD, domain="sync")
     held: dict[str, int] = {}
 
-    async def cycles_in_reset(ctx, limit: int = 50) -> int:  # noqa: ANN001
+    async def cycles_in_reset(ctx, limit: int = 50) -> int:
         n = 0
         while ctx.get(rst) and n < limit:
             await ctx.delay(PERIOD)
             n += 1
         return n
 
-    async def bench(ctx) -> None:  # noqa: ANN001
+    async def bench(ctx) -> None:
         await ctx.delay(20 * PERIOD)
         held["unlocked"] = ctx.get(rst)  # no LOCK yet: held however long it takes
         ctx.set(locked, 1)

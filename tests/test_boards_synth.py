@@ -84,7 +84,7 @@ def test_ecp5_pll_alone_reaches_the_bitstream_with_its_loop_settings(tmp_path) -
     from epfpga.boards.reset import PowerOnReset
 
     class Blinky(Elaboratable):
-        def elaborate(self, platform):  # noqa: ANN001, ANN202
+        def elaborate(self, platform):
             m = Module()
             m.submodules.clk_buf = clk_in = io.Buffer("i", platform.request("clk25", dir="-"))
             m.domains.sync = ClockDomain("sync")

@@ -20,7 +20,7 @@ from epfpga.golden import GoldenModel
 CFG = get_config("tiny")
 
 
-def _save(path, position: int) -> Checkpoint:  # noqa: ANN001
+def _save(path, position: int) -> Checkpoint:
     g = GoldenModel(CFG)
     g.W[0][0, 0] = position  # tells the checkpoints apart
     ck = Checkpoint(CFG, "golden", g.state_dict(), 0, position, [], {"correct": 1})

@@ -88,7 +88,7 @@ def test_real_mnist_is_sane(mnist) -> None:
 
 def test_damaged_idx_files_are_one_line_errors(tmp_path) -> None:
     """Every kind of damage to an IDX directory is a DatasetError naming the file."""
-    def damage(name: str, fn) -> None:  # noqa: ANN001
+    def damage(name: str, fn) -> None:
         d = tmp_path / name
         make_idx_dir(d, n_train=20, n_test=10)
         fn(d)

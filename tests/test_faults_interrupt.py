@@ -39,7 +39,7 @@ def _train(*args: str) -> int:
     return main(["train", "--config", "up5k", "--no-progress", "--no-plot", *args])
 
 
-def _weights(path) -> list:  # noqa: ANN001
+def _weights(path) -> list:
     st = load_checkpoint(path).state
     return [w.tolist() for w in st["W"]] + [v.tolist() for v in st["b"]] + [st["lfsr"]]
 
@@ -57,7 +57,7 @@ def test_ctrl_c_with_the_board_engine_checkpoints_the_board(tmp_path, idx, board
     real = BoardAdapter.train_chunk
     seen = {"n": 0}
 
-    def interrupted(self, X, Y):  # noqa: ANN001, ANN202
+    def interrupted(self, X, Y):
         seen["n"] += len(X)
         if seen["n"] == 200:
             os.kill(os.getpid(), signal.SIGINT)

@@ -33,7 +33,7 @@ def random_hw_config(rng: np.random.Generator) -> EPConfig:
     )
 
 
-async def send_sample(ctx, dut: EPCore, x, y: int, neg: int, train: int = 1) -> None:  # noqa: ANN001
+async def send_sample(ctx, dut: EPCore, x, y: int, neg: int, train: int = 1) -> None:
     """The job, then the pixels (the core takes one per cycle)."""
     ctx.set(dut.job.payload, {"train": train, "neg": neg, "label": y})
     ctx.set(dut.job.valid, 1)
@@ -54,7 +54,7 @@ def run_core(cfg: EPConfig, W, b, samples, flip: tuple[int, int] | None = None,
     am = dut.amap
     out = []
 
-    async def tb(ctx):  # noqa: ANN001
+    async def tb(ctx):
         async def write(region: int, offset: int, v: int) -> None:
             await host_access(ctx, dut.host, region, offset, v)
 
@@ -225,7 +225,7 @@ def _train_cycles(cfg: EPConfig, x, shared_mul: bool, train: int = 1) -> int:
     dut = EPCore(cfg, shared_mul=shared_mul)
     out = []
 
-    async def tb(ctx):  # noqa: ANN001
+    async def tb(ctx):
         await send_sample(ctx, dut, x, 0, 0, train)
         ctx.set(dut.result.ready, 1)
         await ctx.tick().until(dut.result.valid)
@@ -290,14 +290,14 @@ def test_fast_plan_streams_samples_with_the_next_drive_precomputed(seed: int) ->
     am = dut.amap
     preds, at, weights, biases, clock = [], [], [], [], [0]
 
-    async def count(ctx):  # noqa: ANN001
+    async def count(ctx):
         async for _ in ctx.tick():
             clock[0] += 1
 
-    async def host(ctx, region: int, offset: int, v: int | None = None) -> int | None:  # noqa: ANN001
+    async def host(ctx, region: int, offset: int, v: int | None = None) -> int | None:
         return await host_access(ctx, dut.host, region, offset, v)
 
-    async def feed(ctx):  # noqa: ANN001
+    async def feed(ctx):
         for layer in range(cfg.n_layers):
             for k, v in enumerate(W[layer].ravel()):
                 await host(ctx, am.index("W", layer), k, v)
@@ -306,7 +306,7 @@ def test_fast_plan_streams_samples_with_the_next_drive_precomputed(seed: int) ->
         for x, y, neg, tr in samples:
             await send_sample(ctx, dut, x, y, neg, tr)
 
-    async def collect(ctx):  # noqa: ANN001
+    async def collect(ctx):
         ctx.set(dut.result.ready, 1)
         for _ in samples:
             (pred,) = await ctx.tick().sample(dut.result.payload).until(dut.result.valid)

@@ -13,7 +13,7 @@ def test_single_port_reads_and_writes() -> None:
     dut = SinglePortMemory(12, 100)
     seen = []
 
-    async def tb(ctx):  # noqa: ANN001
+    async def tb(ctx):
         for a in (3, 50, 99):
             ctx.set(dut.addr, a)
             ctx.set(dut.wdata, a * 7)

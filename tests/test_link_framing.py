@@ -30,7 +30,7 @@ def receive(data: bytes, timeout: int = TIMEOUT, gap_every: int = 0):
     got: list[tuple[int, int, bytes]] = []
     done = []
 
-    async def feed(ctx):  # noqa: ANN001
+    async def feed(ctx):
         for i, byte in enumerate(data):
             ctx.set(dut.bytes.payload, byte)
             ctx.set(dut.bytes.valid, 1)
@@ -41,7 +41,7 @@ def receive(data: bytes, timeout: int = TIMEOUT, gap_every: int = 0):
         await ctx.tick().repeat(timeout + 20)
         done.append((ctx.get(dut.crc_errors), ctx.get(dut.framing_errors)))
 
-    async def read(ctx):  # noqa: ANN001
+    async def read(ctx):
         f = dut.frames
         while not done:
             if not ctx.get(f.valid):
@@ -189,7 +189,7 @@ def test_uart_receives_an_exact_host_line_and_transmits_in_time(clock_hz: float,
     m.submodules.tx = tx = UARTTx(t)
     got, edges = [], []
 
-    async def drive(ctx):  # noqa: ANN001
+    async def drive(ctx):
         for level in line:
             ctx.set(rx.rx, level)
             await ctx.tick()
@@ -197,7 +197,7 @@ def test_uart_receives_an_exact_host_line_and_transmits_in_time(clock_hz: float,
                 got.append(ctx.get(rx.data.payload))
         await ctx.tick().repeat(3 * int(cpb))
 
-    async def send(ctx):  # noqa: ANN001
+    async def send(ctx):
         ctx.set(tx.data.payload, 0x55)  # alternating bits: an edge at every bit
         ctx.set(tx.data.valid, 1)
         await ctx.tick().until(tx.data.ready)
@@ -227,7 +227,7 @@ def test_rx_buffer_counts_what_it_must_drop() -> None:
     dut = RxBuffer()
     out = []
 
-    async def tb(ctx):  # noqa: ANN001
+    async def tb(ctx):
         for b in range(10):
             ctx.set(dut.i.payload, b)
             ctx.set(dut.i.valid, 1)
@@ -273,7 +273,7 @@ def test_a_host_past_the_window_is_counted_and_loses_only_the_frame_overrun() ->
     late = p.encode(p.INFO, 4)
     got, overruns = [], []
 
-    async def tb(ctx):  # noqa: ANN001
+    async def tb(ctx):
         async def send(data: bytes) -> None:
             for byte in data:
                 ctx.set(rxb.i.payload, byte)

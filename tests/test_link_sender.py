@@ -20,7 +20,7 @@ def test_sender_frames_as_the_host_does() -> None:
     dut = FrameSender()
     out, dones = bytearray(), []
 
-    async def source(ctx):  # noqa: ANN001
+    async def source(ctx):
         for cmd, seq, payload in frames:
             body = struct.pack("<BHH", cmd, seq, len(payload)) + payload
             for i, b in enumerate(body):
@@ -31,7 +31,7 @@ def test_sender_frames_as_the_host_does() -> None:
                 await ctx.tick().until(dut.body.ready)
                 ctx.set(dut.body.valid, 0)
 
-    async def sink(ctx):  # noqa: ANN001
+    async def sink(ctx):
         cycles = 0
         while len(dones) < len(frames) and cycles < 100_000:
             ready = int(rng.random() < 0.7)

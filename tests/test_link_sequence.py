@@ -56,7 +56,7 @@ def test_filter_follows_the_delivery_rule() -> None:
     dut = SequenceFilter()
     got = []
 
-    async def tb(ctx):  # noqa: ANN001
+    async def tb(ctx):
         for seq, cmd, error, byte in frames:
             ctx.set(dut.frame.payload, {"seq": seq, "cmd": cmd})
             ctx.set(dut.frame.valid, 1)

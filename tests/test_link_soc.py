@@ -23,7 +23,7 @@ def run_soc(cfg: EPConfig, chunks: list[bytes], idle: int = 3000) -> list[bytes]
     dut = EPSoC(cfg)
     replies = []
 
-    async def tb(ctx):  # noqa: ANN001
+    async def tb(ctx):
         ctx.set(dut.tx_bytes.ready, 1)
         for chunk in chunks:
             out = bytearray()

@@ -35,7 +35,7 @@ def run_pins(cfg: EPConfig, data: bytes, tail: int = 40_000) -> bytes:
     out = bytearray()
     line = line_bits(data, cpb) + [1] * tail
 
-    async def tb(ctx):  # noqa: ANN001
+    async def tb(ctx):
         level_prev, start, bits = 1, None, []
         for t, level in enumerate(line):
             ctx.set(dut.rx, level)

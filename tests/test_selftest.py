@@ -29,7 +29,7 @@ def _verdicts(out: str) -> dict[str, str]:
     return {r[0]: r[1] for r in rows if r and r[0] in STEPS}
 
 
-def test_golden_board_passes_and_is_left_as_found(capsys) -> None:  # noqa: ANN001
+def test_golden_board_passes_and_is_left_as_found(capsys) -> None:
     board = BoardModel(TINY)
     board.golden.W[0][:] = 7  # whatever the board held before
     port, stop, _ = serve_in_thread(board)
@@ -51,7 +51,7 @@ def test_patterns_toggle_every_bit_within_range() -> None:
         assert len(np.unique(a)) > 900  # values differ by address
 
 
-def test_wrong_config_fails_the_link(capsys) -> None:  # noqa: ANN001
+def test_wrong_config_fails_the_link(capsys) -> None:
     port, stop, _ = serve_in_thread(BoardModel(TINY.replace(T1=TINY.T1 + 1)))
     assert _selftest(port) == 1
     stop.set()
@@ -60,7 +60,7 @@ def test_wrong_config_fails_the_link(capsys) -> None:  # noqa: ANN001
     assert "selftest FAIL" in out
 
 
-def test_wrong_baud_fails_the_link(capsys) -> None:  # noqa: ANN001
+def test_wrong_baud_fails_the_link(capsys) -> None:
     port, stop, _ = serve_in_thread(BoardModel(TINY, clock_hz=24_000_000, baud=1_000_000))
     assert _selftest(port, "--baud", "3000000") == 1
     stop.set()
@@ -71,13 +71,13 @@ def test_wrong_baud_fails_the_link(capsys) -> None:  # noqa: ANN001
 class StuckBit(BoardModel):
     """A weight memory with bit 3 of W0's word 5 stuck at one."""
 
-    def _access(self, f, ok, err):  # noqa: ANN001, ANN202
+    def _access(self, f, ok, err):
         out = super()._access(f, ok, err)
         self.golden.W[0].reshape(-1)[5] |= 8
         return out
 
 
-def test_a_stuck_bit_fails_the_memory_step(capsys) -> None:  # noqa: ANN001
+def test_a_stuck_bit_fails_the_memory_step(capsys) -> None:
     port, stop, _ = serve_in_thread(StuckBit(TINY))
     assert _selftest(port) == 1
     stop.set()
@@ -87,7 +87,7 @@ def test_a_stuck_bit_fails_the_memory_step(capsys) -> None:  # noqa: ANN001
     assert "first at 5" in out
 
 
-def test_a_silent_port_fails_the_link_and_skips_the_rest(capsys) -> None:  # noqa: ANN001
+def test_a_silent_port_fails_the_link_and_skips_the_rest(capsys) -> None:
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
@@ -103,7 +103,7 @@ def test_a_silent_port_fails_the_link_and_skips_the_rest(capsys) -> None:  # noq
 
 
 @pytest.mark.sim
-def test_faithful_simulated_board_passes(capsys) -> None:  # noqa: ANN001
+def test_faithful_simulated_board_passes(capsys) -> None:
     from epfpga.sim.board_sim import serve_in_thread as serve_sim
     from epfpga.sim.faithful import board_plan
 

@@ -16,7 +16,7 @@ from epfpga.sim.board_sim import serve_in_thread
 pytestmark = pytest.mark.sim
 
 
-def _board(cfg, sessions: int):  # noqa: ANN001, ANN202
+def _board(cfg, sessions: int):
     port, th, _ = serve_in_thread(cfg, sessions)
     return port, th
 

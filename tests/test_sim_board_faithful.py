@@ -30,14 +30,14 @@ pytestmark = pytest.mark.sim
 TINY = get_config("tiny")
 
 
-def _samples(cfg, n: int, seed: int = 1):  # noqa: ANN001, ANN202
+def _samples(cfg, n: int, seed: int = 1):
     rng = np.random.default_rng(seed)
     X = rng.integers(0, cfg.act_one + 1, (n, cfg.layers[0])) * (
         rng.random((n, cfg.layers[0])) < 0.5)
     return X, rng.integers(0, cfg.layers[-1], n)
 
 
-def _train_and_compare(port: int, cfg, n: int) -> Board:  # noqa: ANN001
+def _train_and_compare(port: int, cfg, n: int) -> Board:
     """Train ``n`` random samples through the driver; predictions and every weight must
     equal the golden model's."""
     eng = BoardEngine(cfg, f"socket://127.0.0.1:{port}", timeout=5.0)
@@ -74,7 +74,7 @@ def test_tiny_through_the_pins_matches_golden(board: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def pins_board():  # noqa: ANN201
+def pins_board():
     """One faithful iCEBreaker board for the session tests (state carries over)."""
     port, th, stats = serve_in_thread(TINY, 0, board_plan(TINY, "icebreaker"))
     yield port
@@ -191,7 +191,7 @@ def test_sim_board_ends_its_child_on_a_signal(sig: int) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("config", "board"), [("up5k", "icebreaker"), ("ecp5", "ulx3s")])
-def test_mnist_through_the_pins_with_verify_golden(tmp_path, mnist, config: str,  # noqa: ANN001
+def test_mnist_through_the_pins_with_verify_golden(tmp_path, mnist, config: str,
                                                    board: str) -> None:
     """The board build's circuit at the profile's clock and baud trains real MNIST
     through the training CLI, checked against the golden model as it goes."""

@@ -375,7 +375,7 @@ def test_a_placement_below_the_clock_is_a_result(tmp_path, monkeypatch) -> None:
     tim.write_text("Info: \tICESTORM_LC:  5186/  5280    98%\n"
                    "Info: Max frequency for clock 'clk': 22.90 MHz (FAIL at 24.00 MHz)\n")
 
-    def run(args) -> int:  # noqa: ANN001
+    def run(args) -> int:
         raise EpfpgaError("timing not met: f_max 22.9 MHz (best of 1 placements) is below "
                           f"the 24.0 MHz core clock; try more placements (log: {tim})")
 

@@ -53,7 +53,7 @@ def test_ctrl_c_mid_chunk_then_resume_trains_each_sample_once(tmp_path, idx, mon
     real = GoldenEngine.train_chunk
     seen = {"n": 0}
 
-    def interrupted(self, X, Y):  # noqa: ANN001, ANN202
+    def interrupted(self, X, Y):
         if seen["n"] <= sample < seen["n"] + len(X):
             os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C now
         seen["n"] += len(X)
@@ -76,7 +76,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_last_checkpoint_stands(tmp_path, 
     real = GoldenEngine.train_chunk
     seen = {"n": 0}
 
-    def insistent(self, X, Y):  # noqa: ANN001, ANN202
+    def insistent(self, X, Y):
         seen["n"] += len(X)
         if seen["n"] > 150:  # Ctrl-C twice inside the chunk after the one at 100
             os.kill(os.getpid(), signal.SIGINT)

@@ -34,7 +34,7 @@ class Argmax(wiring.Component):
             "index": Out(index_bits),
         })
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201
+    def elaborate(self, platform):
         m = Module()
         cand = Signal.like(self.candidates.payload, name="cand")
         m.d.sync += self.busy.eq(self.candidates.valid)

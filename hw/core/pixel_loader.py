@@ -42,7 +42,7 @@ class PixelLoader(wiring.Component):
             "release": In(1),
         })
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201
+    def elaborate(self, platform):
         m = Module()
         n0 = self.cfg.layers[0]
         banks = [Signal(bank_layout(self.cfg), name=f"bank{k}") for k in range(2)]

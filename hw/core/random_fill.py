@@ -60,7 +60,7 @@ class RandomFill(wiring.Component):
                                               shape=unsigned(c_width))),
         })
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201
+    def elaborate(self, platform):
         cfg = self.cfg
         m = Module()
         n, L, P = cfg.layers, cfg.n_layers, cfg.lanes

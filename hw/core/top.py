@@ -154,7 +154,7 @@ class EPCore(wiring.Component):
         super().__init__(members)
 
     # ------------------------------------------------------------------ elaboration
-    def elaborate(self, platform):  # noqa: ANN001, ANN201, C901
+    def elaborate(self, platform):
         cfg = self.cfg
         m = Module()
         L = cfg.n_layers
@@ -172,26 +172,26 @@ class EPCore(wiring.Component):
         geo = weight_layouts(cfg)
         nw = [words(k, P) for k in n]  # packed words of each layer's state vector
 
-        def lo(v):  # noqa: ANN001, ANN202
+        def lo(v):
             """v mod P (a lane or bank number)."""
             return v[:lg] if P > 1 else Const(0, 1)
 
-        def hi(v):  # noqa: ANN001, ANN202
+        def hi(v):
             """v // P (a packed word)."""
             return v >> lg
 
-        def rot(b: int, v):  # noqa: ANN001, ANN202
+        def rot(b: int, v):
             """(b - v) mod P: the lane that bank b serves when the skew is v."""
             return (Const(b, lg + 1) - v)[:lg] if P > 1 else Const(0, 1)
 
-        def lane(word, k, bits: int, signed_: bool = False):  # noqa: ANN001, ANN202
+        def lane(word, k, bits: int, signed_: bool = False):
             v = word.word_select(k, bits) if P > 1 else word[:bits]
             return v.as_signed() if signed_ else v
 
-        def onehot(k):  # noqa: ANN001, ANN202
+        def onehot(k):
             return Const(1, P) << k if P > 1 else Const(1, 1)
 
-        def spread(v, bits: int):  # noqa: ANN001, ANN202
+        def spread(v, bits: int):
             """v in every lane (a one-lane write enables just one of them)."""
             s = Signal(bits)
             m.d.comb += s.eq(v)
@@ -210,14 +210,14 @@ class EPCore(wiring.Component):
         # ---------------------------------------------------------------- memories
         plan = {name: (depth, width) for name, depth, width in hp.memories()}
 
-        def mem(name: str, shape=None, attrs=None) -> Memory:  # noqa: ANN001
+        def mem(name: str, shape=None, attrs=None) -> Memory:
             depth, width = plan[name]
             mm = Memory(shape=shape if shape is not None else unsigned(width),
                         depth=max(depth, 1), init=[], attrs=attrs)
             m.submodules[name] = mm
             return mm
 
-        def wport(mm: Memory, lane_bits: int | None = None):  # noqa: ANN202
+        def wport(mm: Memory, lane_bits: int | None = None):
             return mm.write_port(granularity=lane_bits if P > 1 else None)
 
         # On the UP5K, W0 (most of the weights) lives in single-port SPRAM: one read or
@@ -287,7 +287,7 @@ class EPCore(wiring.Component):
         for port in sum(Ww, []) + Bw + Sw + SFw + SPw + [Dw] + ([] if overlap else [Xw, NZw]):
             m.d.comb += port.en.eq(0)
 
-        def delayed(v, name: str):  # noqa: ANN001, ANN202
+        def delayed(v, name: str):
             r = Signal.like(v, name=name)
             m.d.sync += r.eq(v)
             return r
@@ -379,7 +379,7 @@ class EPCore(wiring.Component):
         if not self.shared_mul:
             m.d.comb += [p_.eq(a_ * b_) for a_, b_, p_ in zip(*upd_pool, strict=True)]
 
-        def mul(q: int, a, b, pool: bool = False):  # noqa: ANN001, ANN202
+        def mul(q: int, a, b, pool: bool = False):
             """a * b on shared multiplier q (drive it from one FSM state at a time);
             ``pool``: on the update's pool when multipliers are not shared."""
             if not self.shared_mul and not pool:
@@ -391,7 +391,7 @@ class EPCore(wiring.Component):
         # On DSP-rich parts every product is registered before it is summed (the adder
         # trees of many lanes then start from flops): the accumulate and write stages of
         # the drive and the relaxation come ``ml`` cycles later.
-        def staged(v, name: str):  # noqa: ANN001, ANN202
+        def staged(v, name: str):
             """v (formed at the product stage) at the accumulate stage."""
             if not ml:
                 return v
@@ -403,16 +403,16 @@ class EPCore(wiring.Component):
         beta_s = Signal(signed(cfg.beta_frac + 3))  # (steady for a sample: registered)
         m.d.sync += beta_s.eq(Mux(neg ^ minus, -self.beta_q, self.beta_q))
 
-        def rho(v):  # noqa: ANN001, ANN202
+        def rho(v):
             r = Signal(signed(aw + 1))
             m.d.comb += r.eq((v + (1 << (wf - 1))) >> wf)
             return Mux(r < 0, 0, Mux(r > one, one, r))
 
-        def sat(v):  # noqa: ANN001, ANN202
+        def sat(v):
             return Mux(v > cfg.weight_max, cfg.weight_max,
                        Mux(v < cfg.weight_min, cfg.weight_min, v))
 
-        def round_update(prod, r):  # noqa: ANN001, ANN202
+        def round_update(prod, r):
             if sh >= cfg.sr_bits:
                 stoch = r << (sh - cfg.sr_bits)
             else:
@@ -420,7 +420,7 @@ class EPCore(wiring.Component):
             off = Mux(self.stochastic, stoch, 1 << (sh - 1))
             return (prod + off) >> sh
 
-        def group_issue(last_t, layer: int, indirect: bool, gate=1):  # noqa: ANN001, ANN202
+        def group_issue(last_t, layer: int, indirect: bool, gate=1):
             """Issue the next entry (group i, entry t) of a pass over row groups (drive,
             updates): t = 0 opens a group, t = 1.. are its columns (the non-zero pixels
             through NZ when ``indirect``), t = ``last_t`` closes it; ``gate`` low holds
@@ -451,20 +451,20 @@ class EPCore(wiring.Component):
         j1_nz = Signal.like(t, name="j1_nz")  # the column from the sparse pixel list
         m.d.comb += j1_nz.eq(NZr.data)
 
-        def group_addr(layer: int, b: int, base, c):  # noqa: ANN001, ANN202
+        def group_addr(layer: int, b: int, base, c):
             """Address in bank b of the weight that lane (b - c) mod P needs when the
             group of P rows whose first weight is at ``base`` visits column c."""
             if P == 1:
                 return base + c
             return base + skew_rows(layer, b, lo(c)) + hi(c)
 
-        def skew_rows(layer: int, b: int, v):  # noqa: ANN001, ANN202
+        def skew_rows(layer: int, b: int, v):
             """((b - v) mod P) * words, from a table: a multiplier here would take a
             DSP block per bank and sit in the address path."""
             return Array(Const(((b - k) % P) * geo[layer].words, range(P * geo[layer].words))
                          for k in range(P))[v]
 
-        def rotate(vals: list, c, back: bool = False) -> list:  # noqa: ANN001
+        def rotate(vals: list, c, back: bool = False) -> list:
             """Entry k is vals[(k + c) mod P] (``back``: vals[(k - c) mod P]): a barrel
             of lg two-way mux levels, not P P-way muxes (fewer cells, local wires)."""
             out = list(vals)
@@ -473,7 +473,7 @@ class EPCore(wiring.Component):
                 out = [Mux(c[lvl], out[(k + d) % P], out[k]) for k in range(P)]
             return out
 
-        def by_lane(layer: int, c, regs=None):  # noqa: ANN001, ANN202
+        def by_lane(layer: int, c, regs=None):
             """Registered weights reordered so entry k is lane k's (bank (k + c) mod P)."""
             return rotate(Wq[layer] if regs is None else regs, c)
 
@@ -749,7 +749,7 @@ class EPCore(wiring.Component):
             last_free = ~nudging & (step == self.t1 - 1)
             last_plus = nudging & ~minus & (step == self.t2 - 1)
 
-            def write_states(lay: int, word, value, en) -> None:  # noqa: ANN001
+            def write_states(lay: int, word, value, en) -> None:
                 m.d.comb += [Sw[lay - 1].addr.eq(~cur * nw[lay] + word),
                              Sw[lay - 1].data.eq(value), Sw[lay - 1].en.eq(en)]
                 with m.If(last_free):
@@ -760,11 +760,11 @@ class EPCore(wiring.Component):
                         m.d.comb += [SPw[lay - 1].addr.eq(word), SPw[lay - 1].data.eq(value),
                                      SPw[lay - 1].en.eq(en)]
 
-            def nudge_term(row, s_l):  # noqa: ANN001, ANN202
+            def nudge_term(row, s_l):
                 """beta (y - s_L) for output neuron ``row`` in state s_L."""
                 return (Mux(job.label == row, one, 0) - s_l) * beta_s
 
-            def new_state(out, acc_, nudge, name: str):  # noqa: ANN001, ANN202
+            def new_state(out, acc_, nudge, name: str):
                 """rho(acc (+ the registered ``nudge_term`` while ``out``: the output
                 layer))."""
                 total = Signal(signed(aw + 2), name=f"total_{name}")
@@ -872,11 +872,11 @@ class EPCore(wiring.Component):
                     out.append((h.wr, h.wq, h.sr, h.sd))
                 return out
 
-            def entry_of(t_, h: int, nt: int):  # noqa: ANN001, ANN202
+            def entry_of(t_, h: int, nt: int):
                 """Entry t_ of half h: the halves take consecutive runs of nt entries."""
                 return t_ if h == 0 else t_ + h * nt
 
-            def const_of(lay: int, k):  # noqa: ANN001, ANN202
+            def const_of(lay: int, k):
                 """The row constant at stage 3: the drive (layer 1) or the bias."""
                 if lay == 1:
                     return lane(Dd, k, aw, True)
@@ -906,7 +906,7 @@ class EPCore(wiring.Component):
                 with m.If(p3_.lay == lay):  # stage 3
                     const = staged(const_of(lay, lo(p3_.i)), f"r{lay}_const")
                     own = staged(lane(own_d, lo(p3_.i), ab), f"r{lay}_own") if lay == L else 0
-                    def bank_states(sd):  # noqa: ANN001, ANN202
+                    def bank_states(sd):
                         """Entry b: the state that meets bank b's weight, lane (b - i) mod P."""
                         return rotate([lane(sd, k, ab) for k in range(P)], lo(p3_.i), back=True)
                     sums = []  # (P products, entries of their half), at most two
@@ -1122,7 +1122,7 @@ class EPCore(wiring.Component):
             # the two phases each update contrasts (hi - lo), per variant:
             #   EP: nudged (bank cur) vs free (SF); symmetric: +beta (SP) vs -beta (bank
             #   cur); C-EP: this nudged step (bank cur) vs the previous one (other bank)
-            def hi_lo(layer: int):  # noqa: ANN202
+            def hi_lo(layer: int):
                 """(read port, word offset, delayed data) of the hi and lo states."""
                 bank = (Sr[layer], cur * nw[layer + 1], Sd[layer])
                 if symmetric:
@@ -1158,7 +1158,7 @@ class EPCore(wiring.Component):
                 m.d.comb += k_.eq(Mux(neg, -getattr(self, f"update_q{lay}"),
                                       getattr(self, f"update_q{lay}")))
 
-                def row_ok(k: int, grp, n_out=n_out):  # noqa: ANN001, ANN202
+                def row_ok(k: int, grp, n_out=n_out):
                     """Lane k holds a real row (the last group may be partial)."""
                     return grp * P + k < n_out if n_out % P else Const(1, 1)
 

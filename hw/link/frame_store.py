@@ -42,7 +42,7 @@ class FrameStore(wiring.Component):
         self.depth = depth
         super().__init__({"w": In(write_signature()), "r": Out(read_signature())})
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201
+    def elaborate(self, platform):
         m = Module()
         aw = (self.depth - 1).bit_length()
         m.submodules.ring = ring = Memory(shape=8, depth=self.depth, init=[])

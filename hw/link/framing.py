@@ -37,7 +37,7 @@ class FrameParser(wiring.Component):
             "framing_errors": Out(STATUS_BITS["framing_errors"]),
         })
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201
+    def elaborate(self, platform):
         m = Module()
         # CRC-16/CCITT-FALSE over the header and the payload (protocol.crc16)
         m.submodules.crc = crc_unit = CRC16_CCITT_FALSE(data_width=8).create()
@@ -153,7 +153,7 @@ class FrameReceiver(wiring.Component):
             "framing_errors": Out(STATUS_BITS["framing_errors"]),
         })
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201
+    def elaborate(self, platform):
         m = Module()
         m.submodules.parser = parser = FrameParser(timeout_bits=self.timeout_bits)
         m.submodules.store = store = FrameStore(self.store_depth)

@@ -22,7 +22,7 @@ class RxBuffer(wiring.Component):
                           "o": Out(stream.Signature(8)),
                           "overruns": Out(STATUS_BITS["overruns"])})
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201
+    def elaborate(self, platform):
         m = Module()
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)

@@ -32,7 +32,7 @@ class FrameSender(wiring.Component):
             "done": Out(1),
         })
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201
+    def elaborate(self, platform):
         m = Module()
         m.submodules.crc = crc = CRC16_CCITT_FALSE(data_width=8).create()
         k = Signal(range(HEADER_FIELDS))

@@ -52,7 +52,7 @@ class SequenceFilter(wiring.Component):
             "record": In(RecordSignature()),
         })
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201
+    def elaborate(self, platform):
         m = Module()
         m.submodules.slots = slots = Memory(shape=ReplayEntry, depth=p.REPLAY_WINDOW, init=[])
         rd, wr = slots.read_port(), slots.write_port()

@@ -109,7 +109,7 @@ class UARTRx(wiring.Component):
         super().__init__({"rx": In(1, init=1),
                           "data": Out(stream.Signature(8, always_ready=True))})
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201
+    def elaborate(self, platform):
         m = Module()
         t = self.timing
         clk = _BitClock(m, t, int(2 * t.clocks_per_bit) + 2)
@@ -141,7 +141,7 @@ class UARTTx(wiring.Component):
         self.timing = timing
         super().__init__({"tx": Out(1, init=1), "data": In(stream.Signature(8))})
 
-    def elaborate(self, platform):  # noqa: ANN001, ANN201
+    def elaborate(self, platform):
         m = Module()
         t = self.timing
         clk = _BitClock(m, t, int(t.clocks_per_bit) + 2)

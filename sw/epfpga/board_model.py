@@ -126,7 +126,7 @@ class BoardModel:
         self.counters["unknown_cmds"] += 1
         return err(p.E_UNKNOWN_CMD)
 
-    def _access(self, f: p.Frame, ok, err) -> bytes:  # noqa: ANN001
+    def _access(self, f: p.Frame, ok, err) -> bytes:
         """READ/WRITE, checked in the gateware's order: the payload's shape, the region,
         the range, then (WRITE) every value, before anything changes."""
         cfg, g, n = self.cfg, self.golden, len(f.payload)

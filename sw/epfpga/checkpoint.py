@@ -138,7 +138,7 @@ def _load(path: Path) -> Checkpoint:
         engine, history = str(meta["engine"]), list(meta["history"])
     except CheckpointError:
         raise
-    except Exception as e:  # noqa: BLE001 -- any damage (zip, JSON, config) is one line
+    except Exception as e:
         raise CheckpointError(f"{path} is not a readable epfpga checkpoint "
                               f"({type(e).__name__}: {e})") from None
     if cfg.digest != meta["digest"]:

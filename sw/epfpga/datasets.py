@@ -70,7 +70,7 @@ _ALLOWED_GLOBALS = {
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Admits only what a pickled ndarray needs; anything else is refused, never called."""
 
-    def find_class(self, module: str, name: str):  # noqa: ANN201
+    def find_class(self, module: str, name: str):
         if (module, name) not in _ALLOWED_GLOBALS:
             raise DatasetError(f"refusing pickle global {module}.{name}: not a plain numpy array")
         if name == "_reconstruct":

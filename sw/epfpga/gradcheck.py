@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plot(running, per_step, path: str) -> None:  # noqa: ANN001
+def _plot(running, per_step, path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

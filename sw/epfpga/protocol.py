@@ -363,7 +363,7 @@ def train_payload(x: np.ndarray, y: int, neg: bool, act_one: int) -> bytes:
     return bytes([y, int(neg)]) + encode_sample(x, act_one)
 
 
-def access_payload(kind: int, layer: int, offset: int, count_or_values) -> bytes:  # noqa: ANN001
+def access_payload(kind: int, layer: int, offset: int, count_or_values) -> bytes:
     head = struct.pack("<BBI", kind, layer, offset)
     if isinstance(count_or_values, int):
         return head + struct.pack("<H", count_or_values)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-async def host_access(ctx, port, region: int, offset: int, value: int | None = None  # noqa: ANN001
+async def host_access(ctx, port, region: int, offset: int, value: int | None = None
                       ) -> int | None:
     """One write (``value`` given) or read: the request for a cycle, then, for a read,
     the response whenever its ``valid`` comes (no latency assumed here)."""

@@ -22,7 +22,7 @@ def test_argmax_is_the_first_maximum(lanes: int) -> None:
     dut = Argmax(lanes, act_bits, row_bits=8, index_bits=5)
     got = []
 
-    async def tb(ctx):  # noqa: ANN001
+    async def tb(ctx):
         for s in samples:
             ctx.set(dut.clear, 1)
             await ctx.tick()

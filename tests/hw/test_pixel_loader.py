@@ -30,7 +30,7 @@ def test_loader_fills_banks_in_turn(seed: int) -> None:
     wiring.connect(m, dut.nz_write, nz.write_port())
     seen = []
 
-    async def feed(ctx):  # noqa: ANN001
+    async def feed(ctx):
         for px, train, label in samples:
             ctx.set(dut.job.payload, {"train": train, "neg": 0, "label": label})
             ctx.set(dut.job.valid, 1)
@@ -44,7 +44,7 @@ def test_loader_fills_banks_in_turn(seed: int) -> None:
                 await ctx.tick().until(dut.pixels.ready)
                 ctx.set(dut.pixels.valid, 0)
 
-    async def core(ctx):  # noqa: ANN001
+    async def core(ctx):
         for _ in samples:
             await ctx.tick().until(dut.cur.full)
             bank = ctx.get(dut.bank)

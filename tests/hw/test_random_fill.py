@@ -48,7 +48,7 @@ def run_fill(cfg, seeds: list[int] | None, fills: int):
     a_off, c_off = rand_offsets(cfg)
     out = []
 
-    async def tb(ctx):  # noqa: ANN001
+    async def tb(ctx):
         if seeds is not None:
             for layer, s in enumerate(seeds):
                 ctx.set(dut.seed.layer, layer)

@@ -47,7 +47,7 @@ def main(n: int = 2000) -> None:
           f"cycles/s, {stats['cycles'] / m:.0f} cycles per sample incl. the link")
 
 
-def _train_rate(cfg, port: int, X: np.ndarray, Y: np.ndarray) -> float:  # noqa: ANN001
+def _train_rate(cfg, port: int, X: np.ndarray, Y: np.ndarray) -> float:
     from ..driver import BoardEngine
 
     eng = BoardEngine(cfg, f"socket://127.0.0.1:{port}")
@@ -60,7 +60,7 @@ def _train_rate(cfg, port: int, X: np.ndarray, Y: np.ndarray) -> float:  # noqa:
     return len(X) / dt
 
 
-def _verilator_board(cfg, X: np.ndarray, Y: np.ndarray) -> tuple[float, dict]:  # noqa: ANN001
+def _verilator_board(cfg, X: np.ndarray, Y: np.ndarray) -> tuple[float, dict]:
     from ..sim.board_sim import serve_in_thread
 
     port, th, stats = serve_in_thread(cfg, sessions=1)

@@ -62,7 +62,7 @@ def _version() -> str:
     return f"epfpga {__version__}"
 
 
-def _lazy(module: str):  # noqa: ANN202
+def _lazy(module: str):
     return importlib.import_module(module)
 
 

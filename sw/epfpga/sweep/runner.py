@@ -54,7 +54,7 @@ class Pool:
             fut: cf.Future = cf.Future()
             try:
                 fut.set_result(run_job(job, self.root))
-            except Exception as e:  # noqa: BLE001 - a failed job is reported, not fatal
+            except Exception as e:
                 fut.set_exception(e)
             return fut
         res = self.resources_for(job.kind)
