@@ -14,7 +14,7 @@ first pass before anything reaches the core, so a bad frame changes nothing.
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from epfpga import protocol as p
@@ -75,10 +75,9 @@ class EPSoC(wiring.Component):
         m.d.comb += [counters["crc_errors"].eq(receiver.crc_errors),
                      counters["framing_errors"].eq(receiver.framing_errors),
                      counters["samples"].eq(core.samples)]
-        update_q = [Signal(core.update_q_width, init=cfg.update_q[i], name=f"uq{i}")
-                    for i in range(L)]
-        for i in range(L):
-            m.d.comb += getattr(core, f"update_q{i}").eq(update_q[i])
+        update_q = Signal(data.ArrayLayout(core.update_q_width, L), init=list(cfg.update_q),
+                          name="uq")
+        m.d.comb += core.update_q.eq(update_q)
         m.d.comb += [core.t1.eq(cfg.T1), core.t2.eq(cfg.T2), core.beta_q.eq(cfg.beta_q),
                      core.stochastic.eq(int(cfg.rounding == "stochastic"))]
         m.submodules.sequence = sequence = SequenceFilter()

@@ -25,7 +25,7 @@ from cocotb.utils import get_sim_time
 
 from epfpga.config import EPConfig
 from epfpga.golden import GoldenModel
-from epfpga.hw.core import AddressMap
+from epfpga.hw.core import AddressMap, update_q_width
 from epfpga.hw.core.host_port import request_layout
 
 
@@ -186,8 +186,8 @@ async def ep_core_vs_golden(dut: Any) -> None:
     dut.t1.value, dut.t2.value = cfg.T1, cfg.T2
     dut.beta_q.value = cfg.beta_q
     dut.stochastic.value = int(cfg.rounding == "stochastic")
-    for layer, q in enumerate(cfg.update_q):
-        getattr(dut, f"update_q{layer}").value = q
+    width = update_q_width(cfg)
+    dut.update_q.value = sum(q << (width * layer) for layer, q in enumerate(cfg.update_q))
     await ClockCycles(dut.clk, 2)
     dut.rst.value = 0
     await RisingEdge(dut.clk)

@@ -149,8 +149,9 @@ class EPCore(wiring.Component):
             "cycles": Out(32),
             "samples": Out(32),
         }
-        for layer in range(L):
-            members[f"update_q{layer}"] = In(self.update_q_width, init=cfg.update_q[layer])
+        # per layer, the update's eta/beta (docs/numerics.md): the host lowers it per epoch
+        members["update_q"] = In(data.ArrayLayout(unsigned(self.update_q_width), L),
+                                 init=list(cfg.update_q))
         super().__init__(members)
 
     # ------------------------------------------------------------------ elaboration
@@ -1155,8 +1156,7 @@ class EPCore(wiring.Component):
                 # the bias entry: t = columns + 1 (nnz + 1 from a register: timing)
                 last_t = nnz_p1 if lay == 0 else n_in + 1
                 k_ = Signal(signed(self.update_q_width + 1), name=f"k{lay}")
-                m.d.comb += k_.eq(Mux(neg, -getattr(self, f"update_q{lay}"),
-                                      getattr(self, f"update_q{lay}")))
+                m.d.comb += k_.eq(Mux(neg, -self.update_q[lay], self.update_q[lay]))
 
                 def row_ok(k: int, grp, n_out=n_out):
                     """Lane k holds a real row (the last group may be partial)."""
