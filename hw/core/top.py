@@ -526,10 +526,8 @@ class EPCore(wiring.Component):
                 m.d.sync += [row_r.eq(row), col_r.eq(off - row * g.n_in)]
                 # bank address row * words + col // P: off // P when P divides a row,
                 # with no multiplier (Yosys would share one with the datapath's, the FSM
-                # state then steering W0's read address through it).  Fast plan only:
-                # the iCE40 build, 98% full, meets 24 MHz by a hair, and any change to
-                # its netlist is a new placement (docs/results.md).
-                if overlap and g.n_in % P == 0:
+                # state then steering W0's read address through it)
+                if g.n_in % P == 0:
                     off_r = delayed(off, f"h_woff{layer}_r")
                     h_split[layer] = (hi(off_r), lo(row_r + col_r))
                 else:
