@@ -1,7 +1,7 @@
 """The SoC as the board's build synthesises it, simulated gate by gate.
 
 The build (boards/command_build.py, Amaranth's Lattice platform) hands Yosys the design
-as RTLIL and runs ``synth_ice40 -dsp`` (iCEBreaker) or ``synth_ecp5`` (ULX3S); here the
+as RTLIL and runs ``synth_ice40 -dsp -dff`` (iCEBreaker) or ``synth_ecp5`` (ULX3S); here the
 same SoC (UART at the pins, the board's memories and multiplier plan) goes through the
 same command, and the netlist it makes is written out as Verilog and compiled by
 Verilator with cell models.  What this catches that RTL simulation cannot: a synthesis
@@ -19,12 +19,14 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from epfpga.boards.profiles import profile
 from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
 
 #: the synthesis command of each board's build (Amaranth's Lattice platforms with the
-#: options boards/command_build.py passes)
-SYNTH = {"icebreaker": "synth_ice40 -dsp", "ulx3s": "synth_ecp5"}
+#: options of the board's profile, as boards/command_build.py passes them)
+SYNTH = {board: f"{cmd} {profile(board).synth_opts}".strip()
+         for board, cmd in (("icebreaker", "synth_ice40"), ("ulx3s", "synth_ecp5"))}
 TOP = "ep_soc"
 MODELS = Path(__file__).resolve().parent / "models"
 

@@ -23,7 +23,8 @@ HEADER_FIELDS = HEADER - 2
 
 class FrameSender(wiring.Component):
     """``body`` in (header fields and payload), framed ``bytes`` out; ``done`` pulses
-    with a frame's last byte.  One CRC circuit serves every byte."""
+    the cycle after a frame's last byte is taken (registered: the UART's ready does not
+    reach the receive store through it).  One CRC circuit serves every byte."""
 
     def __init__(self) -> None:
         super().__init__({
@@ -39,6 +40,7 @@ class FrameSender(wiring.Component):
         empty = Signal()  # the header's last field was the frame's last byte
         sent = self.bytes.valid & self.bytes.ready
         m.d.comb += crc.data.eq(self.bytes.payload)
+        m.d.sync += self.done.eq(0)
 
         def pass_through() -> None:
             m.d.comb += [self.bytes.payload.eq(self.body.payload.data),
@@ -76,6 +78,6 @@ class FrameSender(wiring.Component):
                 with m.If(sent):
                     m.d.sync += k.eq(1)
                     with m.If(k == 1):
-                        m.d.comb += self.done.eq(1)
+                        m.d.sync += self.done.eq(1)
                         m.next = "IDLE"
         return m

@@ -37,10 +37,10 @@ def test_sender_frames_as_the_host_does() -> None:
             ready = int(rng.random() < 0.7)
             ctx.set(dut.bytes.ready, ready)
             await ctx.delay(1e-7)  # after the source's sets of this cycle
+            if ctx.get(dut.done):  # the cycle after the frame's last byte
+                dones.append(len(out))
             if ready and ctx.get(dut.bytes.valid):
                 out.append(ctx.get(dut.bytes.payload))
-            if ctx.get(dut.done):
-                dones.append(len(out))
             await ctx.tick()
             cycles += 1
 
