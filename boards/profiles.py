@@ -94,7 +94,9 @@ PROFILES: dict[str, BoardProfile] = {
     "icebreaker": BoardProfile(
         board="icebreaker", title="1BitSquared iCEBreaker (iCE40UP5K)",
         clock_hz=24e6, baud=DEFAULT_BAUD, config="up5k",
-        seed=4,
+        # of seeds 4-11 on the components netlist (5233 LC) 7 is the fastest (25.5 MHz;
+        # 4 and 8 meet too): `--seeds` finds another when the netlist changes
+        seed=7,
         # the UP5K's 8 DSP blocks take the multipliers; -dff lets ABC9 map the logic
         # around the flops too (about 50 fewer logic cells: the build is 99 % full)
         synth_opts="-dsp -dff",
