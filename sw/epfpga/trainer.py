@@ -44,6 +44,8 @@ class TrainOptions:
     verify_golden: bool = False
     progress: bool = True
     plot: bool = True
+    #: how the user continues an interrupted run (a caller that resumes by itself says so)
+    resume_hint: str = "--resume continues from it"
 
 
 def epoch_order(cfg: EPConfig, epoch: int, n: int) -> np.ndarray:
@@ -165,13 +167,13 @@ def train(cfg: EPConfig, ds: Dataset, opt: TrainOptions) -> dict[str, Any]:
                     checkpoint()
                     saved = True
                     print(f"interrupted: checkpoint saved at epoch {epoch + 1}, sample "
-                          f"{position}; continue with --resume", file=sys.stderr)
+                          f"{position}; {opt.resume_hint}", file=sys.stderr)
                     raise KeyboardInterrupt
             except KeyboardInterrupt:
                 bar.close()
                 if not saved:
                     print(f"\nstopped inside a chunk: the last checkpoint in {ck_path} "
-                          "stands; --resume continues from it", file=sys.stderr)
+                          f"stands; {opt.resume_hint}", file=sys.stderr)
                 raise
             bar.close()
             train_time = time.time() - t0

@@ -73,7 +73,7 @@ def cnn(mode: Any, out: Path, dataset: str) -> dict[str, Any]:
         reports[engine] = train(cfg, ds, TrainOptions(
             engine=engine, epochs=epochs, train_samples=n_train, test_samples=n_test,
             out=out / engine, resume=True, checkpoint_every=1000, progress=mode.progress,
-            plot=True))
+            plot=True, resume_hint="the same reproduce command continues from it"))
     model = ConvEP(cfg)
     model.load_state_dict(load_checkpoint(out / "float" / "checkpoint.npz").state)
     x_test, y_test = ds.x_test[:n_test], ds.y_test[:n_test]
