@@ -133,6 +133,33 @@ class SharedConfig:
         else:
             path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
+    #: what a config file of this kind is called in messages, and the numerics version
+    #: its digest carries (a new version: every digest and every cached build changes)
+    KIND = "config"
+    VERSION_KEY = ("numerics_version", NUMERICS_VERSION)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown {cls.KIND} keys {unknown}; known keys: "
+                              f"{sorted(known)}")
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise ConfigError(f"bad {cls.KIND} value: {e}") from None
+
+    @property
+    def digest(self) -> str:
+        """Stable 64-bit hex digest of everything that affects numerics or gateware."""
+        d = self.to_dict()
+        d.pop("name")
+        key, version = self.VERSION_KEY
+        d[key] = version
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
     @property
     def act_bits(self) -> int:
         """Unsigned state width: [0, 1] inclusive needs one integer bit."""
@@ -391,17 +418,6 @@ class EPConfig(SharedConfig):
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EPConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
-        try:
-            return cls(**d)
-        except TypeError as e:
-            raise ConfigError(f"bad config value: {e}") from None
-
-    @classmethod
     def load(cls, path: str | Path) -> EPConfig:
         path = Path(path)
         if not path.exists():
@@ -418,14 +434,6 @@ class EPConfig(SharedConfig):
             return ConvConfig.from_dict(d)  # type: ignore[return-value]
         return cls.from_dict(d)
 
-    @property
-    def digest(self) -> str:
-        """Stable 64-bit hex digest of everything that affects numerics or gateware."""
-        d = self.to_dict()
-        d.pop("name")
-        d["numerics_version"] = NUMERICS_VERSION
-        blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
 
 
 PRESETS: dict[str, EPConfig] = {

@@ -15,8 +15,6 @@ as a ``ConvConfig``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import numbers
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +54,8 @@ class ConvConfig(SharedConfig):
 
     #: conv rates may be finer than the layered network's (lr_frac up to 30)
     LR_FRAC_MAX = 30
+    KIND = "conv config"
+    VERSION_KEY = ("conv_numerics_version", CONV_NUMERICS_VERSION)
 
     in_shape: tuple[int, ...] = (1, 28, 28)
     channels: tuple[int, ...] = (32, 64)
@@ -266,24 +266,8 @@ class ConvConfig(SharedConfig):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConvConfig:
-        d = {k: v for k, v in d.items() if k != "kind"}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown conv config keys {unknown}; known keys: "
-                              f"{sorted(known)}")
-        try:
-            return cls(**d)
-        except TypeError as e:
-            raise ConfigError(f"bad conv config value: {e}") from None
+        return super().from_dict({k: v for k, v in d.items() if k != "kind"})
 
-    @property
-    def digest(self) -> str:
-        d = self.to_dict()
-        d.pop("name")
-        d["conv_numerics_version"] = CONV_NUMERICS_VERSION
-        blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def _prod(t: tuple[int, ...]) -> int:
