@@ -933,9 +933,10 @@ class EPCore(wiring.Component):
                         write_states(lay, hi(pw.i), spread(s_new, ab), onehot(lo(pw.i)))
                         if lay == L:
                             with m.If(last_free):
-                                # (lanes 1.. stay empty: only this order fills them)
-                                m.d.comb += [cand.valid.eq(1), cand.payload.s[0].eq(s_new),
-                                             cand.payload.ok[0].eq(1), cand.payload.row.eq(pw.i)]
+                                # one row, in lane 0 (every bit of the word driven: a
+                                # part left undriven is an X in the Verilog)
+                                m.d.comb += [cand.valid.eq(1), cand.payload.s.eq(s_new),
+                                             cand.payload.ok.eq(1), cand.payload.row.eq(pw.i)]
 
             def relax_groups(lay: int, nf: int, nb: int, nt: int) -> None:
                 pp = pipe_of[lay]
