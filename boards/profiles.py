@@ -19,6 +19,7 @@ from epfpga.errors import EpfpgaError
 from .parts import PARTS
 
 if TYPE_CHECKING:  # the gateware (Amaranth) only when a timing is asked for
+    from epfpga.config import EPConfig
     from epfpga.hw.link.uart import BaudTiming
 
 #: The baud every profile uses: exact on the FT2232H and the FT231X (the FT231X's maximum).
@@ -69,6 +70,15 @@ class BoardProfile:
     seed: int = 0  # nextpnr placement seed that met the clock; 0: nextpnr's own start
     #: Yosys's synth_ice40 / synth_ecp5 options (the build and the gate-level simulation)
     synth_opts: str = ""
+    #: added for the profile's own config, which fills the part
+    full_part_synth_opts: str = ""
+
+    def synth_options(self, cfg: EPConfig) -> str:
+        """Yosys's options for building ``cfg`` on this board."""
+        from epfpga.config import get_config
+
+        full = cfg.digest == get_config(self.config).digest
+        return f"{self.synth_opts} {self.full_part_synth_opts if full else ''}".strip()
 
     @property
     def oscillator_hz(self) -> float:
@@ -97,9 +107,11 @@ PROFILES: dict[str, BoardProfile] = {
         # of seeds 4-11 on the components netlist (5233 LC) 7 is the fastest (25.5 MHz;
         # 4 and 8 meet too): `--seeds` finds another when the netlist changes
         seed=7,
-        # the UP5K's 8 DSP blocks take the multipliers; -dff lets ABC9 map the logic
-        # around the flops too (about 50 fewer logic cells: the build is 99 % full)
-        synth_opts="-dsp -dff",
+        # the UP5K's 8 DSP blocks take the multipliers; for up5k, -dff lets ABC9 map
+        # the logic around the flops too (about 50 fewer logic cells: that build is
+        # 99 % full).  Only there: on some netlists (`tiny`, one lane) ABC9 with -dff
+        # exhausts YoWASP's call stack.
+        synth_opts="-dsp", full_part_synth_opts="-dff",
         # LEDR_N on pin 11 (led 0) and LEDG_N on pin 37 (led 1), both beside the USB jack
         leds=(Led(1, "LEDG", "green", ("busy",)),
               Led(0, "LEDR", "red", ("crc_error", "seq_gap"))),

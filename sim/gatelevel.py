@@ -1,7 +1,7 @@
 """The SoC as the board's build synthesises it, simulated gate by gate.
 
 The build (boards/command_build.py, Amaranth's Lattice platform) hands Yosys the design
-as RTLIL and runs ``synth_ice40 -dsp -dff`` (iCEBreaker) or ``synth_ecp5`` (ULX3S); here the
+as RTLIL and runs ``synth_ice40`` with the profile's options or ``synth_ecp5``; here the
 same SoC (UART at the pins, the board's memories and multiplier plan) goes through the
 same command, and the netlist it makes is written out as Verilog and compiled by
 Verilator with cell models.  What this catches that RTL simulation cannot: a synthesis
@@ -25,8 +25,11 @@ from epfpga.errors import EpfpgaError
 
 #: the synthesis command of each board's build (Amaranth's Lattice platforms with the
 #: options of the board's profile, as boards/command_build.py passes them)
-SYNTH = {board: f"{cmd} {profile(board).synth_opts}".strip()
-         for board, cmd in (("icebreaker", "synth_ice40"), ("ulx3s", "synth_ecp5"))}
+SYNTH = {"icebreaker": "synth_ice40", "ulx3s": "synth_ecp5"}
+
+
+def synth_command(board: str, cfg: EPConfig) -> str:
+    return f"{SYNTH[board]} {profile(board).synth_options(cfg)}".strip()
 TOP = "ep_soc"
 MODELS = Path(__file__).resolve().parent / "models"
 
@@ -75,7 +78,7 @@ def netlist(cfg: EPConfig, plan, out: Path) -> Path:
 
     il, v = out / f"{TOP}.il", out / f"{TOP}.gates.v"
     il.write_text(rtlil.convert(EPSoC(cfg, uart=plan.timing, plan=plan.hw), name=TOP))
-    script = f"read_rtlil {il.name}; {SYNTH[plan.board]} -top {TOP}; " \
+    script = f"read_rtlil {il.name}; {synth_command(plan.board, cfg)} -top {TOP}; " \
              f"write_verilog -noattr {v.name}"
     log = out / "synth.log"
     from epfpga.boards.command_build import _tool

@@ -155,9 +155,9 @@ def build_native(cfg: EPConfig, plan: BoardPlan | None = None) -> Path:
 
         h.update(plan.key.encode() + (spram_model().encode() if plan.spram else b""))
         if plan.gate_level:
-            from .gatelevel import SYNTH, cell_library
+            from .gatelevel import cell_library, synth_command
 
-            h.update(SYNTH[plan.board].encode())  # the synthesis command makes the netlist
+            h.update(synth_command(plan.board, cfg).encode())  # it makes the netlist
             for f in cell_library(plan.board):
                 h.update(f.read_bytes())
     kind = plan.key if plan else "bytes"

@@ -1,6 +1,6 @@
-"""Gate-level: the SoC as each board's build synthesises it (synth_ice40 -dsp -dff,
-synth_ecp5), in Verilator with the cell models (Yosys's, and epfpga's own DP16KD and
-MULT18X18D), at the pins at 3 Mbaud -- training and the weights it leaves bit-exact
+"""Gate-level: the SoC as each board's build synthesises it (synth_ice40 or synth_ecp5
+with the profile's options), in Verilator with the cell models (Yosys's, and epfpga's
+own DP16KD and MULT18X18D), at the pins at 3 Mbaud -- training and the weights it leaves bit-exact
 with the golden model."""
 
 from __future__ import annotations
