@@ -77,6 +77,13 @@ class HardwarePlan:
         """(name, depth, width) of every block-RAM memory of the core."""
         return memory_plan(self.cfg, self.spram, self.fast)
 
+    def memory(self, name: str) -> tuple[int, int]:
+        """(depth, width) of one of them; depth at least 1 (a memory must have a word)."""
+        for name_, depth, width in self.memories():
+            if name_ == name:
+                return max(depth, 1), width
+        raise KeyError(name)
+
 
 def make_plan(cfg: EPConfig, shared_mul: bool | None = None, spram: bool = False
               ) -> HardwarePlan:

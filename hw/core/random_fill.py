@@ -16,10 +16,10 @@ from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from epfpga.config import EPConfig
 from epfpga.numerics import LFSR_MASK, lfsr_seed
 
 from ..layout import rand_offsets
+from ..plan import HardwarePlan
 
 
 class SeedSignature(wiring.Signature):
@@ -30,23 +30,15 @@ class SeedSignature(wiring.Signature):
                           "en": Out(1)})
 
 
-def rand_memories(cfg: EPConfig) -> dict[str, tuple[int, int]]:
-    """(depth, width) of ``rand_a`` and ``rand_c``, as the core's memory plan has them."""
-    from ..layout import memory_plan
-
-    return {name: (max(depth, 1), width) for name, depth, width
-            in memory_plan(cfg, False, False) if name in ("rand_a", "rand_c")}
-
-
 class RandomFill(wiring.Component):
     """Every layer's LFSR, stepped exactly as the golden model's: ``start`` (one cycle)
     draws all layers' values in layer order, ``busy`` while it runs.  ``state`` is each
-    LFSR's current value, for the host's reads; ``seed`` sets one."""
+    LFSR's current value, for the host's reads; ``seed`` sets one.  Its write ports are
+    shaped like the plan's ``rand_a`` and ``rand_c``."""
 
-    def __init__(self, cfg: EPConfig):
-        self.cfg = cfg
-        mems = rand_memories(cfg)
-        (a_depth, a_width), (c_depth, c_width) = mems["rand_a"], mems["rand_c"]
+    def __init__(self, plan: HardwarePlan):
+        cfg = self.cfg = plan.cfg
+        (a_depth, a_width), (c_depth, c_width) = plan.memory("rand_a"), plan.memory("rand_c")
         lanes = cfg.lanes
         super().__init__({
             "start": In(1),

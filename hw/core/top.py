@@ -51,15 +51,11 @@ from ..plan import HardwarePlan, default_shared_mul, make_plan
 from ..spram import SinglePortMemory
 from .argmax import Argmax
 from .host_port import HostPortSignature
-from .job import job_layout, nnz_bits
+from .job import index_bits, job_layout, nnz_bits
 from .pixel_loader import PixelLoader
 from .random_fill import RandomFill
 
 __all__ = ["EPCore", "default_shared_mul"]  # default_shared_mul: moved to hw/plan.py
-
-
-def _bits(n: int) -> int:
-    return max(1, (n - 1).bit_length())
 
 
 class AddressMap:
@@ -139,7 +135,7 @@ class EPCore(wiring.Component):
         members = {
             "job": In(stream.Signature(job_layout(cfg))),
             "pixels": In(stream.Signature(unsigned(cfg.act_bits))),
-            "result": Out(stream.Signature(unsigned(_bits(cfg.layers[-1])))),
+            "result": Out(stream.Signature(unsigned(index_bits(cfg.layers[-1])))),
             "t1": In(16, init=cfg.T1),
             "t2": In(16, init=cfg.T2),
             "beta_q": In(unsigned(cfg.beta_frac + 1), init=cfg.beta_q),
@@ -267,7 +263,7 @@ class EPCore(wiring.Component):
         # from, combinationally: on the fast plan's part (the ECP5) it sits in LUT RAM,
         # whose registered output comes 5 ns sooner than block RAM's (the 4-lane build's
         # critical path started there).
-        NZ = mem("nz", unsigned(_bits(n[0] + 1)),
+        NZ = mem("nz", unsigned(index_bits(n[0] + 1)),
                  attrs={"ram_style": "distributed"} if overlap else None)
         DRV = mem("drive")
         AR = mem("rand_a")
@@ -317,8 +313,8 @@ class EPCore(wiring.Component):
         nnz = Signal(nnz_bits(cfg))
         nnz_p1 = Signal.like(nnz, name="nnz_p1")  # (steady long before the update reads it)
         m.d.sync += nnz_p1.eq(nnz + 1)
-        i = Signal(_bits(max(n) + 1) + 1)
-        t = Signal(_bits(max(n) + 2) + 1)
+        i = Signal(index_bits(max(n) + 1) + 1)
+        t = Signal(index_bits(max(n) + 2) + 1)
         accs = [Signal(acc_shape, name=f"acc_{k}") for k in range(P)]  # per lane of a group
         acc = accs[0]  # the one accumulator of the row order (never live with a group's)
         # Lane 0's sum is one adder for the drive and every layer's relaxation, in both
@@ -334,7 +330,8 @@ class EPCore(wiring.Component):
         nudge_shape = signed(ab + cfg.beta_frac + 5)
         nudge_r = [Signal(nudge_shape, name=f"nudge{k}") for k in range(P)]
         # the argmax takes the output layer's free end states as they are written
-        m.submodules.argmax = argmax = Argmax(P, ab, _bits(max(n) + 1) + lg + 1, _bits(n[-1]))
+        m.submodules.argmax = argmax = Argmax(P, ab, index_bits(max(n) + 1) + lg + 1,
+                                              index_bits(n[-1]))
         cand = argmax.candidates
         # row-group loops (drive, updates): a two-stage pipeline
         t1_, j2, j3, j4, j5 = (Signal.like(t, name=f"j{k}") for k in range(1, 6))
@@ -500,7 +497,7 @@ class EPCore(wiring.Component):
         host_lane = Signal(max(lg, 1))
 
         # stochastic rounding's random values, drawn while the sample loads and relaxes
-        m.submodules.random_fill = fill = RandomFill(cfg)
+        m.submodules.random_fill = fill = RandomFill(hp)
         wiring.connect(m, fill.a_write, ARw)
         wiring.connect(m, fill.c_write, CRw)
         m.d.comb += fill.seed.data.eq(h_wdata)  # (ungated: only ``en`` is decoded)

@@ -11,8 +11,9 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
-from epfpga.hw.core.random_fill import RandomFill, rand_memories
+from epfpga.hw.core.random_fill import RandomFill
 from epfpga.hw.layout import rand_offsets, words
+from epfpga.hw.plan import make_plan
 from epfpga.numerics import lfsr_seed, lfsr_step
 from tests.hw.configs import small_config
 
@@ -36,8 +37,9 @@ def expected(cfg, states: list[int]) -> tuple[list[list[int]], list[list[int]], 
 def run_fill(cfg, seeds: list[int] | None, fills: int):
     """``fills`` fills (after writing ``seeds`` into the LFSRs); the memories' contents
     after each, unpacked per layer, and the cycles each took."""
-    dut = RandomFill(cfg)
-    mems = rand_memories(cfg)
+    plan = make_plan(cfg)
+    dut = RandomFill(plan)
+    mems = {name: plan.memory(name) for name in ("rand_a", "rand_c")}
     m = Module()
     m.submodules.fill = dut
     m.submodules.a = a_mem = Memory(shape=mems["rand_a"][1], depth=mems["rand_a"][0], init=[])
