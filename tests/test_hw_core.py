@@ -11,6 +11,7 @@ from epfpga.config import EPConfig, get_config
 from epfpga.golden import GoldenModel
 from epfpga.hw.core import EPCore
 from tests.hw.host import host_access
+from tests.hw.streams import put
 from tests.test_golden import random_params
 
 
@@ -35,15 +36,9 @@ def random_hw_config(rng: np.random.Generator) -> EPConfig:
 
 async def send_sample(ctx, dut: EPCore, x, y: int, neg: int, train: int = 1) -> None:
     """The job, then the pixels (the core takes one per cycle)."""
-    ctx.set(dut.job.payload, {"train": train, "neg": neg, "label": y})
-    ctx.set(dut.job.valid, 1)
-    await ctx.tick().until(dut.job.ready)
-    ctx.set(dut.job.valid, 0)
+    await put(ctx, dut.job, {"train": train, "neg": neg, "label": y})
     for p in x:
-        ctx.set(dut.pixels.payload, int(p))
-        ctx.set(dut.pixels.valid, 1)
-        await ctx.tick().until(dut.pixels.ready)
-    ctx.set(dut.pixels.valid, 0)
+        await put(ctx, dut.pixels, int(p))
 
 
 def run_core(cfg: EPConfig, W, b, samples, flip: tuple[int, int] | None = None,

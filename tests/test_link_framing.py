@@ -18,6 +18,7 @@ from epfpga.errors import EpfpgaError
 from epfpga.hw.link.framing import FrameReceiver
 from epfpga.hw.link.rx_buffer import RxBuffer
 from epfpga.hw.link.uart import BaudTiming, UARTRx, UARTTx, baud_timing
+from tests.hw.streams import put
 
 TIMEOUT_BITS = 6
 TIMEOUT = 1 << TIMEOUT_BITS
@@ -32,10 +33,7 @@ def receive(data: bytes, timeout: int = TIMEOUT, gap_every: int = 0):
 
     async def feed(ctx):
         for i, byte in enumerate(data):
-            ctx.set(dut.bytes.payload, byte)
-            ctx.set(dut.bytes.valid, 1)
-            await ctx.tick().until(dut.bytes.ready)
-            ctx.set(dut.bytes.valid, 0)
+            await put(ctx, dut.bytes, byte)
             if gap_every and (i + 1) % gap_every == 0:
                 await ctx.tick().repeat(timeout + 5)
         await ctx.tick().repeat(timeout + 20)
@@ -198,10 +196,7 @@ def test_uart_receives_an_exact_host_line_and_transmits_in_time(clock_hz: float,
         await ctx.tick().repeat(3 * int(cpb))
 
     async def send(ctx):
-        ctx.set(tx.data.payload, 0x55)  # alternating bits: an edge at every bit
-        ctx.set(tx.data.valid, 1)
-        await ctx.tick().until(tx.data.ready)
-        ctx.set(tx.data.valid, 0)
+        await put(ctx, tx.data, 0x55)  # alternating bits: an edge at every bit
         last, clock = 1, 0
         for clock in range(int(11 * cpb) + 2):
             level = ctx.get(tx.tx)

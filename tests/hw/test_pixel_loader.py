@@ -12,6 +12,7 @@ from amaranth.sim import Simulator
 
 from epfpga.hw.core.pixel_loader import PixelLoader
 from tests.hw.configs import small_config
+from tests.hw.streams import put
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -32,17 +33,9 @@ def test_loader_fills_banks_in_turn(seed: int) -> None:
 
     async def feed(ctx):
         for px, train, label in samples:
-            ctx.set(dut.job.payload, {"train": train, "neg": 0, "label": label})
-            ctx.set(dut.job.valid, 1)
-            await ctx.tick().until(dut.job.ready)
-            ctx.set(dut.job.valid, 0)
+            await put(ctx, dut.job, {"train": train, "neg": 0, "label": label})
             for p in px:
-                while rng.random() < 0.3:  # the link has gaps
-                    await ctx.tick()
-                ctx.set(dut.pixels.payload, int(p))
-                ctx.set(dut.pixels.valid, 1)
-                await ctx.tick().until(dut.pixels.ready)
-                ctx.set(dut.pixels.valid, 0)
+                await put(ctx, dut.pixels, int(p), (rng, 0.3))  # the link has gaps
 
     async def core(ctx):
         for _ in samples:

@@ -10,6 +10,7 @@ from amaranth.sim import Simulator
 
 from epfpga import protocol as p
 from epfpga.hw.link.sender import FrameSender
+from tests.hw.streams import put
 
 
 def test_sender_frames_as_the_host_does() -> None:
@@ -24,12 +25,7 @@ def test_sender_frames_as_the_host_does() -> None:
         for cmd, seq, payload in frames:
             body = struct.pack("<BHH", cmd, seq, len(payload)) + payload
             for i, b in enumerate(body):
-                while rng.random() < 0.3:
-                    await ctx.tick()
-                ctx.set(dut.body.payload, {"data": b, "last": i == len(body) - 1})
-                ctx.set(dut.body.valid, 1)
-                await ctx.tick().until(dut.body.ready)
-                ctx.set(dut.body.valid, 0)
+                await put(ctx, dut.body, {"data": b, "last": i == len(body) - 1}, (rng, 0.3))
 
     async def sink(ctx):
         cycles = 0
