@@ -57,11 +57,11 @@ def test_ctrl_c_with_the_board_engine_checkpoints_the_board(tmp_path, idx, board
     real = BoardAdapter.train_chunk
     seen = {"n": 0}
 
-    def interrupted(self, X, Y):
+    def interrupted(self, X, Y, index=None):
         seen["n"] += len(X)
         if seen["n"] == 200:
             os.kill(os.getpid(), signal.SIGINT)
-        return real(self, X, Y)
+        return real(self, X, Y, index)
 
     monkeypatch.setattr(BoardAdapter, "train_chunk", interrupted)
     out = str(tmp_path / "b")

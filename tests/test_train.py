@@ -53,11 +53,11 @@ def test_ctrl_c_mid_chunk_then_resume_trains_each_sample_once(tmp_path, idx, mon
     real = GoldenEngine.train_chunk
     seen = {"n": 0}
 
-    def interrupted(self, X, Y):
+    def interrupted(self, X, Y, index=None):
         if seen["n"] <= sample < seen["n"] + len(X):
             os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C now
         seen["n"] += len(X)
-        return real(self, X, Y)
+        return real(self, X, Y, index)
 
     monkeypatch.setattr(GoldenEngine, "train_chunk", interrupted)
     assert _train("--dataset", idx, "--out", str(tmp_path / "int")) == 130
@@ -76,12 +76,12 @@ def test_a_second_ctrl_c_stops_at_once_and_the_last_checkpoint_stands(tmp_path, 
     real = GoldenEngine.train_chunk
     seen = {"n": 0}
 
-    def insistent(self, X, Y):
+    def insistent(self, X, Y, index=None):
         seen["n"] += len(X)
         if seen["n"] > 150:  # Ctrl-C twice inside the chunk after the one at 100
             os.kill(os.getpid(), signal.SIGINT)
             os.kill(os.getpid(), signal.SIGINT)
-        return real(self, X, Y)
+        return real(self, X, Y, index)
 
     monkeypatch.setattr(GoldenEngine, "train_chunk", insistent)
     assert _train("--dataset", idx, "--out", str(tmp_path / "int"),

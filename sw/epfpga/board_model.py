@@ -16,25 +16,44 @@ import numpy as np
 
 from . import protocol as p
 from .config import EPConfig
+from .dataset_image import crc32, read_record
 from .golden import GoldenModel
 
 
 class BoardModel:
     """``clock_hz``/``baud``: what INFO reports (0, 0: a board with no UART, as the
-    byte-stream SoC in simulation); ``window``: the receive store INFO advertises."""
+    byte-stream SoC in simulation); ``window``: the receive store INFO advertises;
+    ``store_bytes``: a dataset store of that size (the ULX3S's SDRAM; 0: none, as the
+    gateware today), which survives ``reset`` but not ``power_cycle``."""
 
     def __init__(self, cfg: EPConfig, clock_hz: int = 0, baud: int = 0,
-                 window: int = p.STORE_BYTES):
+                 window: int = p.STORE_BYTES, store_bytes: int = 0):
         self.cfg = cfg
         self.clock_hz, self.baud, self.window = clock_hz, baud, window
-        self.golden = GoldenModel(cfg)
+        self.store = bytearray(store_bytes)
+        self.lock = threading.Lock()
+        self._reset()
+
+    def reset(self) -> None:
+        """The board's reset: the network back to its initial weights, the link state
+        and counters cleared; the dataset store (SDRAM) keeps its contents."""
+        with self.lock:
+            self._reset()
+
+    def _reset(self) -> None:
+        self.golden = GoldenModel(self.cfg)
         self.parser = p.StreamParser()
         self.expected = 0
         # one slot per sequence number modulo the window, as the gateware keeps them:
         # (seq, cmd, answer)
         self.slots: list[tuple[int, int, bytes] | None] = [None] * p.REPLAY_WINDOW
         self.counters = dict.fromkeys(p.STATUS_FIELDS, 0)
-        self.lock = threading.Lock()
+
+    def power_cycle(self) -> None:
+        """A reset that also loses the dataset store (SDRAM keeps nothing unpowered)."""
+        with self.lock:
+            self.store = bytearray(len(self.store))
+            self._reset()
 
     def receive(self, data: bytes) -> bytes:
         """Bytes in from the host, bytes out to it."""
@@ -93,8 +112,12 @@ class BoardModel:
 
         try:
             if f.cmd == p.INFO:
+                caps = p.CAP_BASE | (p.CAP_DATASET if self.store else 0)
                 return ok(p.info_payload(p.VERSION, cfg.digest, cfg.layers, self.clock_hz,
-                                         self.baud, self.window))
+                                         self.baud, self.window, caps))
+            if self.store and f.cmd in (p.DS_INFO, p.DS_WRITE, p.DS_DIGEST, p.DS_TRAIN,
+                                        p.DS_INFER):
+                return self._dataset(f, ok, err)
             if f.cmd == p.STATUS:
                 self.counters["samples"] = g.samples_trained
                 return ok(b"".join(struct.pack("<I", self.counters[k] % (1 << p.STATUS_BITS[k]))
@@ -125,6 +148,45 @@ class BoardModel:
             return err(p.E_BAD_PAYLOAD)
         self.counters["unknown_cmds"] += 1
         return err(p.E_UNKNOWN_CMD)
+
+    def _dataset(self, f: p.Frame, ok, err) -> bytes:
+        """The dataset store's commands; every check comes before anything changes."""
+        cfg, g, store, n = self.cfg, self.golden, self.store, len(f.payload)
+        if f.cmd == p.DS_INFO:
+            return ok(struct.pack("<IH", len(store), p.DS_RUN_MAX))
+        if f.cmd == p.DS_WRITE:
+            if n < 4:
+                return err(p.E_BAD_PAYLOAD)
+            (offset,) = struct.unpack_from("<I", f.payload)
+            if offset + n - 4 > len(store):
+                return err(p.E_RANGE)
+            store[offset:offset + n - 4] = f.payload[4:]
+            return ok()
+        if f.cmd == p.DS_DIGEST:
+            if n != 8:
+                return err(p.E_BAD_PAYLOAD)
+            offset, length = struct.unpack_from("<II", f.payload)
+            if offset + length > len(store):
+                return err(p.E_RANGE)
+            return ok(struct.pack("<I", crc32(bytes(store[offset:offset + length]))))
+        table, count, entries = p.parse_ds_run(f.payload)  # (ValueError: bad payload)
+        if (entries & ~(p.DS_NEG | (p.DS_NEG - 1))).any() or (
+                f.cmd == p.DS_INFER and (entries & p.DS_NEG).any()):
+            return err(p.E_BAD_PAYLOAD)
+        if table + 4 * count > len(store) or ((entries & (p.DS_NEG - 1)) >= count).any():
+            return err(p.E_RANGE)
+        out = bytearray()
+        for e in entries:
+            rec = read_record(store, table, count, int(e) & (p.DS_NEG - 1), cfg.layers[0],
+                              cfg.act_one, cfg.layers[-1])
+            if rec is None:
+                out.append(p.DS_BAD_SAMPLE)
+            elif f.cmd == p.DS_TRAIN:
+                out.append(g.train_sample(rec[0], rec[1],
+                                          beta_sign=-1 if e & p.DS_NEG else 1).prediction)
+            else:
+                out.append(g.infer(rec[0]))
+        return ok(bytes(out))
 
     def _access(self, f: p.Frame, ok, err) -> bytes:
         """READ/WRITE, checked in the gateware's order: the payload's shape, the region,

@@ -22,10 +22,12 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import numpy as np
+from tqdm import tqdm
 
 from . import protocol as p
 from .boards.profiles import DEFAULT_BAUD
 from .config import EPConfig
+from .dataset_image import DatasetImage, build_image
 from .errors import EpfpgaError
 from .numerics import lfsr_seed, lfsr_step
 
@@ -245,6 +247,37 @@ class Board:
         reqs = [(p.INFER, p.encode_sample(x, act_one)) for x in X]
         return np.array([r[0] for r in self.transact(reqs)], dtype=np.int64)
 
+    # ------------------------------------------------------------ dataset store
+    def ds_info(self) -> dict[str, int]:
+        (r,) = self.transact([(p.DS_INFO, b"")])
+        capacity, run_max = struct.unpack("<IH", r)
+        return {"capacity": capacity, "run_max": run_max}
+
+    def ds_digests(self, pieces: list[tuple[int, int]]) -> list[int]:
+        """CRC-32 of each (offset, length) of the store."""
+        reqs = [(p.DS_DIGEST, struct.pack("<II", o, n)) for o, n in pieces]
+        return [struct.unpack("<I", r)[0] for r in self.transact(reqs)]
+
+    def ds_write(self, offset: int, data: bytes, progress: Any = None) -> None:
+        """``data`` into the store at ``offset``, in pipelined frames; ``progress``
+        (a tqdm bar) advances by the bytes of each batch of frames."""
+        step, batch = p.DS_WRITE_MAX, 16
+        for at in range(0, len(data), step * batch):
+            part = data[at:at + step * batch]
+            self.transact([(p.DS_WRITE, struct.pack("<I", offset + at + o) + part[o:o + step])
+                           for o in range(0, len(part), step)])
+            if progress is not None:
+                progress.update(len(part))
+
+    def ds_run(self, cmd: int, table: int, count: int, entries: np.ndarray) -> np.ndarray:
+        """DS_TRAIN or DS_INFER over ``entries`` (indices into the table at ``table``,
+        with ``p.DS_NEG`` for a -beta nudge); one prediction each."""
+        e = np.asarray(entries, dtype=np.int64)
+        reqs = [(cmd, p.ds_run_payload(table, count, e[i:i + p.DS_RUN_MAX]))
+                for i in range(0, e.size, p.DS_RUN_MAX)]
+        out = b"".join(self.transact(reqs))
+        return np.frombuffer(out, dtype=np.uint8).astype(np.int64)
+
 
 class BoardEngine:
     """The training engine over a board; keeps the host-side half of the state (the
@@ -268,8 +301,75 @@ class BoardEngine:
                 f"(layers {info['layers']}), but the host config {cfg.name!r} has digest "
                 f"{cfg.digest}: build and program the board for this config, or pass its "
                 "config with --config")
+        self.info = info
         self.sign_lfsr = lfsr_seed(cfg.seed, cfg.n_layers)
         self.samples_trained = 0
+        self.image: DatasetImage | None = None  # the dataset in the board's store, if used
+
+    # ------------------------------------------------------------ dataset store
+    def use_dataset(self, ds: Any, progress: bool = True, samples: int | None = None
+                    ) -> str | None:
+        """Put ``ds`` into the board's dataset store, if it has one that holds it, and
+        train and test from there (``train_many``/``infer_batch`` with indices).  Only
+        the pieces the store does not already hold are sent, so a second run sends
+        nothing and an interrupted upload resumes.  ``samples``: how many the run would
+        stream otherwise; when that is fewer bytes than the upload still to do, they are
+        streamed.  Returns why the samples will be streamed, or None."""
+        if not self.info["capabilities"] & p.CAP_DATASET:
+            return "the board has no dataset store"
+        capacity = self.board.ds_info()["capacity"]
+        if progress:
+            print(f"encoding {ds.name} for the board's store ...", flush=True)
+        image = build_image(ds, self.cfg)
+        if len(image.data) > capacity:
+            return (f"{ds.name} takes {len(image.data)} bytes encoded, more than the "
+                    f"board's {capacity}-byte store")
+        missing = self.missing_pieces(image)
+        upload = sum(n for _, n in missing)
+        n = len(ds.x_train) + len(ds.x_test)
+        if samples is not None and upload and samples * len(image.data) / n < upload:
+            return (f"this run streams fewer bytes than the {upload}-byte upload of "
+                    f"{ds.name} to the store would take")
+        if progress and not missing:
+            print(f"the board's store already holds {ds.name} (image {image.digest}): "
+                  "nothing to upload", flush=True)
+        self.sync_image(image, progress, missing)
+        self.image = image
+        return None
+
+    def missing_pieces(self, image: DatasetImage) -> list[tuple[int, int]]:
+        """The digest pieces of ``image`` that the board's store does not hold."""
+        pieces = image.pieces()
+        have = self.board.ds_digests(pieces)
+        return [piece for piece, c, want in zip(pieces, have, image.crcs, strict=True)
+                if c != want]
+
+    def sync_image(self, image: DatasetImage, progress: bool = True,
+                   missing: list[tuple[int, int]] | None = None) -> int:
+        """Make the store hold ``image``: the pieces whose CRC-32 differs (``missing``,
+        if already asked) are written and checked again.  Returns the bytes sent."""
+        todo = self.missing_pieces(image) if missing is None else missing
+        total = sum(n for _, n in todo)
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc="dataset upload",
+                   disable=not progress or not total, dynamic_ncols=True)
+        with bar:
+            for o, n in todo:
+                self.board.ds_write(o, image.data[o:o + n], bar)
+        if todo and (bad := [o for o, _ in self.missing_pieces(image)]):
+            raise BoardError(
+                f"{len(bad)} piece(s) of the dataset read back differently from what was "
+                f"written (first at byte {bad[0]}): the board's store is faulty")
+        return total
+
+    def _stored(self, cmd: int, table: int, count: int, entries: np.ndarray) -> np.ndarray:
+        pred = self.board.ds_run(cmd, table, count, entries)
+        if (pred == p.DS_BAD_SAMPLE).any():
+            k = int(np.argmax(pred == p.DS_BAD_SAMPLE))
+            raise BoardError(
+                f"the board found stored sample {int(entries[k]) & (p.DS_NEG - 1)} "
+                "malformed: its store no longer holds the uploaded dataset (run again: "
+                "the store is checked and the damaged pieces are sent again)")
+        return pred
 
     def _signs(self, n: int) -> list[bool]:
         out = []
@@ -281,12 +381,25 @@ class BoardEngine:
                 out.append(False)
         return out
 
-    def train_many(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        pred = self.board.train(X, Y, self._signs(len(X)), self.cfg.act_one)
+    def train_many(self, X: np.ndarray, Y: np.ndarray, index: np.ndarray | None = None
+                   ) -> np.ndarray:
+        """Train samples X (labels Y) in order; ``index``: their rows in the training
+        set, which the board then reads from its store instead of the link."""
+        signs = self._signs(len(X))
+        if self.image is not None and index is not None:
+            entries = np.asarray(index, dtype=np.int64) | np.where(signs, p.DS_NEG, 0)
+            pred = self._stored(p.DS_TRAIN, self.image.train_table, self.image.n_train,
+                                entries)
+        else:
+            pred = self.board.train(X, Y, signs, self.cfg.act_one)
         self.samples_trained += len(X)
         return pred
 
-    def infer_batch(self, X: np.ndarray) -> np.ndarray:
+    def infer_batch(self, X: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
+        """``index``: the samples' rows in the test set (read from the store)."""
+        if self.image is not None and index is not None:
+            return self._stored(p.DS_INFER, self.image.test_table, self.image.n_test,
+                                np.asarray(index, dtype=np.int64))
         return self.board.infer(X, self.cfg.act_one)
 
     def set_update_q(self, q: tuple[int, ...]) -> None:

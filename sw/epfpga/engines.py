@@ -20,9 +20,12 @@ class Engine(Protocol):
     name: str
     cfg: EPConfig
 
-    def train_chunk(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray: ...
+    # ``index``: the samples' rows in the dataset's training (test) set, for an engine
+    # that holds the dataset itself (a board with a dataset store); others ignore it
+    def train_chunk(self, X: np.ndarray, Y: np.ndarray,
+                    index: np.ndarray | None = None) -> np.ndarray: ...
     def set_epoch(self, epoch: int) -> None: ...
-    def infer_batch(self, X: np.ndarray) -> np.ndarray: ...
+    def infer_batch(self, X: np.ndarray, index: np.ndarray | None = None) -> np.ndarray: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, d: dict[str, Any]) -> None: ...
     def close(self) -> None: ...
@@ -60,12 +63,12 @@ class GoldenEngine(_InProcess):
         self.cfg = cfg
         self.model = GoldenModel(cfg)
 
-    def train_chunk(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    def train_chunk(self, X: np.ndarray, Y: np.ndarray, index: Any = None) -> np.ndarray:
         Xq = quantize_pixels(X, self.cfg)
         return np.array([self.model.train_sample(x, int(y)).prediction
                          for x, y in zip(Xq, Y, strict=True)])
 
-    def infer_batch(self, X: np.ndarray) -> np.ndarray:
+    def infer_batch(self, X: np.ndarray, index: Any = None) -> np.ndarray:
         return self.model.infer_batch(quantize_pixels(X, self.cfg))
 
 
@@ -76,13 +79,13 @@ class _MiniBatch(_InProcess):
     def _x(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(X, dtype=np.float64) / 255.0
 
-    def train_chunk(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    def train_chunk(self, X: np.ndarray, Y: np.ndarray, index: Any = None) -> np.ndarray:
         B = self.cfg.batch_size
         Xf = self._x(X)
         out = [self.model.train_batch(Xf[i:i + B], Y[i:i + B]) for i in range(0, len(Xf), B)]
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
-    def infer_batch(self, X: np.ndarray) -> np.ndarray:
+    def infer_batch(self, X: np.ndarray, index: Any = None) -> np.ndarray:
         return self.model.infer_batch(self._x(X))
 
 
@@ -105,11 +108,17 @@ class BoardAdapter:
         self.cfg = cfg
         self.board = board
 
-    def train_chunk(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        return np.asarray(self.board.train_many(quantize_pixels(X, self.cfg), np.asarray(Y)))
+    def use_dataset(self, ds: Any, progress: bool = True, samples: int | None = None
+                    ) -> str | None:
+        """The board's dataset store takes ``ds`` (None), or why it does not."""
+        return self.board.use_dataset(ds, progress, samples)
 
-    def infer_batch(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.board.infer_batch(quantize_pixels(X, self.cfg)))
+    def train_chunk(self, X: np.ndarray, Y: np.ndarray, index: Any = None) -> np.ndarray:
+        return np.asarray(self.board.train_many(quantize_pixels(X, self.cfg), np.asarray(Y),
+                                                index))
+
+    def infer_batch(self, X: np.ndarray, index: Any = None) -> np.ndarray:
+        return np.asarray(self.board.infer_batch(quantize_pixels(X, self.cfg), index))
 
     def state_dict(self) -> dict[str, Any]:
         return self.board.state_dict()

@@ -52,6 +52,12 @@ class Command(enum.IntEnum, shape=8):
     TRAIN = 5
     INFER = 6
     STATUS = 7
+    # the dataset store (boards whose INFO sets CAP_DATASET): docs/protocol.md
+    DS_INFO = 8
+    DS_WRITE = 9
+    DS_DIGEST = 10
+    DS_TRAIN = 11
+    DS_INFER = 12
     ERROR = 0x7F  # an answer's cmd only: (request cmd, ErrorCode)
 
 
@@ -68,12 +74,28 @@ class Region(enum.IntEnum, shape=2):
     LFSR = 2  # the layer's stochastic-rounding LFSR (one value)
 
 
-INFO, READ, WRITE, SET_PARAMS, TRAIN, INFER, STATUS, ERROR = Command
+(INFO, READ, WRITE, SET_PARAMS, TRAIN, INFER, STATUS, DS_INFO, DS_WRITE, DS_DIGEST, DS_TRAIN,
+ DS_INFER, ERROR) = Command
 COMMANDS = set(Command) - {ERROR}
 RESPONSE = 0x80
 #: commands a retry executes again (no side effects); the others are answered from the
 #: outcome the board stored when it first executed them
-REEXECUTED = frozenset({INFO, STATUS, READ})
+REEXECUTED = frozenset({INFO, STATUS, READ, DS_INFO, DS_DIGEST, DS_INFER})
+
+#: INFO's capability bits: the two every version-4 board has, and a dataset store
+CAP_BASE = 0b11
+CAP_DATASET = 1 << 2
+#: entries of one DS_TRAIN / DS_INFER (each answered with a prediction byte; the board
+#: keeps a DS_TRAIN's answer for a retry)
+DS_RUN_MAX = 256
+#: bytes of data one DS_WRITE carries after its offset
+DS_WRITE_MAX = MAX_PAYLOAD - 4
+#: a DS_TRAIN / DS_INFER prediction that says: this stored sample is malformed, and was
+#: neither trained nor inferred
+DS_BAD_SAMPLE = 0xFF
+#: DS entry: the sample's index in its table (24 bits), and this flag for a -beta nudge
+DS_INDEX_BITS = 24
+DS_NEG = 1 << 24
 
 E_UNKNOWN_CMD, E_BAD_PAYLOAD, E_RANGE = ErrorCode
 REGION_W, REGION_B, REGION_LFSR = Region
@@ -127,9 +149,10 @@ def store_cost(payload_len: int) -> int:
 
 
 def info_payload(version: int, digest: str, layers: tuple[int, ...] | list[int],
-                 clock_hz: int, baud: int, window: int) -> bytes:
+                 clock_hz: int, baud: int, window: int, capabilities: int = CAP_BASE
+                 ) -> bytes:
     """INFO's answer; ``baud`` 0: a byte-stream simulation with no UART."""
-    return (bytes([version]) + bytes.fromhex(digest) + struct.pack("<H", 0b11)
+    return (bytes([version]) + bytes.fromhex(digest) + struct.pack("<H", capabilities)
             + bytes([len(layers)]) + b"".join(struct.pack("<H", n) for n in layers)
             + struct.pack("<IIH", clock_hz, baud, window))
 
@@ -368,3 +391,17 @@ def access_payload(kind: int, layer: int, offset: int, count_or_values) -> bytes
     if isinstance(count_or_values, int):
         return head + struct.pack("<H", count_or_values)
     return head + np.asarray(count_or_values, dtype="<i8").tobytes()
+
+
+def ds_run_payload(table: int, count: int, entries: np.ndarray) -> bytes:
+    """DS_TRAIN / DS_INFER: the table's offset and length, then one u32 entry per sample
+    (its index in the table, ``DS_NEG`` for a -beta nudge)."""
+    return struct.pack("<II", table, count) + np.asarray(entries, dtype="<u4").tobytes()
+
+
+def parse_ds_run(payload: bytes) -> tuple[int, int, np.ndarray]:
+    """``ds_run_payload``'s inverse; a ValueError for a malformed payload."""
+    if len(payload) < 8 or (len(payload) - 8) % 4 or (len(payload) - 8) // 4 > DS_RUN_MAX:
+        raise ValueError("DS run payload: table u32, count u32, 1..256 entries u32")
+    table, count = struct.unpack_from("<II", payload)
+    return table, count, np.frombuffer(payload, "<u4", offset=8).astype(np.int64)

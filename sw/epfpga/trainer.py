@@ -42,6 +42,8 @@ class TrainOptions:
     baud: int | None = None  # the serial port's, for --engine board (None: the default)
     timeout: float | None = None  # board silence before a resend (None: the driver's)
     verify_golden: bool = False
+    #: a board with a dataset store trains from it; True: stream every sample anyway
+    stream: bool = False
     progress: bool = True
     plot: bool = True
     #: how the user continues an interrupted run (a caller that resumes by itself says so)
@@ -120,6 +122,13 @@ def train(cfg: EPConfig, ds: Dataset, opt: TrainOptions) -> dict[str, Any]:
             )
         elif hasattr(engine, "init_weights"):
             engine.init_weights()  # a board starts from the golden model's initial network
+        samples_from = None  # a board's: its dataset store, or the link
+        if hasattr(engine, "use_dataset"):
+            left = (opt.epochs - epoch) * (n_train + len(x_test)) - position
+            why = "--stream" if opt.stream else engine.use_dataset(ds, opt.progress, left)
+            samples_from = "store" if why is None else "link"
+            print("samples: from the board's dataset store" if why is None else
+                  f"samples: streamed over the link ({why})", flush=True)
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
 
@@ -149,7 +158,7 @@ def train(cfg: EPConfig, ds: Dataset, opt: TrainOptions) -> dict[str, Any]:
                         # chunks end on the checkpoint positions: multiples of the stride
                         size = min(_chunk(cfg), stride - position % stride)
                         idx = order[position:position + size]
-                        pred = engine.train_chunk(ds.x_train[idx], ds.y_train[idx])
+                        pred = engine.train_chunk(ds.x_train[idx], ds.y_train[idx], idx)
                         if shadow is not None:
                             spred = shadow.train_chunk(ds.x_train[idx], ds.y_train[idx])
                             if not np.array_equal(pred, spred):
@@ -177,8 +186,8 @@ def train(cfg: EPConfig, ds: Dataset, opt: TrainOptions) -> dict[str, Any]:
                 raise
             bar.close()
             train_time = time.time() - t0
-            test_acc = float((engine.infer_batch(x_test) == y_test).mean()) if len(x_test) \
-                else float("nan")
+            test_acc = float((engine.infer_batch(x_test, np.arange(len(x_test))) == y_test)
+                             .mean()) if len(x_test) else float("nan")
             rec = {"epoch": epoch + 1, "train_acc": correct / n_train, "test_acc": test_acc,
                    "samples_per_s": (n_train - done0) / max(train_time, 1e-9),
                    "wall_s": time.time() - t_start}
@@ -191,6 +200,7 @@ def train(cfg: EPConfig, ds: Dataset, opt: TrainOptions) -> dict[str, Any]:
             "config": cfg.to_dict(), "digest": cfg.digest, "engine": opt.engine,
             "dataset": ds.name, "train_samples_per_epoch": n_train,
             "test_samples": int(len(x_test)), "history": history,
+            **({"board_samples_from": samples_from} if samples_from else {}),
             "final_test_acc": history[-1]["test_acc"] if history else None,
         }
         (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")

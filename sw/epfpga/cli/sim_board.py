@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="UART baud with --board (default: the board's)")
     p.add_argument("--clock", type=float, default=None,
                    help="core clock in MHz with --board (default: the board's)")
+    p.add_argument("--store", type=float, default=0, metavar="MB",
+                   help="--model golden: give the board a dataset store of MB megabytes "
+                        "(32: the ULX3S's SDRAM), so that `train --engine board` uploads "
+                        "the dataset once and trains from it (the gateware has none yet)")
     p.add_argument("--gate-level", action="store_true",
                    help="with --board: simulate the netlist the build's synthesis makes "
                         "(synth_ice40 -dsp, synth_ecp5) with the cell models, not the RTL; "
@@ -50,9 +54,14 @@ def run(args: argparse.Namespace) -> int:
         raise EpfpgaError(f"--port must be 1..65535, got {args.port}")
     if args.gate_level and not args.board:
         raise EpfpgaError("--gate-level simulates a board build's netlist: give --board")
+    if args.store and args.model != "golden":
+        raise EpfpgaError("--store: only the golden board model has a dataset store yet "
+                          "(use --model golden)")
+    if not 0 <= args.store <= 4096:
+        raise EpfpgaError(f"--store must be 0..4096 MB, got {args.store:g}")
     plan = board_plan(cfg, args.board, args.clock * 1e6 if args.clock else None,
                       args.baud, args.gate_level) if args.board else None
-    what = args.model
+    what = args.model + (f", {args.store:g} MB dataset store" if args.store else "")
     if plan:
         what += (f", {plan.board} build: {plan.clock_hz / 1e6:g} MHz, UART at the pins at "
                  f"{plan.baud} baud" + (", W0 in SPRAM (vendor model)" if plan.spram else "")
@@ -67,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
           f"socket://127.0.0.1:{args.port}; Ctrl-C stops it", flush=True)
     try:
         if args.model == "golden":
-            serve_tcp(BoardModel(cfg, plan.clock_hz if plan else 0, plan.baud if plan else 0),
-                      args.port)
+            serve_tcp(BoardModel(cfg, plan.clock_hz if plan else 0, plan.baud if plan else 0,
+                                 store_bytes=int(args.store * 2**20)), args.port)
         else:
             from ..sim.board_sim import serve
 

@@ -42,6 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify-golden", action="store_true",
                    help="run the golden model beside the engine; stop on the first "
                         "prediction or weight that differs")
+    p.add_argument("--stream", action="store_true",
+                   help="--engine board: stream every sample over the link even when the "
+                        "board has a dataset store (by default a board that has one "
+                        "trains from it, after an upload of what it does not hold yet)")
     p.add_argument("--seed", type=int, default=None, help="override the config's seed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plot", action="store_true", help="skip the learning-curve PNG")
@@ -79,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
         test_samples=args.test_samples, out=out, resume=args.resume,
         checkpoint_every=args.checkpoint_every, port=args.port, baud=args.baud,
         timeout=args.timeout,
-        verify_golden=args.verify_golden, progress=not args.no_progress, plot=not args.no_plot,
+        verify_golden=args.verify_golden, stream=args.stream, progress=not args.no_progress,
+        plot=not args.no_plot,
     )
     report = train(cfg, ds, opt)
     acc = report["final_test_acc"]
