@@ -27,16 +27,22 @@ from .link.sender import FrameSender
 from .link.sequence import SequenceFilter, Verdict
 from .link.uart import BaudTiming, UARTRx, UARTTx
 from .plan import HardwarePlan, make_plan
+from .store.commands import Dispatcher, StoreCommands, StoreGeometry
+from .store.word_port import WordPortSignature
 
 
 class EPSoC(wiring.Component):
     """``uart``: the UART's timing at the board clock (pins ``rx``/``tx``); None: raw
-    byte streams, for fast simulation, where INFO reports no clock and no baud."""
+    byte streams, for fast simulation, where INFO reports no clock and no baud.
+    ``store``: a dataset store on the ``store`` word port (the ULX3S's SDRAM), and the
+    DS_* commands with it (hw/store/commands.py)."""
 
     def __init__(self, cfg: EPConfig, uart: BaudTiming | None = None, spram: bool = False,
-                 shared_mul: bool | None = None, plan: HardwarePlan | None = None):
+                 shared_mul: bool | None = None, plan: HardwarePlan | None = None,
+                 store: StoreGeometry | None = None):
         self.cfg = cfg
         self.uart = uart
+        self.store_geo = store
         # the core's plan (hw/plan.py); spram: W0 in the iCE40UP5K's SPRAM blocks
         self.plan = plan or make_plan(cfg, shared_mul, spram)
         members = {"status_led": Out(3)}
@@ -45,6 +51,8 @@ class EPSoC(wiring.Component):
                             "tx_bytes": Out(stream.Signature(8))})
         else:
             members.update({"rx": In(1, init=1), "tx": Out(1, init=1)})
+        if store is not None:
+            members["store"] = Out(WordPortSignature(store.addr_width, store.data_width))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -128,9 +136,36 @@ class EPSoC(wiring.Component):
         host = core.host.req
         m.d.comb += [host.payload.data.eq(hostv), host.payload.region.eq(region)]
 
+        store = None
+        if self.store_geo is not None:
+            store = StoreCommands(m, self.store_geo, self.store, Dispatcher(
+                cmd=cmd, seq=seq, length=length, pa=pa, frame_byte=frames.data, word=word,
+                bk=bk, k=k, y=y, neg=neg, r_err=r_err, n_out=cfg.layers[-1],
+                start_response=lambda *a: start_response(*a), shift_in=lambda *a, **kw:
+                shift_in(*a, **kw)))
+            pb = Mux(store.ds_rec, store.pb, frames.data)
+            slen = Mux(store.ds_rec, store.rec_len, length)  # the sample's bytes
+        else:
+            slen = length
+        training = ((cmd == p.TRAIN) | (cmd == p.DS_TRAIN)) if store else cmd == p.TRAIN
+        reexecuted = [p.READ, p.STATUS] + ([p.DS_INFO, p.DS_DIGEST, p.DS_INFER] if store else [])
+
+        def bad_sample() -> None:
+            """A sample's runs do not decode: error 2, or for a stored one its answer."""
+            if store is None:
+                m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
+                m.next = "ERR"
+                return
+            with m.If(store.ds_rec):
+                store.bad_sample()
+            with m.Else():
+                m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
+                m.next = "ERR"
+
         info = p.info_payload(p.VERSION, cfg.digest, cfg.layers,
                               self.uart.clock_hz if self.uart else 0,
-                              self.uart.baud if self.uart else 0, p.STORE_BYTES)
+                              self.uart.baud if self.uart else 0, p.STORE_BYTES,
+                              p.CAP_BASE | (p.CAP_DATASET if store else 0))
         info_rom = Array(Const(v, 8) for v in info)
         status_bytes = Array(Cat(*(Cat(counters[f], Const(0, 32 - p.STATUS_BITS[f]))
                                    for f in p.STATUS_FIELDS)).word_select(
@@ -189,7 +224,8 @@ class EPSoC(wiring.Component):
                         with m.Case(Verdict.RETRY):
                             m.d.sync += [replaying.eq(1),
                                          counters["replays"].eq(counters["replays"] + 1)]
-                            with m.If((cmd == p.READ) | (cmd == p.STATUS)):
+                            with m.If(Cat(*(cmd == c for c in reexecuted)).any() if store
+                                      else (cmd == p.READ) | (cmd == p.STATUS)):
                                 m.next = "DECODE"  # no side effects: executed again
                             with m.Elif(verdict.error):
                                 m.d.sync += r_err.eq(verdict.byte)
@@ -241,6 +277,8 @@ class EPSoC(wiring.Component):
                         with m.Else():
                             m.d.sync += pa.eq(s0)
                             m.next = "SAMPLE"
+                    if store:
+                        store.dispatch(w)
                     with m.Default():
                         m.d.sync += [r_err.eq(p.E_UNKNOWN_CMD), counters["unknown_cmds"].eq(
                             counters["unknown_cmds"] + 1)]
@@ -352,12 +390,11 @@ class EPSoC(wiring.Component):
                 m.d.sync += j.eq(0)
                 m.next = "RUN_CHECK"
             with m.State("RUN_CHECK"):  # `pa` on a run's first byte, or the payload's end
-                with m.If(pa == length):
+                with m.If(pa == slen):
                     m.d.sync += [j.eq(0), pa.eq(s0)]
                     m.next = "JOB"
-                with m.Elif(pa + 1 == length):  # a run header cut in two
-                    m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
-                    m.next = "ERR"
+                with m.Elif(pa + 1 == slen):  # a run header cut in two
+                    bad_sample()
                 with m.Else():
                     m.d.sync += pa.eq(pa + 1)
                     m.next = "RUN_SKIP"
@@ -365,9 +402,8 @@ class EPSoC(wiring.Component):
                 m.d.sync += [j.eq(j + pb), pa.eq(pa + 1)]
                 m.next = "RUN_COUNT"
             with m.State("RUN_COUNT"):  # `pa` on the run's first value
-                with m.If((j + pb > n0) | (pa + pb * vb > length)):
-                    m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
-                    m.next = "ERR"
+                with m.If((j + pb > n0) | (pa + pb * vb > slen)):
+                    bad_sample()
                 with m.Else():
                     m.d.sync += j.eq(j + pb)
                     if check_values:
@@ -387,20 +423,19 @@ class EPSoC(wiring.Component):
                     shift_in(vb - 1, "VALUE_TEST", primed=True)
                 with m.State("VALUE_TEST"):
                     with m.If(word[64 - 8 * vb:] >= cfg.act_one):
-                        m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
-                        m.next = "ERR"
+                        bad_sample()
                     with m.Else():
                         m.d.sync += cnt.eq(cnt - 1)
                         m.next = "VALUE_CHECK"
             with m.State("JOB"):
-                m.d.comb += [core.job.valid.eq(1), core.job.payload.train.eq(cmd == p.TRAIN),
-                             core.job.payload.neg.eq(neg & (cmd == p.TRAIN)),
-                             core.job.payload.label.eq(Mux(cmd == p.TRAIN, y, 0))]
+                m.d.comb += [core.job.valid.eq(1), core.job.payload.train.eq(training),
+                             core.job.payload.neg.eq(neg & training),
+                             core.job.payload.label.eq(Mux(training, y, 0))]
                 with m.If(core.job.ready):
                     m.next = "RUN"
             # the pixels: a run's zeros one a cycle, its values one every two cycles
             with m.State("RUN"):  # `pa` on a run's first byte, or the payload's end
-                with m.If(pa == length):
+                with m.If(pa == slen):
                     m.next = "TAIL"
                 with m.Else():
                     m.d.sync += pa.eq(pa + 1)
@@ -443,16 +478,28 @@ class EPSoC(wiring.Component):
             with m.State("RESULT"):
                 m.d.comb += core.result.ready.eq(1)
                 with m.If(core.result.valid):
-                    m.d.sync += pred.eq(core.result.payload)
-                    start_response(cmd | p.RESPONSE, 1, core.result.payload)
-                    m.next = "HDR"
+                    if store:
+                        with m.If(store.ds_rec):
+                            store.result(core.result.payload)
+                        with m.Else():
+                            m.d.sync += pred.eq(core.result.payload)
+                            start_response(cmd | p.RESPONSE, 1, core.result.payload)
+                            m.next = "HDR"
+                    else:
+                        m.d.sync += pred.eq(core.result.payload)
+                        start_response(cmd | p.RESPONSE, 1, core.result.payload)
+                        m.next = "HDR"
             with m.State("REPLAY"):
-                start_response(cmd | p.RESPONSE,
-                               Mux((cmd == p.TRAIN) | (cmd == p.INFER), 1, 0))
+                one = Mux((cmd == p.TRAIN) | (cmd == p.INFER), 1, 0)
+                # a DS_TRAIN's predictions are still in the answer memory
+                start_response(cmd | p.RESPONSE, Mux(cmd == p.DS_TRAIN, (length - 8) >> 2, one)
+                               if store else one)
                 m.next = "HDR"
 
             # ------------------------------------------------------------ framing out
             with m.State("HDR"):  # cmd, seq, len; the framer adds the rest
+                if store:
+                    store.header_cycle()
                 fields = Array([r_cmd, seq[:8], seq[8:], r_len[:8], r_len[8:]])
                 m.d.comb += [body.payload.data.eq(fields[hk]), body.valid.eq(1),
                              body.payload.last.eq((hk == len(fields) - 1) & (r_len == 0))]
@@ -486,6 +533,13 @@ class EPSoC(wiring.Component):
                             m.d.comb += byte.eq(pred)
                         with m.Case(p.ERROR):
                             m.d.comb += byte.eq(Mux(k == 0, cmd, r_err))
+                        if store:
+                            with m.Case(p.DS_INFO | p.RESPONSE):
+                                m.d.comb += byte.eq(store.info_rom[k[:3]])
+                            with m.Case(p.DS_DIGEST | p.RESPONSE):
+                                m.d.comb += byte.eq(word.word_select(k[:3], 8))
+                            with m.Case(p.DS_TRAIN | p.RESPONSE, p.DS_INFER | p.RESPONSE):
+                                m.d.comb += byte.eq(store.answer_byte(body.ready))
                     m.d.comb += [body.payload.data.eq(byte), body.valid.eq(1),
                                  body.payload.last.eq(k == r_len - 1)]
                     with m.If(body.ready):
@@ -494,6 +548,8 @@ class EPSoC(wiring.Component):
                             m.d.sync += bk.eq(0)
                         with m.If(k == r_len - 1):
                             m.next = "SENT"
+            if store:
+                store.states()
             with m.State("SENT"):  # the frame's CRC goes out
                 with m.If(sender.done):
                     m.d.comb += frames.done.eq(1)

@@ -102,7 +102,7 @@ def read_record(store: bytes | bytearray | memoryview, table: int, count: int, i
     if off + RECORD_HEADER > len(store):
         return None
     label, length = struct.unpack_from("<BH", store, off)
-    if label >= n_out or off + RECORD_HEADER + length > len(store):
+    if label >= n_out or length > p.DS_RECORD_MAX or off + RECORD_HEADER + length > len(store):
         return None
     try:
         x = p.decode_sample(bytes(store[off + RECORD_HEADER:off + RECORD_HEADER + length]),

@@ -93,6 +93,8 @@ DS_WRITE_MAX = MAX_PAYLOAD - 4
 #: a DS_TRAIN / DS_INFER prediction that says: this stored sample is malformed, and was
 #: neither trained nor inferred
 DS_BAD_SAMPLE = 0xFF
+#: the longest stored sample a board takes (as in a TRAIN frame; a board buffers it)
+DS_RECORD_MAX = MAX_PAYLOAD
 #: DS entry: the sample's index in its table (24 bits), and this flag for a -beta nudge
 DS_INDEX_BITS = 24
 DS_NEG = 1 << 24
