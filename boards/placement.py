@@ -66,7 +66,8 @@ def synthesis_key(root: Path, tools: Mapping[str, str]) -> str:
     """What Yosys's netlist depends on: the design (RTLIL), the synthesis script and
     Yosys itself.  nextpnr's options live in the build script, which is left out."""
     h = hashlib.sha256()
-    for f in sorted(root.glob(f"{NAME}.*")):
+    # the design and its script, and any Verilog it reads (the SDRAM controller)
+    for f in sorted(set(root.glob(f"{NAME}.*")) | set(root.glob("*.v"))):
         if f.suffix in (".il", ".ys", ".v"):
             h.update(f.name.encode() + b"\0" + f.read_bytes())
     yosys = tools.get("YOSYS") or os.environ.get("YOSYS") or "yosys"

@@ -100,13 +100,27 @@ def pll_setting(device: str, f_in: float, f_out: float) -> PLLSetting:
     return (ecp5_setting if device.startswith("LFE5") else ice40_setting)(f_in, f_out)
 
 
+def quarter_phase(div: int) -> tuple[int, int]:
+    """(CPHASE, FPHASE) of an EHXPLLL output with divider ``div`` lagging the
+    zero-phase one (CPHASE = div - 1) by 90 degrees: a quarter of ``div`` VCO cycles, in
+    whole cycles and eighths."""
+    eighths = 2 * div  # div * 8 / 4
+    return div - 1 + eighths // 8, eighths % 8
+
+
 def pll_instance(setting: PLLSetting, f_in: float, clk_in,
-                 clk_out: Signal, locked: Signal) -> Instance:
+                 clk_out: Signal, locked: Signal, clk_90: Signal | None = None) -> Instance:
     """``clk_in``: the buffered oscillator (ECP5) or the oscillator pin's io port
-    (iCE40)."""
+    (iCE40).  ``clk_90`` (ECP5): the core clock again, 90 degrees later, on CLKOS2 (the
+    SDRAM's clock: LiteX's ULX3S target shifts it so)."""
     p = setting.params
     if "CLKOP_DIV" in p:
         attrs = {f"a_{k}": v for k, v in ECP5_LOOP_ATTRS.items()}
+        if clk_90 is not None:
+            cphase, fphase = quarter_phase(p["CLKOP_DIV"])
+            attrs.update(p_CLKOS2_ENABLE="ENABLED", p_CLKOS2_DIV=p["CLKOP_DIV"],
+                         p_CLKOS2_CPHASE=cphase, p_CLKOS2_FPHASE=fphase,
+                         a_FREQUENCY_PIN_CLKOS2=f"{setting.f_out_mhz:g}", o_CLKOS2=clk_90)
         # FEEDBK_PATH INT_OS: CLKOS closes the loop inside the PLL (no CLKFB net), as
         # LiteX does; CPHASE = DIV - 1 is a zero phase shift
         return Instance(

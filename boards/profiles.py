@@ -72,6 +72,8 @@ class BoardProfile:
     synth_opts: str = ""
     #: added for the profile's own config, which fills the part
     full_part_synth_opts: str = ""
+    #: the SDRAM chip (boards/sdram.py CHIPS) that holds the dataset; None: no store
+    sdram: str | None = None
 
     def synth_options(self, cfg: EPConfig) -> str:
         """Yosys's options for building ``cfg`` on this board."""
@@ -127,6 +129,8 @@ PROFILES: dict[str, BoardProfile] = {
     "ulx3s": BoardProfile(
         board="ulx3s", title="Radiona ULX3S (LFE5U-85F)",
         clock_hz=40e6, baud=DEFAULT_BAUD, config="ecp5",
+        # 32 MB, the dataset store (MT48LC16M16A2 on most boards; --sdram for the others)
+        sdram="MT48LC16M16",
         leds=(Led(0, "LED D0", None, ("busy",)),
               Led(1, "LED D1", None, ("crc_error",)),
               Led(2, "LED D2", None, ("seq_gap",))),

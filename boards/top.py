@@ -6,17 +6,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, ClockDomain, ClockSignal, Const, Elaboratable, Module, Signal
+from amaranth.hdl import (
+    Cat,
+    ClockDomain,
+    ClockSignal,
+    Const,
+    Elaboratable,
+    Instance,
+    Module,
+    Signal,
+)
 from amaranth.lib import io
 
 from epfpga.config import EPConfig
+from epfpga.errors import EpfpgaError
 from epfpga.hw.link.uart import BaudTiming
 from epfpga.hw.soc import EPSoC
+from epfpga.hw.store.sdram_soc import SDRAMSoC
 
 from .parts import PARTS, board_plan
 from .pll import PLLSetting, pll_instance, pll_setting
 from .profiles import STATUS_BITS, profile
 from .reset import PowerOnReset, hold_cycles
+from .sdram import LiteDRAMCore
 
 
 @dataclass(frozen=True)
@@ -42,19 +54,23 @@ def clocking(board: str, clock_mhz: float | None = None, baud: int | None = None
 
 
 class BoardTop(Elaboratable):
-    """``clock_mhz`` and ``baud`` default to the board profile's."""
+    """``clock_mhz`` and ``baud`` default to the board profile's.  ``sdram``: the
+    generated controller of the board's dataset store (boards/sdram.py), or None."""
 
     def __init__(self, cfg: EPConfig, board: str, baud: int | None = None,
-                 clock_mhz: float | None = None):
+                 clock_mhz: float | None = None, sdram: LiteDRAMCore | None = None):
         self.cfg = cfg
         self.profile = profile(board)
         self.part = PARTS[board]
         c = clocking(board, clock_mhz, baud)
         self.pll, self.core_mhz, self.link = c.pll, c.core_mhz, c.link
         self.baud = self.link.baud
+        self.sdram = sdram
+        self.clk_90: Signal | None = None  # the SDRAM's clock, made by the PLL
 
     def _clock(self, m: Module, platform) -> Signal:
-        """The ``sync`` domain on the oscillator or on the PLL's output; returns LOCK."""
+        """The ``sync`` domain on the oscillator or on the PLL's output; returns LOCK.
+        With an SDRAM, also the core clock 90 degrees later for the SDRAM's clock pin."""
         pin = platform.request(platform.default_clk, dir="-")
         m.domains.sync = ClockDomain("sync")
         f_in = self.profile.oscillator_hz
@@ -67,9 +83,11 @@ class BoardTop(Elaboratable):
             m.d.comb += ClockSignal("sync").eq(buf.i)
             return Const(1)
         locked, clk = Signal(), Signal()
+        if self.sdram is not None:
+            self.clk_90 = Signal()
         # the UP5K's PLL sits behind the clock pad: it takes the pin itself, not a buffer
         m.submodules.pll = pll_instance(self.pll, f_in / 1e6, buf.i if ecp5 else pin.io,
-                                        clk, locked)
+                                        clk, locked, self.clk_90)
         m.d.comb += ClockSignal("sync").eq(clk)
         platform.add_clock_constraint(clk, self.core_mhz * 1e6)
         return locked
@@ -86,8 +104,12 @@ class BoardTop(Elaboratable):
         locked = self._clock(m, platform)
         m.submodules.reset = PowerOnReset(hold_cycles(self.core_mhz * 1e6), locked,
                                           self._button(m, platform))
-        m.submodules.soc = soc = EPSoC(self.cfg, uart=self.link,
-                                       plan=board_plan(self.cfg, self.profile.board))
+        plan = board_plan(self.cfg, self.profile.board)
+        if self.sdram is None:
+            m.submodules.soc = soc = EPSoC(self.cfg, uart=self.link, plan=plan)
+        else:
+            m.submodules.soc = soc = SDRAMSoC(self.cfg, self.link, plan, self.sdram,
+                                              self._sdram_pins(m, platform))
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx_buf = rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx_buf = tx = io.Buffer("o", uart.tx)
@@ -97,3 +119,17 @@ class BoardTop(Elaboratable):
                 "o", platform.request("led", led.index, dir="-"))
             m.d.comb += buf.o.eq(Cat(soc.status_led[STATUS_BITS[s]] for s in led.shows).any())
         return m
+
+    def _sdram_pins(self, m: Module, platform) -> dict:
+        """The SDRAM's pins raw (LiteDRAM's PHY has its own I/O cells; its ``*_n``
+        outputs are active low, as the pads), and its clock: the 90-degree copy through
+        an output DDR cell, as LiteX's ULX3S target drives it."""
+        if self.clk_90 is None:
+            raise EpfpgaError("the SDRAM needs its clock from the PLL (a core clock other "
+                              "than the oscillator's)")
+        sd = platform.request("sdram", 0, dir="-")
+        m.submodules.sdram_clk = Instance("ODDRX1F", i_SCLK=self.clk_90, i_RST=0, i_D0=1,
+                                          i_D1=0, o_Q=sd.clk.io)
+        return {"a": sd.a.io, "ba": sd.ba.io, "cs_n": sd.cs.io, "ras_n": sd.ras.io,
+                "cas_n": sd.cas.io, "we_n": sd.we.io, "cke": sd.clk_en.io, "dm": sd.dqm.io,
+                "dq": sd.dq.io}

@@ -21,6 +21,9 @@ class BoardPlan:
     hw: HardwarePlan  # the core's plan as the board's build makes it (hw/plan.py)
     #: simulate the SoC's synthesised netlist (sim/gatelevel.py), not its RTL
     gate_level: bool = False
+    #: the SDRAM chip of the dataset store (LiteDRAM and sim/models/sdr_sdram.v); None:
+    #: no store
+    sdram: str | None = None
 
     @property
     def spram(self) -> bool:
@@ -44,22 +47,36 @@ class BoardPlan:
         """Part of the Verilator build's cache key: everything that changes the circuit."""
         return (f"{self.board}-{self.clock_hz}-{self.baud}-"
                 f"{'spram' if self.spram else 'ebr'}-{'shared' if self.shared_mul else 'fast'}"
-                + ("-gates" if self.gate_level else ""))
+                + ("-gates" if self.gate_level else "")
+                + (f"-{self.sdram}" if self.sdram else ""))
 
 
 def board_plan(cfg: EPConfig, board: str, clock_hz: float | None = None,
-               baud: int | None = None, gate_level: bool = False) -> BoardPlan:
+               baud: int | None = None, gate_level: bool = False,
+               sdram: str | None | bool = True) -> BoardPlan:
     """The plan ``epfpga build --board board`` makes for ``cfg`` (boards/top.py);
-    refuses a clock the PLL cannot make or a baud the UART cannot keep, as it does."""
+    refuses a clock the PLL cannot make or a baud the UART cannot keep, as it does.
+    ``sdram``: True, the board's own dataset store (if it has one); False or None:
+    none; a chip name: that chip.  The gate-level simulation has none (its netlist
+    is the SoC's alone)."""
     from epfpga.boards.parts import board_plan as core_plan
+    from epfpga.boards.profiles import profile
+    from epfpga.boards.sdram import chip
     from epfpga.boards.top import clocking
+
+    if sdram is True:
+        sdram = None if gate_level else profile(board).sdram
+    if sdram:
+        if gate_level:
+            raise EpfpgaError("the gate-level simulation has no dataset store yet")
+        chip(sdram)  # refuses an unknown chip
 
     if gate_level:
         from .gatelevel import cell_library
 
         cell_library(board)  # refuses a board whose cells cannot be simulated
     c = clocking(board, clock_hz / 1e6 if clock_hz else None, baud)
-    return BoardPlan(board, c.link, core_plan(cfg, board), gate_level)
+    return BoardPlan(board, c.link, core_plan(cfg, board), gate_level, sdram or None)
 
 
 def spram_model() -> str:

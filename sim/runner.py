@@ -154,6 +154,10 @@ def build_native(cfg: EPConfig, plan: BoardPlan | None = None) -> Path:
         from .faithful import spram_model
 
         h.update(plan.key.encode() + (spram_model().encode() if plan.spram else b""))
+        if plan.sdram:
+            from .sdram_board import digest
+
+            h.update(digest(plan))
         if plan.gate_level:
             from .gatelevel import cell_library, synth_command
 
@@ -190,6 +194,11 @@ def _compile_native(cfg: EPConfig, plan: BoardPlan | None, d: Path, exe: Path,
 
         cells, extra = cell_sources(plan.board, d)
         sources, top = [netlist(cfg, plan, d), *cells], TOP
+    elif plan is not None and plan.sdram:  # with the dataset store and its SDRAM
+        from . import sdram_board
+
+        sources, extra = sdram_board.sources(cfg, plan, d)
+        top = sdram_board.TOP
     else:
         sources, top = [d / f"{DESIGNS['soc']}.v"], DESIGNS["soc"]
         sources[0].write_text(_native_verilog(cfg, plan))

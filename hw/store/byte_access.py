@@ -18,7 +18,9 @@ def byte_address_width(addr_width: int, data_width: int) -> int:
 
 class ByteWriter(wiring.Component):
     """A byte stream, each with its address, written one word command per byte (the byte
-    enables pick the byte): the link brings bytes far slower than the memory takes them."""
+    enables pick the byte): the link brings bytes far slower than the memory takes them.
+    The command goes first and its data after it: a controller takes them at different
+    times (LiteDRAM asks for the data only when its bank machine runs the write)."""
 
     def __init__(self, addr_width: int, data_width: int = 16):
         self.lanes = data_width // 8
@@ -33,12 +35,17 @@ class ByteWriter(wiring.Component):
         b, port = self.bytes, self.port
         lane_bits = (self.lanes - 1).bit_length()
         lane = b.payload.addr[:lane_bits] if lane_bits else Const(0, 1)
-        m.d.comb += [port.cmd.valid.eq(b.valid), port.wdata.valid.eq(b.valid),
-                     port.cmd.payload.we.eq(1),
+        commanded = Signal()  # this byte's command is taken; its data goes now
+        m.d.comb += [port.cmd.valid.eq(b.valid & ~commanded), port.cmd.payload.we.eq(1),
                      port.cmd.payload.addr.eq(b.payload.addr >> lane_bits),
+                     port.wdata.valid.eq(b.valid & commanded),
                      port.wdata.payload.data.eq(b.payload.data.replicate(self.lanes)),
                      port.wdata.payload.we.eq(Const(1, self.lanes) << lane),
-                     b.ready.eq(port.cmd.ready & port.wdata.ready)]
+                     b.ready.eq(port.wdata.valid & port.wdata.ready)]
+        with m.If(port.cmd.valid & port.cmd.ready):
+            m.d.sync += commanded.eq(1)
+        with m.If(b.ready):
+            m.d.sync += commanded.eq(0)
         return m
 
 

@@ -30,7 +30,8 @@ class WordPortSignature(wiring.Signature):
 
 class MemoryWordPort(wiring.Component):
     """A word port on block RAM: ``words`` words, read data ``latency`` cycles after its
-    command (at least 1), as an SDRAM controller answers some cycles later."""
+    command (at least 1), as an SDRAM controller answers some cycles later.  A write's
+    data is taken after its command, as LiteDRAM takes it."""
 
     def __init__(self, words: int, data_width: int = 16, latency: int = 1):
         if latency < 1:
@@ -46,15 +47,21 @@ class MemoryWordPort(wiring.Component):
         rd = mem.read_port()
         wr = mem.write_port(granularity=8)
         cmd, wdata = self.port.cmd, self.port.wdata
-        # a write waits for its data; a read goes at once
-        take = cmd.valid & (~cmd.payload.we | wdata.valid)
-        m.d.comb += [cmd.ready.eq(take), wdata.ready.eq(cmd.valid & cmd.payload.we),
-                     rd.addr.eq(cmd.payload.addr), wr.addr.eq(cmd.payload.addr),
+        # a write command is held until its data comes; nothing else is taken meanwhile
+        pending = Signal()
+        waddr = Signal.like(cmd.payload.addr)
+        take = cmd.valid & ~pending
+        m.d.comb += [cmd.ready.eq(~pending), wdata.ready.eq(pending),
+                     rd.addr.eq(cmd.payload.addr), wr.addr.eq(waddr),
                      wr.data.eq(wdata.payload.data),
-                     wr.en.eq(wdata.payload.we.replicate(1) & (take & cmd.payload.we)
+                     wr.en.eq(wdata.payload.we & (wdata.valid & pending)
                               .replicate(self.data_width // 8))]
-        valid, word = take & ~cmd.payload.we, rd.data
-        valid = Signal.like(valid, name="rvalid_0", init=0)
+        with m.If(take & cmd.payload.we):
+            m.d.sync += [pending.eq(1), waddr.eq(cmd.payload.addr)]
+        with m.If(wdata.valid & pending):
+            m.d.sync += pending.eq(0)
+        word = rd.data
+        valid = Signal(name="rvalid_0")
         m.d.sync += valid.eq(take & ~cmd.payload.we)
         for k in range(1, self.latency):
             v, w = Signal(name=f"rvalid_{k}"), Signal(self.data_width, name=f"rword_{k}")

@@ -49,7 +49,7 @@ struct Counters {
 
 struct Session {
     Counters start;
-    unsigned long long trains = 0, train_span = 0, train_wait = 0, train_busy = 0;
+    unsigned long long trains = 0, first = 0, train_span = 0, train_wait = 0, train_busy = 0;
 };
 
 struct Options {
@@ -175,9 +175,10 @@ static std::string session_json(const Session& s, const Counters& now, double cl
     unsigned long long cyc = now.cycles - s.start.cycles;
     double run = now.run_seconds - s.start.run_seconds;
     double rate = 0, rate_busy = 0;
-    if (clock > 0 && s.trains > 1 && s.train_span > 0) {
-        rate = (s.trains - 1) * clock / s.train_span;
-        if (s.train_span > s.train_wait) rate_busy = (s.trains - 1) * clock / (s.train_span - s.train_wait);
+    // the samples answered after the first answer, over the cycles since it
+    if (clock > 0 && s.trains > s.first && s.train_span > 0) {
+        rate = (s.trains - s.first) * clock / s.train_span;
+        if (s.train_span > s.train_wait) rate_busy = (s.trains - s.first) * clock / (s.train_span - s.train_wait);
     }
     char b[512];
     std::snprintf(b, sizeof b,
@@ -298,10 +299,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "session %d closed: %llu bytes in, %llu out; %.2f M cycles at %.2f M cycles/s",
                      served, c.rx - cur.start.rx, c.tx - cur.start.tx, cyc / 1e6,
                      run > 0 ? cyc / run / 1e6 : 0.0);
-        if (o.clock && cur.trains > 1)
-            std::fprintf(stderr, "; %llu TRAIN answered, %.1f samples/s in board time (%.0f MHz), "
+        if (o.clock && cur.trains > cur.first && cur.train_span)
+            std::fprintf(stderr, "; %llu samples trained, %.1f samples/s in board time (%.0f MHz), "
                          "the core computing %.1f%% of that time",
-                         cur.trains, (cur.trains - 1) * (double)o.clock / cur.train_span, o.clock / 1e6,
+                         cur.trains, (cur.trains - cur.first) * (double)o.clock / cur.train_span, o.clock / 1e6,
                          100.0 * cur.train_busy / cur.train_span);
         std::fprintf(stderr, "\n");
     };
@@ -350,6 +351,7 @@ int main(int argc, char** argv) {
         if (active >= 0) {
             FrameWatch& w = board.watch();
             cur.trains = w.trains();
+            cur.first = w.first_samples();
             cur.train_span = w.last_train() - w.first_train();
             cur.train_wait = board.train_wait();
             cur.train_busy = board.train_busy();

@@ -1,13 +1,14 @@
-// Watches the board's answers (sw/epfpga/protocol.py framing) to time TRAIN answers in
-// board clock cycles: what the board's training rate is, the link included.  It only
-// reads; the bytes go to the host unchanged.
+// Watches the board's answers (sw/epfpga/protocol.py framing) to time TRAIN answers (one
+// sample each) and DS_TRAIN answers (a prediction byte per sample) in board clock cycles:
+// what the board's training rate is, the link included.  It only reads; the bytes go to
+// the host unchanged.
 #pragma once
 
 #include <cstdint>
 
 class FrameWatch {
   public:
-    static constexpr unsigned char SOF = 0xA5, TRAIN_ANSWER = 0x85;
+    static constexpr unsigned char SOF = 0xA5, TRAIN_ANSWER = 0x85, DS_TRAIN_ANSWER = 0x8B;
 
     // One byte the board sent, complete at cycle `c`; true when it ends a whole frame.
     bool feed(unsigned char b, uint64_t c) {
@@ -33,18 +34,20 @@ class FrameWatch {
                 state_ = HUNT;
                 if ((tail_[0] | (tail_[1] << 8)) != crc_) return false;
                 ++frames_;
-                if (head_[0] == TRAIN_ANSWER) {
-                    if (!trains_) first_train_ = c;
+                if (head_[0] == TRAIN_ANSWER || head_[0] == DS_TRAIN_ANSWER) {
+                    unsigned n = head_[0] == TRAIN_ANSWER ? 1 : len_;
+                    if (!trains_) first_train_ = c, first_samples_ = n;
                     last_train_ = c;
-                    ++trains_;
+                    trains_ += n;
                 }
                 return true;
         }
         return false;
     }
-    void reset_counts() { frames_ = trains_ = 0; first_train_ = last_train_ = 0; }
+    void reset_counts() { frames_ = trains_ = first_samples_ = 0; first_train_ = last_train_ = 0; }
     uint64_t frames() const { return frames_; }
-    uint64_t trains() const { return trains_; }
+    uint64_t trains() const { return trains_; }  // samples trained, as answered
+    uint64_t first_samples() const { return first_samples_; }  // in the first answer
     uint64_t first_train() const { return first_train_; }
     uint64_t last_train() const { return last_train_; }
 
@@ -59,5 +62,5 @@ class FrameWatch {
     unsigned char head_[6] = {}, tail_[2] = {};
     unsigned n_ = 0, len_ = 0;
     uint16_t crc_ = 0xFFFF;
-    uint64_t frames_ = 0, trains_ = 0, first_train_ = 0, last_train_ = 0;
+    uint64_t frames_ = 0, trains_ = 0, first_samples_ = 0, first_train_ = 0, last_train_ = 0;
 };

@@ -1,6 +1,7 @@
 """``epfpga bench``: benchmarks that print figures, every ratio measured side by side in
 one run.  This package holds the software ones (``models``: golden speed, float against
-PyTorch, widths; ``link``; ``faults``; ``cnn``: conv EP against Laborieux's P_CNN); the
+PyTorch, widths; ``link``; ``faults``; ``store``: the ULX3S training from its SDRAM;
+``cnn``: conv EP against Laborieux's P_CNN); the
 gateware's and the boards' live beside them (``epfpga.sim.bench``,
 ``epfpga.boards.bench``) and are run from here."""
 
@@ -14,7 +15,8 @@ from ..config import get_config
 from ..errors import EpfpgaError
 from .models import bench_float_vs_torch, bench_golden, bench_widths
 
-TARGETS = ("golden", "float", "widths", "gateware", "boards", "link", "faults", "cnn", "all")
+TARGETS = ("golden", "float", "widths", "gateware", "boards", "link", "faults", "store", "cnn",
+           "all")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "of each board build at its clock, and the ratios; link: bytes and "
                         "samples/s over the host link; faults: training through a "
                         "fault-injecting proxy, per fault class, and the clean-link cost; "
+                        "store: the ULX3S build training from its SDRAM dataset store, in "
+                        "board time (the faithful simulated board, minutes); "
                         "cnn: the numpy conv EP vs Laborieux's P_CNN (needs --reference)")
     p.add_argument("--config", default="up5k", help="config for golden")
     p.add_argument("--samples", type=int, default=None,
@@ -87,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
             from . import link
 
             link.main()
+        elif target == "store":
+            from . import store
+
+            store.main()
         elif target == "faults":
             from . import faults
 

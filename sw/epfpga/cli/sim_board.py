@@ -35,7 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", type=float, default=0, metavar="MB",
                    help="--model golden: give the board a dataset store of MB megabytes "
                         "(32: the ULX3S's SDRAM), so that `train --engine board` uploads "
-                        "the dataset once and trains from it (the gateware has none yet)")
+                        "the dataset once and trains from it.  The Verilator board has "
+                        "the store its board build has: --board ulx3s, its SDRAM (LiteDRAM "
+                        "and a chip model at the pins)")
     p.add_argument("--gate-level", action="store_true",
                    help="with --board: simulate the netlist the build's synthesis makes "
                         "(synth_ice40 -dsp, synth_ecp5) with the cell models, not the RTL; "
@@ -55,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if args.gate_level and not args.board:
         raise EpfpgaError("--gate-level simulates a board build's netlist: give --board")
     if args.store and args.model != "golden":
-        raise EpfpgaError("--store: only the golden board model has a dataset store yet "
-                          "(use --model golden)")
+        raise EpfpgaError("--store sizes the golden board model's store; the Verilator "
+                          "board has its build's (--board ulx3s: its SDRAM)")
     if not 0 <= args.store <= 4096:
         raise EpfpgaError(f"--store must be 0..4096 MB, got {args.store:g}")
     plan = board_plan(cfg, args.board, args.clock * 1e6 if args.clock else None,
@@ -66,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
         what += (f", {plan.board} build: {plan.clock_hz / 1e6:g} MHz, UART at the pins at "
                  f"{plan.baud} baud" + (", W0 in SPRAM (vendor model)" if plan.spram else "")
                  + (", the synthesised netlist with the cell models"
-                    if plan.gate_level else ""))
+                    if plan.gate_level else "")
+                 + (f", dataset store on {plan.sdram} SDRAM (LiteDRAM, chip model at the "
+                    "pins)" if plan.sdram else ""))
     if args.model == "verilator":
         from ..sim.runner import build_native
 
