@@ -433,6 +433,8 @@ class EPSoC(wiring.Component):
                              core.job.payload.label.eq(Mux(training, y, 0))]
                 with m.If(core.job.ready):
                     m.next = "RUN"
+                    if store:
+                        store.job_taken()
             # the pixels: a run's zeros one a cycle, its values one every two cycles
             with m.State("RUN"):  # `pa` on a run's first byte, or the payload's end
                 with m.If(pa == slen):
@@ -471,6 +473,9 @@ class EPSoC(wiring.Component):
             with m.State("TAIL"):  # the zeros after the last run
                 with m.If(j == n0):
                     m.next = "RESULT"
+                    if store:  # a stored sample's result is collected on its own
+                        with m.If(store.ds_rec):
+                            store.sample_sent()
                 with m.Else():
                     m.d.comb += [core.pixels.valid.eq(1), core.pixels.payload.eq(0)]
                     with m.If(core.pixels.ready):
@@ -478,17 +483,9 @@ class EPSoC(wiring.Component):
             with m.State("RESULT"):
                 m.d.comb += core.result.ready.eq(1)
                 with m.If(core.result.valid):
-                    if store:
-                        with m.If(store.ds_rec):
-                            store.result(core.result.payload)
-                        with m.Else():
-                            m.d.sync += pred.eq(core.result.payload)
-                            start_response(cmd | p.RESPONSE, 1, core.result.payload)
-                            m.next = "HDR"
-                    else:
-                        m.d.sync += pred.eq(core.result.payload)
-                        start_response(cmd | p.RESPONSE, 1, core.result.payload)
-                        m.next = "HDR"
+                    m.d.sync += pred.eq(core.result.payload)
+                    start_response(cmd | p.RESPONSE, 1, core.result.payload)
+                    m.next = "HDR"
             with m.State("REPLAY"):
                 one = Mux((cmd == p.TRAIN) | (cmd == p.INFER), 1, 0)
                 # a DS_TRAIN's predictions are still in the answer memory
@@ -555,6 +552,8 @@ class EPSoC(wiring.Component):
                     m.d.comb += frames.done.eq(1)
                     m.next = "WAIT"
 
+        if store:
+            store.collect(core.result)
         m.d.comb += self.status_led.eq(Cat(core.busy, counters["crc_errors"] != 0,
                                            counters["seq_gaps"] != 0))
         return m

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from epfpga import protocol as p
@@ -12,15 +14,27 @@ from epfpga.board_model import BoardModel
 from epfpga.config import EPConfig
 from epfpga.golden import GoldenModel
 from epfpga.hw.soc import EPSoC
+from epfpga.hw.store.commands import StoreGeometry
+from epfpga.hw.store.word_port import MemoryWordPort
 
 CFG = EPConfig(layers=(10, 5, 3), T1=5, T2=3, beta=0.5, beta_frac=3, lrs=(0.3, 0.2),
                nudge="random_sign", part="none", name="soc")
 
 
-def run_soc(cfg: EPConfig, chunks: list[bytes], idle: int = 3000) -> list[bytes]:
+def run_soc(cfg: EPConfig, chunks: list[bytes], idle: int = 3000,
+            store: StoreGeometry | None = None, shared_mul: bool | None = None
+            ) -> list[bytes]:
     """Feed each chunk, then collect the SoC's bytes until one whole response frame has
-    arrived or it has been quiet for ``idle`` cycles (a dropped frame gets no answer)."""
-    dut = EPSoC(cfg)
+    arrived or it has been quiet for ``idle`` cycles (a dropped frame gets no answer).
+    ``store``: the SoC built with a dataset store, on block RAM that answers reads three
+    cycles late (as an SDRAM controller does, some cycles after the command).
+    ``shared_mul``: the core's multiplier plan (None: the config part's)."""
+    dut = EPSoC(cfg, store=store, shared_mul=shared_mul)
+    top = Module()
+    top.submodules.soc = dut
+    if store is not None:
+        top.submodules.mem = mem = MemoryWordPort(store.words, latency=3)
+        wiring.connect(top, dut.store, mem.port)
     replies = []
 
     async def tb(ctx):
@@ -52,7 +66,7 @@ def run_soc(cfg: EPConfig, chunks: list[bytes], idle: int = 3000) -> list[bytes]
                 await ctx.tick()
             replies.append(bytes(out))
 
-    sim = Simulator(dut)
+    sim = Simulator(top)
     sim.add_clock(1e-6)
     sim.add_testbench(tb)
     sim.run()

@@ -9,9 +9,7 @@ from __future__ import annotations
 import struct
 
 import numpy as np
-from amaranth.hdl import Module
-from amaranth.lib import wiring
-from amaranth.sim import Simulator
+import pytest
 
 from epfpga import dataset_image as di
 from epfpga import protocol as p
@@ -19,48 +17,12 @@ from epfpga.board_model import BoardModel
 from epfpga.config import EPConfig
 from epfpga.datasets import Dataset
 from epfpga.golden import GoldenModel
-from epfpga.hw.soc import EPSoC
 from epfpga.hw.store.commands import StoreGeometry
-from epfpga.hw.store.word_port import MemoryWordPort
+from tests.test_link_soc import run_soc
 
 CFG = EPConfig(layers=(10, 5, 3), T1=5, T2=3, beta=0.5, beta_frac=3, lrs=(0.3, 0.2),
-               nudge="random_sign", part="none", name="soc")
+               nudge="random_sign", part="none", name="soc")  # (test_link_soc's)
 GEO = StoreGeometry(words=2048)  # 4 KiB
-
-
-def run_soc(frames: list[bytes], idle: int = 3000) -> list[bytes]:
-    """Each frame in, the SoC's answer out (b"" after ``idle`` quiet cycles)."""
-    m = Module()
-    m.submodules.soc = soc = EPSoC(CFG, store=GEO)
-    m.submodules.mem = mem = MemoryWordPort(GEO.words, latency=3)
-    wiring.connect(m, soc.store, mem.port)
-    replies = []
-
-    async def tb(ctx):
-        ctx.set(soc.tx_bytes.ready, 1)
-        for frame in frames:
-            out, parser = bytearray(), p.Parser()
-            for byte in frame:
-                ctx.set(soc.rx_bytes.payload, byte)
-                ctx.set(soc.rx_bytes.valid, 1)
-                await ctx.tick().until(soc.rx_bytes.ready)
-            ctx.set(soc.rx_bytes.valid, 0)
-            quiet, done = 0, False
-            while quiet < idle and not done:
-                if ctx.get(soc.tx_bytes.valid):
-                    out.append(ctx.get(soc.tx_bytes.payload))
-                    done = bool(parser.feed(out[-1:]))
-                    quiet = 0
-                else:
-                    quiet += 1
-                await ctx.tick()
-            replies.append(bytes(out))
-
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
-    return replies
 
 
 def _dataset(rng: np.random.Generator) -> Dataset:
@@ -71,7 +33,10 @@ def _dataset(rng: np.random.Generator) -> Dataset:
                    rng.integers(0, 3, 4).astype(np.uint8))
 
 
-def test_store_commands_match_the_board_model() -> None:
+@pytest.mark.parametrize("shared_mul", [True, False], ids=["shared", "fast"])
+def test_store_commands_match_the_board_model(shared_mul: bool) -> None:
+    """Both multiplier plans: the fast one's core takes the next sample while it
+    computes, so a run keeps two samples in it."""
     rng = np.random.default_rng(5)
     img = di.build_image(_dataset(rng), CFG)
     g = GoldenModel(CFG)
@@ -121,7 +86,7 @@ def test_store_commands_match_the_board_model() -> None:
         p.encode(p.STATUS, n + 2)]
     board = BoardModel(CFG, store_bytes=GEO.capacity)
     want = [board.receive(f) for f in frames]
-    got = run_soc(frames)
+    got = run_soc(CFG, frames, store=GEO, shared_mul=shared_mul)
     for k, (a, b) in enumerate(zip(got, want, strict=True)):
         assert a == b, f"request {k}: soc {a.hex()} != model {b.hex()}"
     answers = [p.Parser().feed(r)[0] for r in want]

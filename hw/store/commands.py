@@ -5,7 +5,11 @@ FSM.  A stored sample is copied into the record buffer and then validated and st
 by the dispatcher's own sample states, exactly as a TRAIN frame's sample is, so both
 paths decode the same way; ``ds_rec`` tells those states where their bytes come from.
 
-Behaves like ``epfpga.board_model.BoardModel`` with a store, byte for byte
+A run is pipelined: once a sample's pixels are in the core, the next entry's record is
+fetched and streamed while the core computes (its pixel loader holds a second sample),
+and the results are collected on their own, in order, into the answer memory; the
+indices of the samples in the core wait in a small FIFO.  Behaves like
+``epfpga.board_model.BoardModel`` with a store, byte for byte
 (tests/test_link_soc_store.py).
 """
 
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import fifo, wiring
 from amaranth.lib.crc.catalog import CRC32_ISO_HDLC
 from amaranth.lib.memory import Memory
 
@@ -85,6 +89,10 @@ class StoreCommands:
                                             init=[])
         self.ans_w, self.ans_r = ans.write_port(), ans.read_port()
         self.ds_rec = Signal()  # the sample states read the record buffer
+        self.running = Signal()  # a run's samples are in the core: collect their results
+        # the entries whose samples are in the core, oldest first (the core holds two)
+        m.submodules.in_core = self.in_core = fifo.SyncFIFO(width=9, depth=4)
+        self.collecting = Signal()  # a result is written to the answer memory this cycle
         self.a, self.b = Signal(32), Signal(32)  # offset and length / table and count
         self.n = Signal(range(p.DS_RUN_MAX + 1))  # entries
         self.rec_len = Signal(16)
@@ -115,24 +123,41 @@ class StoreCommands:
             with m.If(b.payload.last):
                 m.next = then
 
+    def _address_entry(self, load: str) -> None:
+        """To state ``load`` (a ``shift_in`` of 4 bytes) with entry ``k`` addressed."""
+        self.m.d.sync += [self.d.pa.eq(8 + (self.d.k << 2)), self.d.bk.eq(0)]
+        self.m.next = load
+
     def _error(self, code) -> None:
         self.m.d.sync += self.d.r_err.eq(code)
         self.m.next = "ERR"
 
-    def _answer(self, value) -> None:
-        """This entry's prediction (or DS_BAD_SAMPLE) into the answer memory; next entry."""
-        m, d = self.m, self.d
-        m.d.comb += [self.ans_w.addr.eq(Cat(d.k[:8], d.seq[:6])), self.ans_w.data.eq(value),
-                     self.ans_w.en.eq(1)]
-        m.d.sync += [d.k.eq(d.k + 1), self.ds_rec.eq(0)]
-        m.next = "DSR_ENTRY"
-
     def bad_sample(self) -> None:
-        """A sample state found the stored record malformed."""
-        self._answer(p.DS_BAD_SAMPLE)
+        """A sample state (or a check here) found the stored record malformed."""
+        self.m.next = "DSR_BAD"
 
-    def result(self, prediction) -> None:
-        self._answer(prediction)
+    def job_taken(self) -> None:
+        """The dispatcher's JOB state handed the core a job: a stored sample's entry goes
+        into the in-core FIFO."""
+        m, d = self.m, self.d
+        with m.If(self.ds_rec):
+            m.d.comb += [self.in_core.w_data.eq(d.k), self.in_core.w_en.eq(1)]
+
+    def sample_sent(self) -> None:
+        """A stored sample's pixels are all in the core: on to the next entry."""
+        self.m.d.sync += [self.d.k.eq(self.d.k + 1), self.ds_rec.eq(0)]
+        self.m.next = "DSR_ENTRY"
+
+    def collect(self, result) -> None:
+        """The core's results during a run, in order, into the answer memory at their
+        entries' places (outside the FSM: they arrive while it fetches the next)."""
+        m, d, q = self.m, self.d, self.in_core
+        with m.If(self.running):
+            m.d.comb += [result.ready.eq(1), self.collecting.eq(result.valid)]
+            with m.If(result.valid):
+                m.d.comb += [self.ans_w.addr.eq(Cat(q.r_data[:8], d.seq[:6])),
+                             self.ans_w.data.eq(result.payload), self.ans_w.en.eq(1),
+                             q.r_en.eq(1)]
 
     def capacity_below(self, *terms) -> Any:
         """The byte range ending at ``sum(terms)`` lies inside the store."""
@@ -221,10 +246,10 @@ class StoreCommands:
                 with m.Elif(self.index_bad | ~self.capacity_below(self.a, self.b << 2)):
                     self._error(p.E_RANGE)
                 with m.Else():
+                    m.d.sync += self.running.eq(1)
                     m.next = "DSR_ENTRY"
             with m.Else():
-                m.d.sync += [d.pa.eq(8 + (d.k << 2)), d.bk.eq(0)]
-                m.next = "DSR_CHECK_LOAD"
+                self._address_entry("DSR_CHECK_LOAD")
         with m.State("DSR_CHECK_LOAD"):
             d.shift_in(4, "DSR_CHECK_TEST", primed=False)
         with m.State("DSR_CHECK_TEST"):
@@ -238,11 +263,12 @@ class StoreCommands:
         # pass 2: per entry, its record's offset, header and bytes, then the sample states
         with m.State("DSR_ENTRY"):
             with m.If(d.k == self.n):
-                d.start_response(d.cmd | p.RESPONSE, self.n)
-                m.next = "HDR"
+                with m.If(~self.in_core.r_rdy & ~self.collecting):  # every result is in
+                    m.d.sync += self.running.eq(0)
+                    d.start_response(d.cmd | p.RESPONSE, self.n)
+                    m.next = "HDR"
             with m.Else():
-                m.d.sync += [d.pa.eq(8 + (d.k << 2)), d.bk.eq(0)]
-                m.next = "DSR_ENTRY_LOAD"
+                self._address_entry("DSR_ENTRY_LOAD")
         with m.State("DSR_ENTRY_LOAD"):
             d.shift_in(4, "DSR_TABLE", primed=False)
         with m.State("DSR_TABLE"):
@@ -274,6 +300,12 @@ class StoreCommands:
             with m.Else():
                 with m.If(self._read(self.waddr, n)):
                     m.next = "DSR_BODY_READ"
+        with m.State("DSR_BAD"):  # DS_BAD_SAMPLE for this entry, when the port is free
+            with m.If(~self.collecting):
+                m.d.comb += [self.ans_w.addr.eq(Cat(d.k[:8], d.seq[:6])),
+                             self.ans_w.data.eq(p.DS_BAD_SAMPLE), self.ans_w.en.eq(1)]
+                m.d.sync += [d.k.eq(d.k + 1), self.ds_rec.eq(0)]
+                m.next = "DSR_ENTRY"
         with m.State("DSR_BODY_READ"):  # into the record buffer at `pa`
             b = self.reader.bytes
             m.d.comb += [b.ready.eq(1), self.reading.eq(1), self.rec_w.addr.eq(d.pa[:11]),

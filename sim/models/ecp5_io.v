@@ -28,12 +28,9 @@ module OFS1P3BX(input PD, input D, input SP, input SCLK, output reg Q);
         else if (SP) Q <= D;
 endmodule
 
-module IFS1P3BX(input PD, input D, input SP, input SCLK, output reg Q);
+module IFS1P3BX(input PD, input D, input SP, input SCLK, output Q);
     parameter GSR = "ENABLED";
-    initial Q = 1'b1;
-    always @(posedge SCLK or posedge PD)
-        if (PD) Q <= 1'b1;
-        else if (SP) Q <= D;
+    OFS1P3BX #(.GSR(GSR)) ff(.PD(PD), .D(D), .SP(SP), .SCLK(SCLK), .Q(Q));
 endmodule
 
 // the core's reset synchroniser: a flop with asynchronous preset and no enable

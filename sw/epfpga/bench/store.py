@@ -8,8 +8,8 @@ are compared with the golden model trained on the same samples (the bench stops 
 difference).  Board time comes from the simulator's cycle counts: the upload is the
 first session's cycles, the rate is the samples answered after the first DS_TRAIN
 answer over the cycles since it (host traffic and the driver's pipelining included).
-The same slice streamed over the same board (protocol v4 TRAIN frames) is measured
-beside it.
+The same samples streamed to the same board (protocol v4 TRAIN frames) are measured
+beside them.
 """
 
 from __future__ import annotations
@@ -39,8 +39,7 @@ def measure(n_train: int = 2000, n_test: int = 200, train: int = 1024,
     from ..driver import BoardEngine
 
     url = f"socket://127.0.0.1:{port}"
-    eng = BoardEngine(cfg, url, timeout=30)  # session 1: the upload
-    eng.init_weights()
+    eng = BoardEngine(cfg, url, timeout=30)  # session 1: the upload alone
     if eng.use_dataset(ds, progress=False) is not None:
         raise EpfpgaError("the simulated board did not take the dataset into its store")
     image_bytes = len(eng.image.data)
@@ -52,6 +51,7 @@ def measure(n_train: int = 2000, n_test: int = 200, train: int = 1024,
     want = np.array([g.train_sample(x, int(y)).prediction for x, y in zip(X, Y, strict=True)])
 
     eng = BoardEngine(cfg, url, timeout=30)  # session 2: training from the store
+    eng.init_weights()
     eng.use_dataset(ds, progress=False)  # (already there: nothing is sent)
     pred = np.concatenate([eng.train_many(X[i:i + 512], Y[i:i + 512], idx[i:i + 512])
                            for i in range(0, train, 512)])
