@@ -227,3 +227,30 @@ def test_board_reset_mid_run_resumes_with_every_sample_once(tmp_path, power: boo
     want = _golden_run(ds, tmp_path / "golden")
     assert report["final_test_acc"] == want["report"]["final_test_acc"]
     _same_network(load_checkpoint(tmp_path / "b" / "checkpoint.npz").state, want["state"])
+
+
+def test_mnist_from_the_store_is_bit_exact_with_golden(tmp_path, mnist) -> None:
+    """Real MNIST (the up5k network, 300 training and 100 test images): trained from the
+    golden board's store with --verify-golden, then the same run on the golden engine."""
+    from epfpga.config import get_config
+
+    cfg = get_config("up5k")
+    ds = mnist.subset(300, 100)
+    board = BoardModel(cfg, store_bytes=1 << 20)
+    port, stop, _ = serve_in_thread(board)
+    try:
+        report = train(cfg, ds, TrainOptions(
+            engine="board", epochs=2, out=tmp_path / "b", checkpoint_every=100,
+            port=f"socket://127.0.0.1:{port}", timeout=2.0, verify_golden=True,
+            progress=False, plot=False))
+    finally:
+        stop.set()
+    assert report["board_samples_from"] == "store"
+    want = train(cfg, ds, TrainOptions(engine="golden", epochs=2, out=tmp_path / "g",
+                                       progress=False, plot=False))
+    assert [h["train_acc"] for h in report["history"]] == [
+        h["train_acc"] for h in want["history"]]
+    assert report["final_test_acc"] == want["final_test_acc"]
+    _same_network(load_checkpoint(tmp_path / "b" / "checkpoint.npz").state,
+                  load_checkpoint(tmp_path / "g" / "checkpoint.npz").state)
+    assert board.golden.samples_trained == 600
