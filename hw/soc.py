@@ -136,36 +136,10 @@ class EPSoC(wiring.Component):
         host = core.host.req
         m.d.comb += [host.payload.data.eq(hostv), host.payload.region.eq(region)]
 
-        store = None
-        if self.store_geo is not None:
-            store = StoreCommands(m, self.store_geo, self.store, Dispatcher(
-                cmd=cmd, seq=seq, length=length, pa=pa, frame_byte=frames.data, word=word,
-                bk=bk, k=k, y=y, neg=neg, r_err=r_err, n_out=cfg.layers[-1],
-                start_response=lambda *a: start_response(*a), shift_in=lambda *a, **kw:
-                shift_in(*a, **kw)))
-            pb = Mux(store.ds_rec, store.pb, frames.data)
-            slen = Mux(store.ds_rec, store.rec_len, length)  # the sample's bytes
-        else:
-            slen = length
-        training = ((cmd == p.TRAIN) | (cmd == p.DS_TRAIN)) if store else cmd == p.TRAIN
-        reexecuted = [p.READ, p.STATUS] + ([p.DS_INFO, p.DS_DIGEST, p.DS_INFER] if store else [])
-
-        def bad_sample() -> None:
-            """A sample's runs do not decode: error 2, or for a stored one its answer."""
-            if store is None:
-                m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
-                m.next = "ERR"
-                return
-            with m.If(store.ds_rec):
-                store.bad_sample()
-            with m.Else():
-                m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
-                m.next = "ERR"
-
         info = p.info_payload(p.VERSION, cfg.digest, cfg.layers,
                               self.uart.clock_hz if self.uart else 0,
                               self.uart.baud if self.uart else 0, p.STORE_BYTES,
-                              p.CAP_BASE | (p.CAP_DATASET if store else 0))
+                              p.CAP_BASE | (p.CAP_DATASET if self.store_geo else 0))
         info_rom = Array(Const(v, 8) for v in info)
         status_bytes = Array(Cat(*(Cat(counters[f], Const(0, 32 - p.STATUS_BITS[f]))
                                    for f in p.STATUS_FIELDS)).word_select(
@@ -205,6 +179,31 @@ class EPSoC(wiring.Component):
             with m.If(bk == last):
                 m.d.sync += pa.eq(pa)  # next value starts where this one ended
                 m.next = then
+
+        store = None
+        if self.store_geo is not None:
+            store = StoreCommands(m, self.store_geo, self.store, Dispatcher(
+                cmd=cmd, seq=seq, length=length, pa=pa, frame_byte=frames.data, word=word,
+                bk=bk, k=k, y=y, neg=neg, r_err=r_err, n_out=cfg.layers[-1],
+                start_response=start_response, shift_in=shift_in))
+            pb = Mux(store.ds_rec, store.pb, frames.data)
+            slen = Mux(store.ds_rec, store.rec_len, length)  # the sample's bytes
+        else:
+            slen = length
+        training = ((cmd == p.TRAIN) | (cmd == p.DS_TRAIN)) if store else cmd == p.TRAIN
+        reexecuted = [p.READ, p.STATUS] + ([p.DS_INFO, p.DS_DIGEST, p.DS_INFER] if store else [])
+
+        def bad_sample() -> None:
+            """A sample's runs do not decode: error 2, or for a stored one its answer."""
+            if store is None:
+                m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
+                m.next = "ERR"
+                return
+            with m.If(store.ds_rec):
+                store.bad_sample()
+            with m.Else():
+                m.d.sync += r_err.eq(p.E_BAD_PAYLOAD)
+                m.next = "ERR"
 
         with m.FSM(name="disp"):
             m.d.comb += [sequence.frame.payload.seq.eq(seq), sequence.frame.payload.cmd.eq(cmd)]
