@@ -95,3 +95,16 @@ def test_build_refuses_bad_clock_and_baud(tmp_path, capsys) -> None:
     # 24 MHz / 2.9 Mbaud is 8.28 clocks a bit: 3.4 % off
     assert "baud" in err("--board", "icebreaker", "--baud", "2900000")
     assert not list(tmp_path.iterdir())  # refused before any tool ran
+
+
+def test_sdram_clock_lags_the_core_clock_by_a_quarter_period() -> None:
+    """CLKOS2's phase for the SDRAM clock: LiteX's ULX3S target at 50 MHz (divider 8)
+    sets CPHASE 9 against CLKOP's 7 for 90 degrees; in eighths of a VCO cycle the lag is
+    a quarter of the divider for any divider (40 MHz from 600: 3.75 cycles of 15)."""
+    from epfpga.boards.pll import quarter_phase
+
+    assert quarter_phase(8) == (9, 0)
+    assert quarter_phase(15) == (17, 6)
+    for div in range(1, 129):
+        cphase, fphase = quarter_phase(div)
+        assert 0 <= fphase < 8 and ((cphase - (div - 1)) * 8 + fphase) * 4 == div * 8
