@@ -186,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
         None if args.sdram.lower() == "none" else chip(args.sdram).module)
     if sdram_chip and clk.pll is None:
         raise EpfpgaError("the SDRAM takes its clock from the PLL: choose a --clock other "
-                          "than the oscillator's")
+                          f"than the oscillator's {prof.oscillator_hz / 1e6:g} MHz, or build "
+                          "without the dataset store (--sdram none)")
     first = prof.seed if args.seed is None else args.seed
     seeds = list(range(first, first + args.seeds))
     h = hashlib.sha256(f"{cfg.digest}{args.board}{clk.link.baud}{clock}{seeds}"

@@ -118,7 +118,15 @@ def test_a_missed_clock_says_which_clock_to_ask_for(tmp_path, capsys, monkeypatc
 
     monkeypatch.setattr(cb, "place_seeds", failing_placement)
     assert main(["build", "--board", "ulx3s", "--config", "tiny", "--clock", "25",
-                 "--baud", "1000000", "--no-sim", "--out", str(tmp_path)]) == 2
+                 "--baud", "1000000", "--no-sim", "--sdram", "none",
+                 "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "f_max 21.4 MHz (best of 1 placements) is below the 25.0 MHz core clock" in err
     assert "--clock 21" in err
+    # with its SDRAM the board needs the PLL (the SDRAM's clock is its 90-degree output)
+    assert main(["build", "--board", "ulx3s", "--config", "tiny", "--clock", "25",
+                 "--baud", "1000000", "--no-sim", "--out", str(tmp_path)]) == 2
+    assert "--sdram none" in capsys.readouterr().err
+    assert main(["build", "--board", "ulx3s", "--config", "tiny", "--sdram", "XYZ",
+                 "--no-sim", "--out", str(tmp_path)]) == 2
+    assert "unknown SDRAM chip 'XYZ'" in capsys.readouterr().err
