@@ -11,6 +11,7 @@ sequencer, read from the generated files so it always matches the core.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
 import subprocess
@@ -85,31 +86,44 @@ def litedram_core(chip_name: str, clock_hz: float, cache: Path) -> LiteDRAMCore:
     key = hashlib.sha256((LITEDRAM_VERSION + cfg).encode()).hexdigest()[:16]
     d = cache / f"litedram-{c.module}-{clock_hz / 1e6:g}MHz-{key}"
     v = d / "gateware" / "litedram_core.v"
-    if not v.exists():
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "core.yml").write_text(cfg)
-        log = d / "gen.log"
-        with log.open("w") as f:
-            try:
-                r = subprocess.run([sys.executable, "-m", "litedram.gen", "core.yml",
-                                    "--name", "litedram_core", "--output-dir", "."],
-                                   cwd=d, stdout=f, stderr=subprocess.STDOUT, timeout=600)
-            except subprocess.TimeoutExpired:
-                raise EpfpgaError(f"litedram_gen took over 10 minutes; see {log}") from None
-        if r.returncode != 0 or not v.exists():
-            raise EpfpgaError("LiteDRAM's generator failed (pip install -e '.[fpga]' installs "
-                              f"it); see {log}:\n" + log.read_text()[-1500:])
-        # LiteX declares the data bus an input although its I/O buffers drive it: an
-        # inout, so a simulator sees the writes (the synthesised bitstream is the same)
-        text = v.read_text()
-        fixed = re.sub(r"input(\s+wire\s+\[15:0\]\s+sdram_dq)", r"inout\1", text, count=1)
-        if fixed == text:
-            raise EpfpgaError(f"no sdram_dq port in {v}")
-        v.write_text(fixed)
+    d.mkdir(parents=True, exist_ok=True)
+    with (d / ".lock").open("w") as lock:  # one generator per directory (a build and a
+        fcntl.flock(lock, fcntl.LOCK_EX)  # simulation may ask at once)
+        if not v.exists():
+            _generate(d, cfg, v)
+        _inout_dq(v)
     program = init_program(d / "csr.csv", d / "software" / "include" / "generated" /
                            "sdram_phy.h", clock_hz)
     width = _port_addr_width(v.read_text())
     return LiteDRAMCore(v, c, clock_hz, program, width)
+
+
+def _generate(d: Path, cfg: str, v: Path) -> None:
+    """Run litedram_gen in ``d`` (its own process: LiteX keeps global state)."""
+    (d / "core.yml").write_text(cfg)
+    log = d / "gen.log"
+    with log.open("w") as f:
+        try:
+            r = subprocess.run([sys.executable, "-m", "litedram.gen", "core.yml",
+                                "--name", "litedram_core", "--output-dir", "."],
+                               cwd=d, stdout=f, stderr=subprocess.STDOUT, timeout=600)
+        except subprocess.TimeoutExpired:
+            raise EpfpgaError(f"litedram_gen took over 10 minutes; see {log}") from None
+    if r.returncode != 0 or not v.exists():
+        raise EpfpgaError("LiteDRAM's generator failed (pip install -e '.[fpga]' installs "
+                          f"it); see {log}:\n" + log.read_text()[-1500:])
+
+
+def _inout_dq(v: Path) -> None:
+    """LiteX declares the data bus an input although its I/O buffers drive it: made an
+    inout, so a simulator sees the writes (the synthesised bitstream is the same)."""
+    text = v.read_text()
+    if re.search(r"inout\s+wire\s+\[15:0\]\s+sdram_dq", text):
+        return
+    fixed = re.sub(r"input(\s+wire\s+\[15:0\]\s+sdram_dq)", r"inout\1", text, count=1)
+    if fixed == text:
+        raise EpfpgaError(f"no sdram_dq port in {v}")
+    v.write_text(fixed)
 
 
 def _port_addr_width(verilog: str) -> int:
