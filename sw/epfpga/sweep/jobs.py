@@ -114,9 +114,13 @@ def _build(job: Job, work: Path) -> dict[str, Any]:
     cfg_path = work / "config.json"
     job.cfg.save(cfg_path)
     builds = Path(o["builds"]) if o["builds"] else work.parent.parent / "builds"
-    args = argparse.Namespace(board=board, config=str(cfg_path), baud=None,
-                              clock=o["clock"], seed=job.seed, seeds=1, jobs=1,
-                              no_sim=not o["simulate"], out=builds, check_only=False)
+    # the build command's own parser: every option it has, at its default unless given
+    parser = argparse.ArgumentParser()
+    command_build.add_arguments(parser)
+    args = parser.parse_args(
+        ["--board", board, "--config", str(cfg_path), "--seed", str(job.seed),
+         "--out", str(builds)] + (["--clock", str(o["clock"])] if o["clock"] else [])
+        + ([] if o["simulate"] else ["--no-sim"]))
     try:
         command_build.run(args)
     except EpfpgaError as e:
