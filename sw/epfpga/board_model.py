@@ -170,14 +170,14 @@ class BoardModel:
                 return err(p.E_RANGE)
             return ok(struct.pack("<I", crc32(bytes(store[offset:offset + length]))))
         table, count, entries = p.parse_ds_run(f.payload)  # (ValueError: bad payload)
-        if (entries & ~(p.DS_NEG | (p.DS_NEG - 1))).any() or (
+        if (entries & ~(p.DS_NEG | p.DS_INDEX)).any() or (
                 f.cmd == p.DS_INFER and (entries & p.DS_NEG).any()):
             return err(p.E_BAD_PAYLOAD)
-        if table + 4 * count > len(store) or ((entries & (p.DS_NEG - 1)) >= count).any():
+        if table + 4 * count > len(store) or ((entries & p.DS_INDEX) >= count).any():
             return err(p.E_RANGE)
         out = bytearray()
         for e in entries:
-            rec = read_record(store, table, count, int(e) & (p.DS_NEG - 1), cfg.layers[0],
+            rec = read_record(store, table, count, int(e) & p.DS_INDEX, cfg.layers[0],
                               cfg.act_one, cfg.layers[-1])
             if rec is None:
                 out.append(p.DS_BAD_SAMPLE)

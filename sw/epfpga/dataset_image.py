@@ -53,7 +53,7 @@ class DatasetImage:
 
     def pieces(self) -> list[tuple[int, int]]:
         """(offset, length) of each digest piece."""
-        return [(o, min(PIECE, len(self.data) - o)) for o in range(0, len(self.data), PIECE)]
+        return pieces(len(self.data))
 
     @property
     def digest(self) -> str:
@@ -83,9 +83,13 @@ def build_image(ds: Dataset, cfg: EPConfig) -> DatasetImage:
             records.append(struct.pack("<BH", int(y), len(enc)) + enc)
             at += RECORD_HEADER + len(enc)
     data = np.asarray(offsets, dtype="<u4").tobytes() + b"".join(records)
-    image = DatasetImage(data, n_train, n_test, ds.name)
     return DatasetImage(data, n_train, n_test, ds.name,
-                        tuple(crc32(data[o:o + n]) for o, n in image.pieces()))
+                        tuple(crc32(data[o:o + n]) for o, n in pieces(len(data))))
+
+
+def pieces(size: int) -> list[tuple[int, int]]:
+    """(offset, length) of each ``PIECE``-byte digest piece of ``size`` bytes."""
+    return [(o, min(PIECE, size - o)) for o in range(0, size, PIECE)]
 
 
 def read_record(store: bytes | bytearray | memoryview, table: int, count: int, index: int,

@@ -369,7 +369,7 @@ class BoardEngine:
         if (pred == p.DS_BAD_SAMPLE).any():
             k = int(np.argmax(pred == p.DS_BAD_SAMPLE))
             raise BoardError(
-                f"the board found stored sample {int(entries[k]) & (p.DS_NEG - 1)} "
+                f"the board found stored sample {int(entries[k]) & p.DS_INDEX} "
                 "malformed: its store no longer holds the uploaded dataset (run again: "
                 "the store is checked and the damaged pieces are sent again)")
         return pred

@@ -95,8 +95,9 @@ DS_WRITE_MAX = MAX_PAYLOAD - 4
 DS_BAD_SAMPLE = 0xFF
 #: the longest stored sample a board takes (as in a TRAIN frame; a board buffers it)
 DS_RECORD_MAX = MAX_PAYLOAD
-#: DS entry: the sample's index in its table (24 bits), and this flag for a -beta nudge
-DS_INDEX_BITS = 24
+#: DS entry: the sample's index in its table (its low 24 bits), and this flag for a
+#: -beta nudge; no other bit may be set
+DS_INDEX = (1 << 24) - 1
 DS_NEG = 1 << 24
 
 E_UNKNOWN_CMD, E_BAD_PAYLOAD, E_RANGE = ErrorCode
