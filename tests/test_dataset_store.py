@@ -1,7 +1,8 @@
 """The dataset store (protocol DS_*, docs/protocol.md) on the golden board model: the
 image's layout, every command's checks, training from the store bit-exact with the
 golden model, an upload that survives CRC faults and a cut link and resumes, and a board
-reset or power cycle mid-run that a --resume gets through with every sample trained once.
+reset or power cycle mid-run that the driver (or a --resume) gets through with every
+sample trained once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from epfpga.board_model import BoardModel, serve_in_thread
 from epfpga.checkpoint import load_checkpoint
 from epfpga.config import EPConfig
 from epfpga.datasets import Dataset
-from epfpga.driver import BoardEngine, BoardError
+from epfpga.driver import BoardEngine, BoardError, BoardLost
 from epfpga.faultproxy import FaultProxy, FaultRates
 from epfpga.numerics import quantize_pixels
 from epfpga.trainer import TrainOptions, train
@@ -217,7 +218,7 @@ def test_board_reset_mid_run_resumes_with_every_sample_once(tmp_path, power: boo
     port, stop, _ = serve_in_thread(board)
     try:
         with pytest.raises(BoardError, match="stopped answering"):
-            train(CFG, ds, _opts(tmp_path / "b", port))
+            train(CFG, ds, _opts(tmp_path / "b", port, recover=0))
         writes = board.writes
         report = train(CFG, ds, _opts(tmp_path / "b", port, resume=True))
     finally:
@@ -227,6 +228,41 @@ def test_board_reset_mid_run_resumes_with_every_sample_once(tmp_path, power: boo
     want = _golden_run(ds, tmp_path / "golden")
     assert report["final_test_acc"] == want["report"]["final_test_acc"]
     _same_network(load_checkpoint(tmp_path / "b" / "checkpoint.npz").state, want["state"])
+
+
+@pytest.mark.parametrize("power", [False, True], ids=["reset", "power-cycle"])
+def test_board_reset_mid_run_is_recovered_by_itself(tmp_path, power: bool) -> None:
+    """The driver notices the board is back (INFO answers), reloads the last checkpoint
+    (and, after a power cycle, the store) and goes on: one run, every sample once."""
+    ds = dataset()
+    board = FlakyBoard(CFG, store_bytes=1 << 20, at=3, power=power)
+    port, stop, _ = serve_in_thread(board)
+    try:
+        report = train(CFG, ds, _opts(tmp_path / "b", port))
+    finally:
+        stop.set()
+    assert board.trains > 3  # the reset happened and training went on after it
+    want = _golden_run(ds, tmp_path / "golden")
+    assert [h["test_acc"] for h in report["history"]] == \
+        [h["test_acc"] for h in want["report"]["history"]]
+    _same_network(load_checkpoint(tmp_path / "b" / "checkpoint.npz").state, want["state"])
+
+
+def test_a_board_that_does_not_come_back_stops_the_run(tmp_path) -> None:
+    ds = dataset()
+    board = FlakyBoard(CFG, store_bytes=1 << 20, at=2, power=False)
+    port, stop, _ = serve_in_thread(board)
+    real = board._reset
+
+    def dead() -> None:
+        real()
+        stop.set()  # the server goes away: nothing answers any more
+
+    board._reset = dead
+    with pytest.raises(BoardLost):
+        train(CFG, ds, _opts(tmp_path / "b", port, recover_wait=1.0))
+    ck = load_checkpoint(tmp_path / "b" / "checkpoint.npz")
+    assert (ck.epoch, ck.position) == (0, 80)  # what was checkpointed stays
 
 
 def test_mnist_from_the_store_is_bit_exact_with_golden(tmp_path, mnist) -> None:

@@ -82,13 +82,29 @@ def test_a_cut_link_is_one_line_and_resume_finishes_exactly(tmp_path, idx, board
     proxy = FaultProxy(board, FaultRates(cut_after=500_000))
     url = f"socket://127.0.0.1:{proxy.start()}"
     rc = _train("--dataset", idx, "--engine", "board", "--port", url, "--out", out,
-                "--checkpoint-every", "50")
+                "--checkpoint-every", "50", "--recover", "0")
     proxy.stop()
     err = capsys.readouterr().err
     assert rc == 2 and "closed the connection" in err and "Traceback" not in err
     assert proxy.injected["cut"] == 1 and 0 < load_checkpoint(out).position < 300
     assert _train("--dataset", idx, "--engine", "board", "--port",
                   f"socket://127.0.0.1:{board}", "--out", out, "--resume") == 0
+    assert _weights(out) == reference
+
+
+def test_a_cut_link_is_reconnected_and_the_run_goes_on_from_its_checkpoint(
+        tmp_path, idx, board, reference, capsys) -> None:
+    """The proxy cuts the connection once and then lets a new one through: the driver
+    connects again and the same run ends on the uninterrupted weights."""
+    out = str(tmp_path / "r")
+    proxy = FaultProxy(board, FaultRates(cut_after=500_000))
+    url = f"socket://127.0.0.1:{proxy.start()}"
+    rc = _train("--dataset", idx, "--engine", "board", "--port", url, "--out", out,
+                "--checkpoint-every", "50")
+    proxy.stop()
+    err = capsys.readouterr().err
+    assert rc == 0 and proxy.injected["cut"] == 1
+    assert "closed the connection" in err and "going on from that checkpoint" in err
     assert _weights(out) == reference
 
 

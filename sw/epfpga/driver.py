@@ -36,6 +36,15 @@ class BoardError(EpfpgaError):
     pass
 
 
+class BoardLost(BoardError):
+    """The board stopped answering (or its port failed): it may have been reset or
+    power-cycled, which loses what it trained since the last checkpoint."""
+
+
+class PortUnavailable(BoardError):
+    """The port cannot be opened (not there, busy, or nothing listening)."""
+
+
 class Transport(Protocol):
     def write(self, data: bytes) -> Any: ...
     def read(self, n: int) -> bytes: ...
@@ -63,7 +72,7 @@ class SocketTransport:
             return b""
         data = self.sock.recv(max(n, 65536))
         if not data:
-            raise BoardError("the simulated board closed the connection")
+            raise BoardLost("the simulated board closed the connection")
         return data
 
     def close(self) -> None:
@@ -80,14 +89,16 @@ def open_transport(url: str, baud: int = DEFAULT_BAUD, timeout: float = 0.2) -> 
         except ValueError:
             raise BoardError(f"cannot open {url}: expected socket://HOST:PORT") from None
         except OSError as e:
-            raise BoardError(f"cannot connect to {url} ({e.strerror or e}): is `epfpga "
+            raise PortUnavailable(f"cannot connect to {url} ({e.strerror or e}): is `epfpga "
                              "sim-board` running on that port?") from None
     import serial
 
     try:
         t = serial.serial_for_url(url, baudrate=baud, timeout=timeout)
-    except (serial.SerialException, ValueError, OSError) as e:
+    except ValueError as e:
         raise BoardError(f"cannot open {url} at {baud} baud: {e}") from None
+    except (serial.SerialException, OSError) as e:
+        raise PortUnavailable(f"cannot open {url} at {baud} baud: {e}") from None
     try:  # Linux: no 16 ms FTDI latency on every short answer
         t.set_low_latency_mode(True)
     except (AttributeError, ValueError, OSError, NotImplementedError):
@@ -125,7 +136,15 @@ class Board:
 
     def transact(self, requests: list[tuple[int, bytes]]) -> list[bytes]:
         """Send (cmd, payload) requests pipelined; return their answers' payloads in
-        order.  Raises BoardError when the board refuses one or stops answering."""
+        order.  Raises BoardError when the board refuses one, BoardLost when it stops
+        answering or its port fails."""
+        try:
+            return self._transact(requests)
+        except OSError as e:  # a serial port that vanished (unplugged, power-cycled)
+            raise BoardLost(f"the board's port failed ({e}); weights up to the last "
+                            "checkpoint are safe: fix the link and --resume") from None
+
+    def _transact(self, requests: list[tuple[int, bytes]]) -> list[bytes]:
         frames = []
         for cmd, payload in requests:
             frames.append((cmd, self.seq, p.encode(cmd, self.seq, payload)))
@@ -170,7 +189,7 @@ class Board:
                 continue
             rounds += 1
             if rounds > self.retries:
-                raise BoardError(self._stopped(crc0, framing0))
+                raise BoardLost(self._stopped(crc0, framing0))
             todo = [i for i in range(base, sent) if answers[i] is None]
             for i in todo:
                 self.t.write(frames[i][2])
@@ -288,8 +307,16 @@ class BoardEngine:
 
     def __init__(self, cfg: EPConfig, url: str | Any, baud: int = DEFAULT_BAUD, **kw: Any):
         self.cfg = cfg
+        self.url, self.baud, self.kw = url, baud, kw
         self.board = Board(open_transport(url, baud) if isinstance(url, str) else url, **kw)
-        info = self.board.info()
+        self.info = self._check(self.board.info())
+        self.sign_lfsr = lfsr_seed(cfg.seed, cfg.n_layers)
+        self.samples_trained = 0
+        self.image: DatasetImage | None = None  # the dataset in the board's store, if used
+
+    def _check(self, info: dict[str, Any]) -> dict[str, Any]:
+        """INFO's answer, if the board runs what this host config needs."""
+        cfg, url, baud = self.cfg, self.url, self.baud
         if isinstance(url, str) and not url.startswith("socket://") and info["baud"] \
                 and info["baud"] != baud:
             raise BoardError(f"the board is built for {info['baud']} baud, but {url} was "
@@ -304,10 +331,29 @@ class BoardEngine:
                 f"(layers {info['layers']}), but the host config {cfg.name!r} has digest "
                 f"{cfg.digest}: build and program the board for this config, or pass its "
                 "config with --config")
-        self.info = info
-        self.sign_lfsr = lfsr_seed(cfg.seed, cfg.n_layers)
-        self.samples_trained = 0
-        self.image: DatasetImage | None = None  # the dataset in the board's store, if used
+        return info
+
+    def reconnect(self, wait: float = 30.0) -> bool:
+        """After BoardLost: talk to the board again (the port opened anew, INFO
+        restarting the sequence), trying for up to ``wait`` seconds.  True if it answers
+        as the same design; what it holds is then unknown (a reset board has its
+        initial weights, a power-cycled one an empty store), so the caller loads a
+        checkpoint and calls use_dataset again."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                if isinstance(self.url, str):
+                    self.close()
+                    self.board = Board(open_transport(self.url, self.baud), **self.kw)
+                else:
+                    self.board.parser = p.Parser()  # drop a partial frame
+                self.info = self._check(self.board.info())
+                self.image = None
+                return True
+            except (BoardLost, PortUnavailable):
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.5)
 
     # ------------------------------------------------------------ dataset store
     def use_dataset(self, ds: Any, progress: bool = True, samples: int | None = None

@@ -132,6 +132,10 @@ class BoardAdapter:
     def init_weights(self) -> None:
         self.board.init_weights()
 
+    def reconnect(self, wait: float) -> bool:
+        """Reach a board that stopped answering again (see BoardEngine.reconnect)."""
+        return self.board.reconnect(wait)
+
     def close(self) -> None:
         self.board.close()
 

@@ -46,6 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="--engine board: stream every sample over the link even when the "
                         "board has a dataset store (by default a board that has one "
                         "trains from it, after an upload of what it does not hold yet)")
+    p.add_argument("--recover", type=int, default=3, metavar="N",
+                   help="--engine board: when the board stops answering (a reset, a power "
+                        "cycle, a replugged cable), reach it again and go on from the last "
+                        "checkpoint, up to N times per run; 0 stops instead")
     p.add_argument("--seed", type=int, default=None, help="override the config's seed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plot", action="store_true", help="skip the learning-curve PNG")
@@ -55,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = get_config(args.config)
     if args.seed is not None:
         cfg = cfg.replace(seed=args.seed)
-    for name in ("epochs", "train_samples", "test_samples", "checkpoint_every"):
+    for name in ("epochs", "train_samples", "test_samples", "checkpoint_every", "recover"):
         v = getattr(args, name)
-        if v is not None and v < (0 if name == "test_samples" else 1):
+        if v is not None and v < (0 if name in ("test_samples", "recover") else 1):
             from ..errors import EpfpgaError
 
             raise EpfpgaError(f"--{name.replace('_', '-')} must be positive, got {v}")
@@ -82,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine, epochs=args.epochs, train_samples=args.train_samples,
         test_samples=args.test_samples, out=out, resume=args.resume,
         checkpoint_every=args.checkpoint_every, port=args.port, baud=args.baud,
-        timeout=args.timeout,
+        timeout=args.timeout, recover=args.recover,
         verify_golden=args.verify_golden, stream=args.stream, progress=not args.no_progress,
         plot=not args.no_plot,
     )

@@ -56,7 +56,8 @@ def _train(job: Job, work: Path) -> dict[str, Any]:
         test_samples=o["test_samples"], out=work, resume=True, progress=False, plot=False))
     h = rep["history"]
     return {"test_acc": rep["final_test_acc"], "train_acc": h[-1]["train_acc"],
-            "epochs": len(h), "samples_per_s": h[-1]["samples_per_s"]}
+            "epochs": len(h), "samples_per_s": h[-1]["samples_per_s"],
+            "test_acc_by_epoch": [e["test_acc"] for e in h]}
 
 
 _DATASETS: dict[str, Any] = {}
