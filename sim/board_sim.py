@@ -132,4 +132,21 @@ def serve_in_thread(cfg: EPConfig, sessions: int, plan: BoardPlan | None = None
         daemon=True)
     th.start()
     wait_ready(ready)
+    stats["pid"] = ready_pid(ready)
     return port, th, stats
+
+
+def ready_pid(path: str) -> int:
+    """The simulated board's process id, from its ready file ("ready PID")."""
+    for _ in range(50):  # the file exists a moment before its line is written
+        words = Path(path).read_text().split()
+        if len(words) == 2:
+            return int(words[1])
+        time.sleep(0.02)
+    raise EpfpgaError(f"the simulated board's ready file {path} names no process")
+
+
+def press_reset(pid: int) -> None:
+    """The reset button of the simulated board in process ``pid`` (SIGUSR1): its SoC is
+    reset, as by the board's button, and the SDRAM chip keeps its contents."""
+    os.kill(pid, signal.SIGUSR1)

@@ -69,3 +69,45 @@ def test_store_on_sdram_trains_bit_exact() -> None:
     eng.close()
     th.join(60)
     assert stats["sessions"][1]["trains"] == 200  # DS_TRAIN answers, a sample a byte
+
+
+def test_reset_button_mid_run_is_recovered_with_the_store_kept(tmp_path, monkeypatch) -> None:
+    """The board's reset pressed between two runs of stored samples: its SoC and memory
+    controller start again (the controller replays its init sequence), the chip keeps
+    the store, and the driver reaches the board again and goes on from its last
+    checkpoint: one run, every sample once, the same network as the golden model's."""
+    from epfpga.engines import BoardAdapter
+    from epfpga.sim.board_sim import press_reset
+    from epfpga.trainer import TrainOptions, train
+
+    ds = _dataset(240, 40)
+    port, th, stats = serve_in_thread(TINY, 2, board_plan(TINY, "ulx3s"))
+    real, calls = BoardAdapter.train_chunk, []
+
+    def pressed(self, X, Y, index=None):
+        calls.append(len(X))
+        if len(calls) == 3:
+            press_reset(stats["pid"])
+        return real(self, X, Y, index)
+
+    monkeypatch.setattr(BoardAdapter, "train_chunk", pressed)
+    sync, sent = BoardEngine.sync_image, []
+    monkeypatch.setattr(BoardEngine, "sync_image",
+                        lambda self, *a, **k: sent.append(sync(self, *a, **k)) or sent[-1])
+    opts = dict(epochs=1, train_samples=240, test_samples=40, checkpoint_every=80,
+                progress=False, plot=False)
+    report = train(TINY, ds, TrainOptions(engine="board", out=tmp_path / "b", timeout=3.0,
+                                          port=f"socket://127.0.0.1:{port}", **opts))
+    th.join(60)
+    assert len(calls) == 4  # the third run again, after the reset
+    assert report["board_samples_from"] == "store"
+    assert sent[0] > 0 and sent[1:] == [0]  # checked again after the reset: all there
+    monkeypatch.setattr(BoardAdapter, "train_chunk", real)
+    want = train(TINY, ds, TrainOptions(engine="golden", out=tmp_path / "g", **opts))
+    assert report["final_test_acc"] == want["final_test_acc"]
+    from epfpga.checkpoint import load_checkpoint
+
+    a, b = (load_checkpoint(tmp_path / d / "checkpoint.npz").state for d in "bg")
+    assert all(np.array_equal(x, y) for k in ("W", "b") for x, y in zip(a[k], b[k],
+                                                                       strict=True))
+    assert a["lfsr"] == b["lfsr"]

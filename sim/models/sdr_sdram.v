@@ -11,15 +11,18 @@
 //
 // Misuse stops the simulation ($fatal): a command to a closed bank or a row opened
 // twice, ACTIVE/READ/WRITE/PRECHARGE/REFRESH sooner than tRCD, tRP, tRC or tRFC allow,
-// refresh gaps longer than 9 x tREFI (a controller may postpone eight), a mode other
-// than burst length 1.
+// refresh gaps longer than 9 x tREFI (a controller may postpone eight) unless the
+// controller starts again (a reset: its init sequence ends with LOAD MODE, and nothing
+// may touch a row before it), a gap longer than the 64 ms retention time, a mode other
+// than burst length 1.  Across a reset the contents are kept (a gap of a few hundred
+// microseconds is far inside what every part retains; the host checks them anyway).
 module sdr_sdram #(
     parameter ROW_BITS = 13,
     parameter COL_BITS = 9,
     parameter BANK_BITS = 2,
     parameter real CLK_NS = 25.0,
     parameter real T_RCD = 18.0, T_RP = 18.0, T_RC = 60.0, T_RFC = 66.0,
-    parameter real T_REFI = 7812.5
+    parameter real T_REFI = 7812.5, T_RET = 64.0e6
 ) (
     input clk,
     input cke,
@@ -36,6 +39,7 @@ module sdr_sdram #(
     localparam integer RC = $rtoi(T_RC / CLK_NS + 0.999);
     localparam integer RFC = $rtoi(T_RFC / CLK_NS + 0.999);
     localparam integer REF_GAP = $rtoi(9.0 * T_REFI / CLK_NS);
+    localparam integer RET = $rtoi(T_RET / CLK_NS);
 
     reg [15:0] mem [0:WORDS-1];
     reg [ROW_BITS-1:0] row [0:BANKS-1];
@@ -47,6 +51,8 @@ module sdr_sdram #(
     reg [63:0] t_pre [0:BANKS-1];
     reg [63:0] t_ref = 0;
     reg refreshed = 0;
+    reg lapsed = 0;  // refresh stopped (the controller in reset) until the next LOAD MODE
+    reg [63:0] t_lapse = 0;  // the last refresh before the lapse
 
     // reads in flight: data and DQM, shifted one chip clock at a time
     reg [15:0] rd_data [0:3];
@@ -81,9 +87,14 @@ module sdr_sdram #(
             dq_out <= rd_data[cl - 2];
             dq_oe <= 1;
         end
-        if (refreshed && now - t_ref > REF_GAP)
-            $fatal(1, "sdr_sdram: no AUTO REFRESH for %0d clocks", now - t_ref);
+        if (refreshed && !lapsed && now - t_ref > REF_GAP) begin
+            lapsed <= 1;
+            t_lapse <= t_ref;
+        end
         if (cke) begin
+            if (lapsed && (cmd == 4'b0011 || cmd == 4'b0101 || cmd == 4'b0100))
+                $fatal(1, "sdr_sdram: no AUTO REFRESH for %0d clocks, and no new init",
+                       now - t_lapse);
             case (cmd)
                 4'b0011: begin  // ACTIVE
                     if (open_[ba]) $fatal(1, "sdr_sdram: ACTIVE on open bank %0d", ba);
@@ -127,8 +138,12 @@ module sdr_sdram #(
                     if (open_ != 0) $fatal(1, "sdr_sdram: LOAD MODE with a bank open");
                     if (a[2:0] != 0 || a[3]) $fatal(1, "sdr_sdram: burst length must be 1");
                     if (a[6:4] != 2 && a[6:4] != 3) $fatal(1, "sdr_sdram: CL %0d", a[6:4]);
+                    if (lapsed && now - t_lapse > RET)
+                        $fatal(1, "sdr_sdram: contents lost: no refresh for %0d clocks",
+                               now - t_lapse);
                     cl <= a[6:4];
                     mode_set <= 1;
+                    lapsed <= 0;
                 end
                 default: ;  // NOP, DESELECT, BURST TERMINATE
             endcase

@@ -39,8 +39,9 @@
 #include <unistd.h>
 #include <vector>
 
-static volatile sig_atomic_t g_stop = 0;
+static volatile sig_atomic_t g_stop = 0, g_reset = 0;
 static void on_signal(int) { g_stop = 1; }
+static void on_reset(int) { g_reset = 1; }  // SIGUSR1: the board's reset button
 
 struct Counters {
     unsigned long long cycles = 0, busy_cycles = 0, wait_cycles = 0, rx = 0, tx = 0;
@@ -147,6 +148,15 @@ class Board {
     bool settled(const std::deque<unsigned char>& pending) const {
         return quiet_ >= o_.quiet && link_->idle(pending);
     }
+    // The reset button: the SoC's reset held for a few clocks; the board then runs (its
+    // memory controller initialises again) until it is quiet.
+    void press_reset() {
+        top_->rst = 1;
+        for (int k = 0; k < 8; ++k) tick();
+        top_->rst = 0;
+        top_->eval();
+        quiet_ = 0;
+    }
     const Counters& counters() const { return c_; }
     FrameWatch& watch() { return watch_; }
     void new_session() { watch_.reset_counts(); wait_first_ = wait_last_ = busy_first_ = busy_last_ = 0; }
@@ -247,6 +257,9 @@ int main(int argc, char** argv) {
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaction(s, &sa, nullptr);
+    struct sigaction sr {};
+    sr.sa_handler = on_reset;
+    sigaction(SIGUSR1, &sr, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
     int srv = socket(AF_INET, SOCK_STREAM, 0);
@@ -264,7 +277,7 @@ int main(int argc, char** argv) {
 
     Board board(o);
     if (o.ready) {
-        if (FILE* f = std::fopen(o.ready, "w")) { std::fputs("ready\n", f); std::fclose(f); }
+        if (FILE* f = std::fopen(o.ready, "w")) { std::fprintf(f, "ready %d\n", (int)getpid()); std::fclose(f); }
     }
     std::printf("listening on 127.0.0.1:%d\n", o.port);
     std::fflush(stdout);
@@ -319,6 +332,10 @@ int main(int argc, char** argv) {
     };
 
     while (!g_stop) {
+        if (g_reset) {
+            g_reset = 0;
+            board.press_reset();
+        }
         bool settled = board.settled(pending);
         if (since_poll >= POLL_EVERY || settled) {
             since_poll = 0;
