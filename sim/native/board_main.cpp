@@ -51,6 +51,7 @@ struct Counters {
 struct Session {
     Counters start;
     unsigned long long trains = 0, first = 0, train_span = 0, train_wait = 0, train_busy = 0;
+    unsigned long long infers = 0, infer_first = 0, infer_span = 0;
 };
 
 struct Options {
@@ -190,15 +191,19 @@ static std::string session_json(const Session& s, const Counters& now, double cl
         rate = (s.trains - s.first) * clock / s.train_span;
         if (s.train_span > s.train_wait) rate_busy = (s.trains - s.first) * clock / (s.train_span - s.train_wait);
     }
-    char b[512];
+    double infer_rate = clock > 0 && s.infers > s.infer_first && s.infer_span > 0
+                            ? (s.infers - s.infer_first) * clock / s.infer_span : 0;
+    char b[768];
     std::snprintf(b, sizeof b,
                   "{\"cycles\": %llu, \"run_seconds\": %.6f, \"rx_bytes\": %llu, \"tx_bytes\": %llu, "
                   "\"trains\": %llu, \"train_span_cycles\": %llu, \"train_wait_cycles\": %llu, "
                   "\"train_busy_cycles\": %llu, "
                   "\"board_samples_per_s\": %.3f, \"board_samples_per_s_no_wait\": %.3f, "
+                  "\"infers\": %llu, \"infer_span_cycles\": %llu, \"board_infers_per_s\": %.3f, "
                   "\"sim_cycles_per_s\": %.1f}",
                   cyc, run, now.rx - s.start.rx, now.tx - s.start.tx, s.trains, s.train_span,
-                  s.train_wait, s.train_busy, rate, rate_busy, run > 0 ? cyc / run : 0.0);
+                  s.train_wait, s.train_busy, rate, rate_busy, s.infers, s.infer_span, infer_rate,
+                  run > 0 ? cyc / run : 0.0);
     return b;
 }
 
@@ -370,6 +375,9 @@ int main(int argc, char** argv) {
             cur.trains = w.trains();
             cur.first = w.first_samples();
             cur.train_span = w.last_train() - w.first_train();
+            cur.infers = w.infers();
+            cur.infer_first = w.first_infer_samples();
+            cur.infer_span = w.infer_span();
             cur.train_wait = board.train_wait();
             cur.train_busy = board.train_busy();
         }

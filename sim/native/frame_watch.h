@@ -1,6 +1,7 @@
 // Watches the board's answers (sw/epfpga/protocol.py framing) to time TRAIN answers (one
 // sample each) and DS_TRAIN answers (a prediction byte per sample) in board clock cycles:
-// what the board's training rate is, the link included.  It only reads; the bytes go to
+// what the board's training rate is, the link included; DS_INFER answers the same way,
+// for the rate of a test pass from the store.  It only reads; the bytes go to
 // the host unchanged.
 #pragma once
 
@@ -8,7 +9,8 @@
 
 class FrameWatch {
   public:
-    static constexpr unsigned char SOF = 0xA5, TRAIN_ANSWER = 0x85, DS_TRAIN_ANSWER = 0x8B;
+    static constexpr unsigned char SOF = 0xA5, TRAIN_ANSWER = 0x85, DS_TRAIN_ANSWER = 0x8B,
+                                    DS_INFER_ANSWER = 0x8C;
 
     // One byte the board sent, complete at cycle `c`; true when it ends a whole frame.
     bool feed(unsigned char b, uint64_t c) {
@@ -40,16 +42,28 @@ class FrameWatch {
                     last_train_ = c;
                     trains_ += n;
                 }
+                if (head_[0] == DS_INFER_ANSWER) {
+                    if (!infers_) first_infer_ = c, first_infer_samples_ = len_;
+                    last_infer_ = c;
+                    infers_ += len_;
+                }
                 return true;
         }
         return false;
     }
-    void reset_counts() { frames_ = trains_ = first_samples_ = 0; first_train_ = last_train_ = 0; }
+    void reset_counts() {
+        frames_ = trains_ = first_samples_ = 0;
+        first_train_ = last_train_ = 0;
+        infers_ = first_infer_samples_ = first_infer_ = last_infer_ = 0;
+    }
     uint64_t frames() const { return frames_; }
     uint64_t trains() const { return trains_; }  // samples trained, as answered
     uint64_t first_samples() const { return first_samples_; }  // in the first answer
     uint64_t first_train() const { return first_train_; }
     uint64_t last_train() const { return last_train_; }
+    uint64_t infers() const { return infers_; }  // samples inferred from the store
+    uint64_t first_infer_samples() const { return first_infer_samples_; }
+    uint64_t infer_span() const { return last_infer_ - first_infer_; }
 
   private:
     static uint16_t crc16(uint16_t crc, unsigned char b) {  // CRC-16/CCITT-FALSE
@@ -63,4 +77,5 @@ class FrameWatch {
     unsigned n_ = 0, len_ = 0;
     uint16_t crc_ = 0xFFFF;
     uint64_t frames_ = 0, trains_ = 0, first_samples_ = 0, first_train_ = 0, last_train_ = 0;
+    uint64_t infers_ = 0, first_infer_samples_ = 0, first_infer_ = 0, last_infer_ = 0;
 };

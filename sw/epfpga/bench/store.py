@@ -3,9 +3,9 @@
 The faithful simulated ULX3S (``sim-board --board ulx3s``: the SoC at its pins at
 3 Mbaud, LiteDRAM's generated controller and an SDR SDRAM chip model at the pins)
 takes a slice of MNIST into its store through the driver's upload, then trains from it
-with the host sending only sample indices.  Every prediction and the weights read back
-are compared with the golden model trained on the same samples (the bench stops on a
-difference).  Board time comes from the simulator's cycle counts: the upload is the
+with the host sending only sample indices, then tests from it.  Every prediction and
+the weights read back are compared with the golden model trained on the same samples
+(the bench stops on a difference).  Board time comes from the simulator's cycle counts: the upload is the
 first session's cycles, the rate is the samples answered after the first DS_TRAIN
 answer over the cycles since it (host traffic and the driver's pipelining included).
 The same samples streamed to the same board (protocol v4 TRAIN frames) are measured
@@ -21,7 +21,7 @@ from ..datasets import load_dataset
 from ..errors import EpfpgaError
 
 
-def measure(n_train: int = 2000, n_test: int = 200, train: int = 1024,
+def measure(n_train: int = 2000, n_test: int = 1000, train: int = 1024,
             board: str = "ulx3s", config: str = "ecp5") -> dict:
     from ..golden import GoldenModel
     from ..numerics import quantize_pixels
@@ -55,11 +55,14 @@ def measure(n_train: int = 2000, n_test: int = 200, train: int = 1024,
     eng.use_dataset(ds, progress=False)  # (already there: nothing is sent)
     pred = np.concatenate([eng.train_many(X[i:i + 512], Y[i:i + 512], idx[i:i + 512])
                            for i in range(0, train, 512)])
+    tested = eng.infer_batch(None, np.arange(n_test))  # a test pass, as after an epoch
     state = eng.state_dict()
     eng.close()
     if not np.array_equal(pred, want) or not all(
             np.array_equal(a, b) for a, b in zip(state["W"], g.W, strict=True)):
         raise EpfpgaError("training from the store differs from the golden model")
+    if not np.array_equal(tested, g.infer_batch(quantize_pixels(ds.x_test, cfg))):
+        raise EpfpgaError("the test pass from the store differs from the golden model")
 
     eng = BoardEngine(cfg, url, timeout=30)  # session 3: the same samples streamed
     eng.init_weights()
@@ -93,5 +96,10 @@ def main() -> None:
         busy = s["train_busy_cycles"] / max(s["train_span_cycles"], 1)
         print(f"| {what} | {r['trained']} | {rate:.1f} | {100 * busy:.1f} % | "
               f"{60000 / rate:.1f} s |")
-    print("(bit-exact with the golden model: every prediction, and the weights after the "
-          "store run)")
+    infer = r["store"]["board_infers_per_s"]
+    epoch = 60000 / r["store"]["board_samples_per_s"]
+    print(f"test pass from the store: {r['n_test']} images at {infer:.1f} samples/s of board "
+          f"time, so the 10 000 MNIST test images take {10000 / infer:.1f} s; an MNIST epoch "
+          f"and its test pass {epoch + 10000 / infer:.1f} s")
+    print("(bit-exact with the golden model: every prediction, the test pass and the "
+          "weights after the store run)")
