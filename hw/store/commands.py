@@ -16,7 +16,6 @@ indices of the samples in the core wait in a small FIFO.  Behaves like
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +26,7 @@ from amaranth.lib.memory import Memory
 
 from epfpga import protocol as p
 
+from ..dispatch.shared import Dispatcher
 from .byte_access import ByteReader, ByteWriter
 from .word_port import WordPortSelect
 
@@ -47,26 +47,6 @@ class StoreGeometry:
     def capacity(self) -> int:
         """Bytes, as DS_INFO tells the host."""
         return self.words * self.data_width // 8
-
-
-@dataclass
-class Dispatcher:
-    """What the store's states share with the rest of the dispatcher."""
-
-    cmd: Any
-    seq: Any
-    length: Any
-    pa: Any  # payload byte address (frame store, or record buffer while ds_rec)
-    frame_byte: Any  # the frame's payload byte at the ``pa`` of the cycle before
-    word: Any  # value shifted in, little endian
-    bk: Any
-    k: Any
-    y: Any
-    neg: Any
-    r_err: Any
-    n_out: int
-    start_response: Callable[..., None]
-    shift_in: Callable[..., None]
 
 
 class StoreCommands:
