@@ -50,6 +50,8 @@ from ..layout import acc_width, exact_divider, rand_offsets, weight_layouts, wor
 from ..plan import HardwarePlan, default_shared_mul, make_plan
 from ..spram import SinglePortMemory
 from .argmax import Argmax
+from .arith import activation, saturate
+from .arith import round_update as arith_round_update
 from .host_port import HostPortSignature
 from .job import index_bits, job_layout, nnz_bits
 from .pixel_loader import PixelLoader
@@ -158,14 +160,13 @@ class EPCore(wiring.Component):
         n = cfg.layers
         P = cfg.lanes
         lg = P.bit_length() - 1
-        af, wf = cfg.act_frac, cfg.weight_frac
+        af = cfg.act_frac
         ab, wb_ = cfg.act_bits, cfg.weight_bits
         act = unsigned(ab)
         wsh = signed(wb_)
         aw = acc_width(cfg)
         acc_shape = signed(aw)
         one = cfg.act_one
-        sh = cfg.update_shift
         geo = weight_layouts(cfg)
         nw = [words(k, P) for k in n]  # packed words of each layer's state vector
 
@@ -402,21 +403,13 @@ class EPCore(wiring.Component):
         m.d.sync += beta_s.eq(Mux(neg ^ minus, -self.beta_q, self.beta_q))
 
         def rho(v):
-            r = Signal(signed(aw + 1))
-            m.d.comb += r.eq((v + (1 << (wf - 1))) >> wf)
-            return Mux(r < 0, 0, Mux(r > one, one, r))
+            return activation(m, v, cfg, aw)
 
         def sat(v):
-            return Mux(v > cfg.weight_max, cfg.weight_max,
-                       Mux(v < cfg.weight_min, cfg.weight_min, v))
+            return saturate(v, cfg)
 
         def round_update(prod, r):
-            if sh >= cfg.sr_bits:
-                stoch = r << (sh - cfg.sr_bits)
-            else:
-                stoch = r >> (cfg.sr_bits - sh)
-            off = Mux(self.stochastic, stoch, 1 << (sh - 1))
-            return (prod + off) >> sh
+            return arith_round_update(prod, r, cfg, self.stochastic)
 
         def group_issue(last_t, layer: int, indirect: bool, gate=1):
             """Issue the next entry (group i, entry t) of a pass over row groups (drive,
