@@ -54,6 +54,7 @@ from .arith import activation, saturate
 from .arith import round_update as arith_round_update
 from .host_port import HostPortSignature
 from .job import index_bits, job_layout, nnz_bits
+from .lanes import Lanes
 from .pixel_loader import PixelLoader
 from .random_fill import RandomFill
 
@@ -170,24 +171,8 @@ class EPCore(wiring.Component):
         geo = weight_layouts(cfg)
         nw = [words(k, P) for k in n]  # packed words of each layer's state vector
 
-        def lo(v):
-            """v mod P (a lane or bank number)."""
-            return v[:lg] if P > 1 else Const(0, 1)
-
-        def hi(v):
-            """v // P (a packed word)."""
-            return v >> lg
-
-        def rot(b: int, v):
-            """(b - v) mod P: the lane that bank b serves when the skew is v."""
-            return (Const(b, lg + 1) - v)[:lg] if P > 1 else Const(0, 1)
-
-        def lane(word, k, bits: int, signed_: bool = False):
-            v = word.word_select(k, bits) if P > 1 else word[:bits]
-            return v.as_signed() if signed_ else v
-
-        def onehot(k):
-            return Const(1, P) << k if P > 1 else Const(1, 1)
+        lm = Lanes(P)
+        lo, hi, rot, lane, onehot = lm.lo, lm.hi, lm.rot, lm.lane, lm.onehot
 
         def spread(v, bits: int):
             """v in every lane (a one-lane write enables just one of them)."""
@@ -443,26 +428,9 @@ class EPCore(wiring.Component):
         m.d.comb += j1_nz.eq(NZr.data)
 
         def group_addr(layer: int, b: int, base, c):
-            """Address in bank b of the weight that lane (b - c) mod P needs when the
-            group of P rows whose first weight is at ``base`` visits column c."""
-            if P == 1:
-                return base + c
-            return base + skew_rows(layer, b, lo(c)) + hi(c)
+            return lm.group_addr(geo[layer].words, b, base, c)
 
-        def skew_rows(layer: int, b: int, v):
-            """((b - v) mod P) * words, from a table: a multiplier here would take a
-            DSP block per bank and sit in the address path."""
-            return Array(Const(((b - k) % P) * geo[layer].words, range(P * geo[layer].words))
-                         for k in range(P))[v]
-
-        def rotate(vals: list, c, back: bool = False) -> list:
-            """Entry k is vals[(k + c) mod P] (``back``: vals[(k - c) mod P]): a barrel
-            of lg two-way mux levels, not P P-way muxes (fewer cells, local wires)."""
-            out = list(vals)
-            for lvl in range(lg):
-                d = (-(1 << lvl) if back else 1 << lvl) % P
-                out = [Mux(c[lvl], out[(k + d) % P], out[k]) for k in range(P)]
-            return out
+        rotate = lm.rotate
 
         def by_lane(layer: int, c, regs=None):
             """Registered weights reordered so entry k is lane k's (bank (k + c) mod P)."""
@@ -889,7 +857,7 @@ class EPCore(wiring.Component):
                     for h, (wr, _, sr, _) in enumerate(halves_of(lay, False) if cb else []):
                         tt = entry_of(p1_.t, h, nt)
                         m.d.comb += [wr[b].addr.eq(
-                            tt * (P * geo[lay].words) + skew_rows(lay, b, lo(p1_.i))
+                            tt * (P * geo[lay].words) + lm.skew_rows(geo[lay].words, b, lo(p1_.i))
                             + hi(p1_.i)) for b in range(P)]
                         m.d.comb += sr.addr.eq(cur * cb + tt)
                 with m.If(p3_.lay == lay):  # stage 3
