@@ -56,6 +56,7 @@ from .host_port import HostPortSignature
 from .job import index_bits, job_layout, nnz_bits
 from .lanes import Lanes
 from .pixel_loader import PixelLoader
+from .predrive import Predrive
 from .random_fill import RandomFill
 
 __all__ = ["EPCore", "default_shared_mul"]  # default_shared_mul: moved to hw/plan.py
@@ -517,54 +518,20 @@ class EPCore(wiring.Component):
         pre_bank = Signal(name="pre_bank")
         pre_wait = Signal(name="pre_wait")  # (constant 0 without the predrive)
         if predrive:
-            m.d.comb += pre_wait.eq(pre_run)
-            pre_nnz = Signal.like(nnz, name="pre_nnz")
-            pre_i, pre_t = Signal.like(i, name="pre_i"), Signal.like(t, name="pre_t")
-            pre_fin = Signal(name="pre_fin")
-            q1, q2, q3, q4, q5 = (Signal(upd, name=f"pre_p{k}") for k in range(1, 6))
-            pre_j2, pre_j3 = Signal.like(t, name="pre_j2"), Signal.like(t, name="pre_j3")
-            pre_accs = [Signal(acc_shape, name=f"pre_acc{k}") for k in range(P)]
-            pre_gw = Signal.like(gw, name="pre_group_w")
-            px_base = Mux(pre_bank, n[0], 0)
-            with m.If(pre_may & ~pre_run & ~pre_done & loader.next.full):
-                m.d.sync += [pre_run.eq(1), pre_bank.eq(~fb), pre_i.eq(0), pre_t.eq(0),
-                             pre_fin.eq(0), pre_gw.eq(0),
-                             pre_nnz.eq(loader.next.nnz)]
-            issue = pre_run & ~pre_fin
-            with m.If(issue):
-                with m.If(pre_t != pre_nnz):
-                    m.d.sync += pre_t.eq(pre_t + 1)
-                with m.Elif(pre_i != geo[0].groups - 1):
-                    m.d.sync += [pre_i.eq(pre_i + 1), pre_t.eq(0)]
-                with m.Else():
-                    m.d.sync += pre_fin.eq(1)
-            pj1 = Signal.like(t, name="pre_j1")
-            m.d.comb += pj1.eq(NZr.data)
-            m.d.sync += [q1.v.eq(issue), q1.first.eq(pre_t == 0), q1.last.eq(pre_t == pre_nnz),
-                         q1.g.eq(pre_i), q1.gb.eq(pre_i * (P * geo[0].words)),
-                         q2.eq(q1), q3.eq(q2), q4.eq(q3), q5.eq(q4),
-                         pre_j2.eq(pj1), pre_j3.eq(pre_j2)]
-            with m.If(pre_run):  # stage 1: the column from NZ, its weights and pixel
-                m.d.comb += [NZr.addr.eq(px_base + pre_t - 1), Xr.addr.eq(px_base + pj1),
-                             Br[0].addr.eq(q2.g)]  # (stage 2: the bias)
-                m.d.comb += [Wr[0][b].addr.eq(group_addr(0, b, q1.gb, pj1)) for b in range(P)]
-            pw_lane = by_lane(0, lo(pre_j3))  # stage 3: products, registered
-            px_op = Signal(act, name="pre_x")
-            m.d.comb += px_op.eq(Mux(q3.first, 0, Xd))
-            pprods = [staged(pw_lane[k] * px_op, f"pre_prod{k}") for k in range(P)]
-            pbias = [staged(lane(Br[0].data, k, wb_, True) << af, f"pre_bias{k}")
-                     for k in range(P)]
-            with m.If(q4.v):  # stage 4: accumulate
-                m.d.sync += [pre_accs[k].eq(Mux(q4.first, pbias[k], pre_accs[k]) + pprods[k])
-                             for k in range(P)]
-            with m.If(q5.v & q5.last):  # stage 5: the group's drive
-                m.d.comb += [Dw.addr.eq(pre_db_off + pre_gw), Dw.data.eq(Cat(*pre_accs)),
+            m.submodules.predrive = pre = Predrive(hp)
+            m.d.comb += [pre_wait.eq(pre.run), pre_run.eq(pre.run), pre_done.eq(pre.done),
+                         pre_bank.eq(pre.bank), pre.may.eq(pre_may),
+                         pre.next_full.eq(loader.next.full), pre.next_nnz.eq(loader.next.nnz),
+                         pre.fsm_bank.eq(fb), pre.void.eq(h_we),
+                         pre.nz_data.eq(NZr.data), pre.x_data.eq(Xd), pre.b_data.eq(Br[0].data),
+                         pre.w_data.eq(Cat(*Wq[0]))]
+            with m.If(pre.run):  # W0, X, NZ and b0 are the predrive's
+                m.d.comb += [NZr.addr.eq(pre.nz_addr), Xr.addr.eq(pre.x_addr),
+                             Br[0].addr.eq(pre.b_addr)]
+                m.d.comb += [Wr[0][b].addr.eq(pre.w_addr[b]) for b in range(P)]
+            with m.If(pre.d_write):
+                m.d.comb += [Dw.addr.eq(pre_db_off + pre.d_group), Dw.data.eq(pre.d_data),
                              Dw.en.eq(1)]
-                m.d.sync += pre_gw.eq(pre_gw + 1)
-            with m.If(pre_fin & ~Cat(q1.v, q2.v, q3.v, q4.v, q5.v).any()):
-                m.d.sync += [pre_run.eq(0), pre_fin.eq(0), pre_done.eq(1)]
-            with m.If(h_we):  # the host changed a weight or bias: the predrive is stale
-                m.d.sync += pre_done.eq(0)
 
         with m.FSM(name="ctrl"):
             # ------------------------------------------------------------ idle, host
@@ -625,7 +592,8 @@ class EPCore(wiring.Component):
                         m.d.sync += [nnz.eq(loader.cur.nnz), i.eq(0)]
                     if predrive:  # its drive is ready: straight to the relaxation
                         with m.If(pre_done & (pre_bank == fb) & ~h_we):
-                            m.d.sync += [db.eq(~db), pre_done.eq(0)]
+                            m.d.sync += db.eq(~db)
+                            m.d.comb += pre.take.eq(1)
                             m.next = "ZERO"
 
             # ------------------------------------------------------------ sample in

@@ -5,9 +5,10 @@ The faithful simulated ULX3S (``sim-board --board ulx3s``: the SoC at its pins a
 takes a slice of MNIST into its store through the driver's upload, then trains from it
 with the host sending only sample indices, then tests from it.  Every prediction and
 the weights read back are compared with the golden model trained on the same samples
-(the bench stops on a difference).  Board time comes from the simulator's cycle counts: the upload is the
-first session's cycles, the rate is the samples answered after the first DS_TRAIN
-answer over the cycles since it (host traffic and the driver's pipelining included).
+(the bench stops on a difference).  Board time comes from the simulator's cycle
+counts: the upload is the first session's cycles, the rate is the samples answered
+after the first DS_TRAIN answer over the cycles since it (host traffic and the
+driver's pipelining included).
 The same samples streamed to the same board (protocol v4 TRAIN frames) are measured
 beside them.
 """
