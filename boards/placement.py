@@ -110,6 +110,12 @@ def place_seeds(make_plan: Callable[[str], object], out: Path, seeds: list[int],
     else:
         print(f"synthesis (Yosys) in {first} ...", flush=True)
         r = _run_script(first, PLACE_TOOLS, tools)
+        if (r.returncode or not netlist.exists()) and "wasm trap" in _failure(r):
+            # YoWASP's engine trapped (seen in ABC9 on a loaded machine, not again on
+            # the same input): once more before calling the build failed
+            print(f"synthesis: the engine crashed ({_failure(r)}); once more ...",
+                  flush=True)
+            r = _run_script(first, PLACE_TOOLS, tools)
         if r.returncode or not netlist.exists():
             shutil.copytree(first, out, dirs_exist_ok=True)  # keep the logs
             raise RuntimeError(_failure(r))

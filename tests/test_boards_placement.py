@@ -103,6 +103,20 @@ def test_synthesis_failure_is_raised_and_its_files_kept(tmp_path, tools) -> None
     assert (tmp_path / "b" / "build_epfpga.sh").exists()
 
 
+def test_a_trapped_synthesis_engine_is_run_once_more(tmp_path, tools) -> None:
+    """YoWASP's engine can trap once (seen in ABC9 under load): a second run is made;
+    a second trap is the build's failure."""
+    (tools / "yosys").write_text(
+        "#!/bin/sh\nif [ -f ../../trapped ]; then exit 0; fi\ntouch ../../trapped\n"
+        "echo 'wasmtime._trap.Trap: wasm trap: call stack exhausted' >&2\nexit 1\n")
+    done = place_seeds(lambda opts: FakePlan(opts, tools), tmp_path / "t", [2])
+    assert [p.seed for p in done if p.ok] == [2] and (tmp_path / "t" / "trapped").exists()
+    (tools / "yosys").write_text("#!/bin/sh\necho 'wasm trap: call stack exhausted' >&2\n"
+                                 "exit 1\n")
+    with pytest.raises(RuntimeError, match="wasm trap"):
+        place_seeds(lambda opts: FakePlan(opts, tools), tmp_path / "u", [2])
+
+
 def test_seed_zero_is_nextpnrs_own_start() -> None:
     assert seed_options(0) == ""
     assert seed_options(7) == "--seed 7"
