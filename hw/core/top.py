@@ -35,7 +35,8 @@ Architecture (why it looks like this):
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from dataclasses import dataclass, field
+from typing import Any
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
@@ -109,6 +110,46 @@ def unsupported(cfg: EPConfig) -> list[str]:
     if cfg.noise or cfg.sample_steps:
         todo.append("noisy relaxation (use noise=0, sample_steps=0)")
     return todo
+
+
+@dataclass
+class HalfReaders:
+    """A layer's second half of entries (hw/layout.py ``relax_halves``): its own weight
+    and state readers and their registered data."""
+
+    wr: list
+    wq: list
+    sr: Any
+    sd: Any
+
+
+@dataclass
+class RelaxPipe:
+    """One relaxation pipeline's registers (the fast plan has two, odd and even layers
+    side by side): its stage registers ``st[1..5]``, issue counters, accumulators and
+    the row sum's operands, and the weight readers it uses."""
+
+    q: int  # 0: the first (or only) pipeline
+    layers: list[int]
+    st: list
+    rl: Any  # the layer issuing
+    hold: Any  # the step has issued its last entry
+    i: Any
+    t: Any
+    acc: Any
+    accs: list
+    r_first: Any
+    r_const: Any
+    r_fwd: Any
+    r_bwd: Any
+    acc_next: Any
+    nudge_r: list
+    wr: Any  # weight readers, per layer and bank
+    wq: Any  # their registered data
+    half: dict[int, HalfReaders] = field(default_factory=dict)
+    pa: Any = None  # the accumulate stage
+    pw: Any = None  # the write stage
+    s_rows: Any = None  # the row order's new state
 
 
 class EPCore(wiring.Component):
@@ -699,13 +740,16 @@ class EPCore(wiring.Component):
             pipes = []
             for q, lays in enumerate(groups_of):
                 if q == 0:
-                    pp = SimpleNamespace(st=[None, p1, p2, p3, p4, p5], rl=rl, hold=hold,
-                                         i=i, t=t, acc=acc, accs=accs, r_first=r_first,
-                                         r_const=r_const, r_fwd=r_fwd, r_bwd=r_bwd,
-                                         acc_next=acc_next, nudge_r=nudge_r, wr=Wr, wq=Wq)
+                    pp = RelaxPipe(q=q, layers=lays, st=[None, p1, p2, p3, p4, p5], rl=rl,
+                                   hold=hold, i=i, t=t, acc=acc, accs=accs, r_first=r_first,
+                                   r_const=r_const, r_fwd=r_fwd, r_bwd=r_bwd,
+                                   acc_next=acc_next, nudge_r=nudge_r, wr=Wr, wq=Wq)
                 else:
                     accs_q = [Signal(acc_shape, name=f"acc{q}_{k}") for k in range(P)]
-                    pp = SimpleNamespace(
+                    ports = {li: [wbanks[li][b].port("copy") for b in range(P)]
+                             for li in range(1, L)}
+                    pp = RelaxPipe(
+                        q=q, layers=lays,
                         st=[None] + [Signal(entry, name=f"relax{q}_p{k}") for k in range(1, 6)],
                         rl=Signal(range(1, L + 2), init=lays[0], name=f"relax{q}_layer"),
                         hold=Signal(name=f"relax{q}_hold"),
@@ -715,24 +759,19 @@ class EPCore(wiring.Component):
                         r_fwd=Signal(acc_shape, name=f"r{q}_fwd"),
                         r_bwd=Signal(acc_shape, name=f"r{q}_bwd"),
                         acc_next=Signal(acc_shape, name=f"acc{q}_next"),
-                        nudge_r=[Signal(nudge_shape, name=f"nudge{q}_{k}") for k in range(P)])
+                        nudge_r=[Signal(nudge_shape, name=f"nudge{q}_{k}") for k in range(P)],
+                        wr=ports,
+                        wq=[[delayed(r.data, f"w{li}_{b}_q{q}") for b, r in enumerate(ports[li])]
+                            if li in ports else None for li in range(L)])
                     m.d.comb += pp.acc_next.eq(Mux(pp.r_first, pp.r_const, pp.acc)
                                                + pp.r_fwd + pp.r_bwd)
-                    ports = {li: [wbanks[li][b].port("copy") for b in range(P)]
-                             for li in range(1, L)}
-                    pp.wr = ports
-                    pp.wq = [[delayed(r.data, f"w{li}_{b}_q{q}") for b, r in enumerate(ports[li])]
-                             if li in ports else None for li in range(L)]
-                pp.layers = lays
-                pp.q = q
-                pp.half = {}  # the second half's own read ports, per layer that has one
                 for lay in lays:
                     if halves[lay] == 2:
                         # (its one direction: top-down for layer 1, bottom-up for L)
                         li, sk = inputs_of(lay, fwd=lay != 1)
                         wr2 = [wbanks[li][b].port(f"half{lay}") for b in range(P)]
                         sr2 = S[sk].read_port()
-                        pp.half[lay] = SimpleNamespace(
+                        pp.half[lay] = HalfReaders(
                             wr=wr2, sr=sr2, sd=delayed(sr2.data, f"s{sk + 1}_d_half{lay}"),
                             wq=[delayed(r.data, f"w{li}_{b}_q_half{lay}")
                                 for b, r in enumerate(wr2)])
