@@ -33,7 +33,6 @@ class AccessCommands:
         self.hostv = Signal(signed(33), name="hostv")
         self.n_vals = Signal(16, name="n_vals")  # values a READ/WRITE moves
         self.end = Signal(range(amap.max_size + 2 ** 16), name="end")
-        self.out_of_range = Signal(name="out_of_range")
         self.region_r = Signal.like(self.region, name="region_r")
         self.size_r = Signal.like(self.size, name="size_r")
         self.host = host = core.host.req
@@ -73,11 +72,6 @@ class AccessCommands:
             m.next = "ACCESS_END"
         with m.State("ACCESS_END"):
             m.d.sync += self.end.eq(self.offset + self.n_vals)
-            m.next = "ACCESS_RANGE"
-        with m.State("ACCESS_RANGE"):  # the comparison's carry chain ends in a flop
-            m.d.sync += self.out_of_range.eq(
-                self.offset_big | (self.end > self.size_r)
-                | ((cmd == p.READ) & (cnt > p.MAX_PAYLOAD // 8)))
             m.next = "ACCESS_CHECK"
         with m.State("ACCESS_CHECK"):  # in board_model.BoardModel._access's order
             bad_shape = Mux(cmd == p.READ, length != 8, (length < 6) | (length[:3] != 6))
@@ -87,7 +81,8 @@ class AccessCommands:
             with m.Elif(self.layer_bad):
                 m.d.sync += d.r_err.eq(p.E_RANGE)
                 m.next = "ERR"
-            with m.Elif(self.out_of_range):
+            with m.Elif(self.offset_big | (self.end > self.size_r) | ((cmd == p.READ) &
+                                                    (cnt > p.MAX_PAYLOAD // 8))):
                 m.d.sync += d.r_err.eq(p.E_RANGE)
                 m.next = "ERR"
             with m.Else():
