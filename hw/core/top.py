@@ -49,14 +49,14 @@ from epfpga.errors import EpfpgaError
 from ..layout import acc_width, exact_divider, rand_offsets, weight_layouts, words
 from ..plan import HardwarePlan, default_shared_mul, make_plan
 from .argmax import Argmax
-from .arith import activation
+from .arith import activation, saturate
+from .arith import round_update as arith_round_update
 from .host_port import HostPortSignature
 from .job import index_bits, job_layout, nnz_bits
 from .lanes import Lanes
 from .pixel_loader import PixelLoader
 from .predrive import Predrive
 from .random_fill import RandomFill
-from .update_lane import UpdateLane
 from .weight_bank import WeightBank, bank_name
 
 __all__ = ["EPCore", "default_shared_mul"]  # default_shared_mul: moved to hw/plan.py
@@ -404,6 +404,12 @@ class EPCore(wiring.Component):
 
         def rho(v):
             return activation(m, v, cfg, aw)
+
+        def sat(v):
+            return saturate(v, cfg)
+
+        def round_update(prod, r):
+            return arith_round_update(prod, r, cfg, self.stochastic)
 
         def group_issue(last_t, layer: int, indirect: bool, gate=1):
             """Issue the next entry (group i, entry t) of a pass over row groups (drive,
@@ -1154,16 +1160,24 @@ class EPCore(wiring.Component):
                         m.d.sync += half.eq(0)
                         m.next = upd_next(lay)
 
-            # the shared update datapath (hw/core/update_lane.py); its registers run
-            # every cycle, the entries' valid bits say when a result is real
+            # the shared update datapath; its registers run every cycle, the entries'
+            # valid bits say when a result is real
             for k in range(P):
-                m.submodules[f"update_lane{k}"] = ul = UpdateLane(cfg, pw, predrive)
-                m.d.comb += [ul.hi.eq(prod_hi[k]), ul.lo.eq(prod_lo[k]), ul.w.eq(w_in[k]),
-                             ul.r.eq(a_k[k] ^ CRd4), ul.stochastic.eq(self.stochastic),
-                             new_w[k].eq(ul.new_w)]
+                pb = Signal(signed(pw), name=f"pb_{k}")
+                pf = Signal(signed(pw), name=f"pf_{k}")
+                w_4 = Signal(wsh, name=f"w4_{k}")
+                m.d.sync += [pb.eq(prod_hi[k]), pf.eq(prod_lo[k]), w_4.eq(w_in[k])]
+                prod = Signal(signed(pw + 1), name=f"prod_{k}")
+                m.d.comb += prod.eq(pb - pf)
+                dw = Signal(signed(prod.shape().width), name=f"dw_{k}")
+                m.d.comb += dw.eq(round_update(prod, a_k[k] ^ CRd4))
+                m.d.sync += new_w[k].eq(sat(w_4 + dw))
                 if predrive:
-                    m.d.comb += [ul.last.eq(u5.last), ul.x.eq(X2r.data),
-                                 corr_term[k].eq(ul.corr_term)]
+                    w_5 = delayed(w_4, f"w5_{k}")
+                    delta = Signal(signed(wb_ + 1), name=f"delta_w{k}")
+                    m.d.comb += delta.eq(new_w[k] - w_5)
+                    m.d.sync += corr_term[k].eq(Mux(u5.last, delta << af, delta * X2r.data))
+
 
             with m.State("UPD_END"):
                 m.next = "RESULT"
