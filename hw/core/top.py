@@ -36,6 +36,7 @@ Architecture (why it looks like this):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
@@ -46,8 +47,10 @@ from amaranth.lib.wiring import In, Out
 from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
 
+from ..bitslice import BitSlicedMemory
 from ..layout import acc_width, exact_divider, rand_offsets, weight_layouts, words
 from ..plan import HardwarePlan, default_shared_mul, make_plan
+from ..spram import SinglePortMemory
 from .argmax import Argmax
 from .arith import activation, saturate
 from .arith import round_update as arith_round_update
@@ -57,7 +60,6 @@ from .lanes import Lanes
 from .pixel_loader import PixelLoader
 from .predrive import Predrive
 from .random_fill import RandomFill
-from .weight_bank import WeightBank, bank_name
 
 __all__ = ["EPCore", "default_shared_mul"]  # default_shared_mul: moved to hw/plan.py
 
@@ -244,15 +246,41 @@ class EPCore(wiring.Component):
         def wport(mm: Memory, lane_bits: int | None = None):
             return mm.write_port(granularity=lane_bits if P > 1 else None)
 
-        # a weight matrix's P banks (hw/core/weight_bank.py: block RAM, W0 in the UP5K's
-        # SPRAM or in one-bit slices, as the plan says)
-        wbanks = [[WeightBank(hp, li, b, g.depth) for b in range(P)]
-                  for li, g in enumerate(geo)]
-        for li, row in enumerate(wbanks):
-            for b, bank in enumerate(row):
-                m.submodules[bank_name(li, b, P)] = bank
-        Wr = [[bank.read for bank in row] for row in wbanks]
-        Ww = [[bank.write for bank in row] for row in wbanks]
+        # On the UP5K, W0 (most of the weights) lives in single-port SPRAM: one read or
+        # one write per cycle, so its update loop reads and writes on alternate cycles.
+        single_w0 = hp.single_port_w0
+        Wr: list[list] = []
+        Ww: list[list] = []
+        w_mems: dict[tuple[int, int], Memory] = {}  # (layer, bank), block RAM ones
+        for li, g in enumerate(geo):
+            rs, ws = [], []
+            for b in range(P):
+                name = f"w{li}_{b}" if P > 1 else f"w{li}"
+                if li == 0 and single_w0:
+                    m.submodules[name] = sp = SinglePortMemory(wb_, g.depth, spram=self.spram)
+                    r = SimpleNamespace(addr=Signal(range(max(g.depth, 2)), name=f"{name}_ra"),
+                                        data=sp.rdata.as_signed())
+                    w = SimpleNamespace(addr=Signal(range(max(g.depth, 2)), name=f"{name}_wa"),
+                                        data=Signal(wsh, name=f"{name}_wd"),
+                                        en=Signal(name=f"{name}_we"))
+                    # the update loop issues a read every other cycle; its writes come
+                    # five stages later and land one cycle late, in the cycles between
+                    wa, wd, we_ = Signal.like(w.addr), Signal(wsh), Signal()
+                    m.d.sync += [wa.eq(w.addr), wd.eq(w.data), we_.eq(w.en)]
+                    m.d.comb += [sp.addr.eq(Mux(we_, wa, r.addr)), sp.wdata.eq(wd),
+                                 sp.we.eq(we_)]
+                elif li == 0 and hp.w0_bit_sliced:
+                    m.submodules[name] = bs = BitSlicedMemory(wb_, g.depth)
+                    r = SimpleNamespace(addr=bs.raddr, data=bs.rdata.as_signed())
+                    w = SimpleNamespace(addr=bs.waddr, data=bs.wdata, en=bs.we)
+                else:
+                    mm = mem(name, wsh)
+                    r, w = mm.read_port(), mm.write_port()
+                    w_mems[li, b] = mm
+                rs.append(r)
+                ws.append(w)
+            Wr.append(rs)
+            Ww.append(ws)
         B = [mem(f"b{i}") for i in range(L)]
         S = [mem(f"s{i + 1}") for i in range(L)]  # two banks: cur and ~cur
         SF = [mem(f"sf{i + 1}") for i in range(L)]
@@ -752,7 +780,7 @@ class EPCore(wiring.Component):
                                    acc_next=acc_next, nudge_r=nudge_r, wr=Wr, wq=Wq)
                 else:
                     accs_q = [Signal(acc_shape, name=f"acc{q}_{k}") for k in range(P)]
-                    ports = {li: [wbanks[li][b].port("copy") for b in range(P)]
+                    ports = {li: [w_mems[li, b].read_port() for b in range(P)]
                              for li in range(1, L)}
                     pp = RelaxPipe(
                         q=q, layers=lays,
@@ -775,7 +803,7 @@ class EPCore(wiring.Component):
                     if halves[lay] == 2:
                         # (its one direction: top-down for layer 1, bottom-up for L)
                         li, sk = inputs_of(lay, fwd=lay != 1)
-                        wr2 = [wbanks[li][b].port(f"half{lay}") for b in range(P)]
+                        wr2 = [w_mems[li, b].read_port() for b in range(P)]
                         sr2 = S[sk].read_port()
                         pp.half[lay] = HalfReaders(
                             wr=wr2, sr=sr2, sd=delayed(sr2.data, f"s{sk + 1}_d_half{lay}"),
@@ -1101,7 +1129,7 @@ class EPCore(wiring.Component):
 
                 (post_r, post_o, _), (postf_r, postf_o, _) = hi_lo(lay)
                 with m.State(f"U{lay}_LOOP"):
-                    alternate = lay == 0 and hp.single_port_w0
+                    alternate = lay == 0 and single_w0
                     if alternate:
                         m.d.sync += half.eq(~half)
                     # single-port W0: its columns issue on alternate cycles (the writes
