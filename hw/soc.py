@@ -82,10 +82,6 @@ class EPSoC(wiring.Component):
         m.d.comb += [counters["crc_errors"].eq(receiver.crc_errors),
                      counters["framing_errors"].eq(receiver.framing_errors),
                      counters["samples"].eq(core.samples)]
-        m.d.comb += [core.t1.eq(cfg.T1), core.t2.eq(cfg.T2), core.beta_q.eq(cfg.beta_q),
-                     core.stochastic.eq(int(cfg.rounding == "stochastic"))]
-        m.submodules.sequence = sequence = SequenceFilter()
-        verdict = sequence.verdict.payload
 
         # ---------------------------------------------------------------- command groups
         cmd, length = frames.cmd, frames.length
@@ -98,10 +94,14 @@ class EPSoC(wiring.Component):
             bad=Signal(name="bad"), y=Signal.like(core.job.payload.label, name="y"),
             neg=Signal(name="neg"), r_err=Signal(2, name="r_err"), n_out=cfg.layers[-1],
             start_response=None, pb=frames.data)
+        params = ParamsCommands(d, cfg, core)
+        m.d.comb += [core.t1.eq(cfg.T1), core.t2.eq(cfg.T2), core.beta_q.eq(cfg.beta_q),
+                     core.stochastic.eq(int(cfg.rounding == "stochastic"))]
+        m.submodules.sequence = sequence = SequenceFilter()
+        verdict = sequence.verdict.payload
         m.d.comb += frames.addr.eq(d.pa)
         response = Response(m, frames, sequence, replaying, d.r_err, tx_stream)
         d.start_response = response.start_response
-        params = ParamsCommands(d, cfg, core)
         access = AccessCommands(d, cfg, core)
         info = p.info_payload(p.VERSION, cfg.digest, cfg.layers,
                               self.uart.clock_hz if self.uart else 0,

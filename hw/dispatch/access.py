@@ -20,9 +20,11 @@ class AccessCommands:
         L, amap = cfg.n_layers, core.amap
         self.amap = amap
         # registers keep only what the checks leave meaningful: kind 0..2, layer < L
-        self.kind, self.kind_bad = Signal(2, name="kind"), Signal(name="kind_bad")
-        self.layer = Signal(range(max(L, 2)), name="layer")
-        self.layer_bad = Signal(name="layer_bad")
+        # (created as the iCEBreaker's placed netlist names them: tuple-unpacked, the
+        # first of each pair stays unnamed)
+        kind, kind_bad = Signal(2), Signal()
+        layer, layer_bad = Signal(range(max(L, 2))), Signal()
+        self.kind, self.kind_bad, self.layer, self.layer_bad = kind, kind_bad, layer, layer_bad
         self.offset = Signal(range(amap.max_size + 1), name="offset")
         # the 32-bit offset field is beyond every region
         self.offset_big = Signal(name="offset_big")
@@ -33,8 +35,8 @@ class AccessCommands:
         self.hostv = Signal(signed(33), name="hostv")
         self.n_vals = Signal(16, name="n_vals")  # values a READ/WRITE moves
         self.end = Signal(range(amap.max_size + 2 ** 16), name="end")
-        self.region_r = Signal.like(self.region, name="region_r")
-        self.size_r = Signal.like(self.size, name="size_r")
+        region_r, size_r = Signal.like(self.region), Signal.like(self.size)
+        self.region_r, self.size_r = region_r, size_r
         self.host = host = core.host.req
         d.m.d.comb += [host.payload.data.eq(self.hostv), host.payload.region.eq(self.region)]
         self.rb_, self.rs_ = self._region_size(self.kind, self.layer)
