@@ -84,6 +84,8 @@ class EPSoC(wiring.Component):
                      counters["samples"].eq(core.samples)]
 
         # ---------------------------------------------------------------- command groups
+        # (built in this order, the up5k netlist is the one the iCEBreaker's placement
+        # was timed with: another order renames its wires; docs/results.md, session 22)
         cmd, length = frames.cmd, frames.length
         replaying = Signal()
         d = Dispatcher(
