@@ -89,8 +89,8 @@ def open_transport(url: str, baud: int = DEFAULT_BAUD, timeout: float = 0.2) -> 
         except ValueError:
             raise BoardError(f"cannot open {url}: expected socket://HOST:PORT") from None
         except OSError as e:
-            raise PortUnavailable(f"cannot connect to {url} ({e.strerror or e}): is `epfpga "
-                             "sim-board` running on that port?") from None
+            raise PortUnavailable(f"cannot connect to {url} ({e.strerror or e}): is "
+                                  "`epfpga sim-board` running on that port?") from None
     import serial
 
     try:

@@ -178,7 +178,7 @@ class _Run:
         else:
             if hasattr(engine, "init_weights"):
                 engine.init_weights()  # a board starts from the golden model's network
-            if self.shadow is not None:
+            if resume and self.shadow is not None:  # (recovering before a checkpoint)
                 self.shadow.load_state_dict(make_engine("golden", cfg).state_dict())
         if hasattr(engine, "use_dataset"):
             left = ((opt.epochs - self.epoch) * (self.n_train + len(self.x_test))
