@@ -1,0 +1,116 @@
+"""The sample in: pixels loaded, and the input drive W0 x + b0 (or the predrive's,
+computed while the sample before relaxed)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Mux, Signal
+
+from .build import CoreBuild
+from .group_pass import group_issue
+from .predrive import Predrive
+
+
+def connect_predrive(ctx: CoreBuild) -> None:
+    """The predrive (fast plan): while the FSM relaxes (or zeroes or copies states,
+    which leave W0, X, NZ, b0 and the drive's write port alone) the next sample's drive
+    b0 + W0 x' goes into the other drive bank.  UPD_START and RESULT wait for it; the
+    next sample then starts without a drive.  Host writes (weights, biases) void it."""
+    Br, Dw, NZr, P, Wq, Wr, Xd = ctx.Br, ctx.Dw, ctx.NZr, ctx.P, ctx.Wq, ctx.Wr, ctx.Xd
+    Xr, fb, h_we, hp, loader, m, nw = ctx.Xr, ctx.fb, ctx.h_we, ctx.hp, ctx.loader, ctx.m, ctx.nw
+    predrive = ctx.predrive
+    db = Signal(name="drive_bank")  # the bank the relaxation reads
+    db_off = Mux(db, nw[1], 0) if predrive else 0
+    pre_db_off = Mux(db, 0, nw[1])  # the other bank: the predrive's
+    pre_may = Signal(name="pre_may")  # set by the FSM states it may run in
+    pre_run = Signal(name="pre_run")
+    pre_done = Signal(name="pre_done")  # valid for X bank pre_bank
+    pre_bank = Signal(name="pre_bank")
+    pre_wait = Signal(name="pre_wait")  # (constant 0 without the predrive)
+    if predrive:
+        m.submodules.predrive = ctx.pre = pre = Predrive(hp)
+        m.d.comb += [pre_wait.eq(pre.run), pre_run.eq(pre.run), pre_done.eq(pre.done),
+                     pre_bank.eq(pre.bank), pre.may.eq(pre_may),
+                     pre.next_full.eq(loader.next.full), pre.next_nnz.eq(loader.next.nnz),
+                     pre.fsm_bank.eq(fb), pre.void.eq(h_we),
+                     pre.nz_data.eq(NZr.data), pre.x_data.eq(Xd), pre.b_data.eq(Br[0].data),
+                     pre.w_data.eq(Cat(*Wq[0]))]
+        with m.If(pre.run):  # W0, X, NZ and b0 are the predrive's
+            m.d.comb += [NZr.addr.eq(pre.nz_addr), Xr.addr.eq(pre.x_addr),
+                         Br[0].addr.eq(pre.b_addr)]
+            m.d.comb += [Wr[0][b].addr.eq(pre.w_addr[b]) for b in range(P)]
+        with m.If(pre.d_write):
+            m.d.comb += [Dw.addr.eq(pre_db_off + pre.d_group), Dw.data.eq(pre.d_data),
+                         Dw.en.eq(1)]
+    ctx.db, ctx.db_off, ctx.pre_bank = db, db_off, pre_bank
+    ctx.pre_db_off, ctx.pre_done, ctx.pre_may = pre_db_off, pre_done, pre_may
+    ctx.pre_wait = pre_wait
+
+
+def load_state(ctx: CoreBuild) -> None:
+    """LOAD (plans without the pixel loader): pixels into X, the non-zero ones' columns
+    into NZ; the states start at 0, cleared here when there are enough pixels for it."""
+    L, NZw, Sw, Xw, core, cur, i = ctx.L, ctx.NZw, ctx.Sw, ctx.Xw, ctx.core, ctx.cur, ctx.i
+    m, n, nnz, nw, overlap, t = ctx.m, ctx.n, ctx.nnz, ctx.nw, ctx.overlap, ctx.t
+    # the states start at 0: cleared while the pixels load when there are enough
+    # pixels for it, in a state of their own otherwise
+    zero_in_load = n[0] >= max(nw[1:]) and not overlap
+    if not overlap:  # (else the loader below takes the pixels)
+        with m.State("LOAD"):
+            m.d.comb += core.pixels.ready.eq(1)
+            with m.If(core.pixels.valid):
+                m.d.comb += [Xw.addr.eq(t), Xw.data.eq(core.pixels.payload), Xw.en.eq(1)]
+                with m.If(core.pixels.payload != 0):
+                    m.d.comb += [NZw.addr.eq(nnz), NZw.data.eq(t), NZw.en.eq(1)]
+                    m.d.sync += nnz.eq(nnz + 1)
+                m.d.sync += t.eq(t + 1)
+                if zero_in_load:  # s = 0 in bank cur, a word per pixel
+                    for layer in range(L):
+                        with m.If(t < nw[layer + 1]):
+                            m.d.comb += [Sw[layer].addr.eq(cur * nw[layer + 1] + t),
+                                         Sw[layer].data.eq(0), Sw[layer].en.eq(-1)]
+                with m.If(t == n[0] - 1):
+                    m.d.sync += [i.eq(0), t.eq(0)]
+                    m.next = "DRIVE_LOOP"
+
+    ctx.zero_in_load = zero_in_load
+
+
+def drive_state(ctx: CoreBuild) -> None:
+    """DRIVE_LOOP: W0 x + b0, P rows at a time over the non-zero pixels only."""
+    Br, Dw, P, Wr, Xd, Xr, acc = ctx.Br, ctx.Dw, ctx.P, ctx.Wr, ctx.Xd, ctx.Xr, ctx.acc
+    acc_next, accs, act, af, by_lane = ctx.acc_next, ctx.accs, ctx.act, ctx.af, ctx.by_lane
+    cep, db_off, group_addr, gw, j3 = ctx.cep, ctx.db_off, ctx.group_addr, ctx.gw, ctx.j3
+    lane, lo, m, ml, mul, nnz = ctx.lane, ctx.lo, ctx.m, ctx.ml, ctx.mul, ctx.nnz
+    nudging, r_const, r_first, r_fwd = ctx.nudging, ctx.r_const, ctx.r_first, ctx.r_fwd
+    staged, u1, u2, u3, u4, u5, wb_ = ctx.staged, ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.wb_
+    x_base, zero_in_load = ctx.x_base, ctx.zero_in_load
+    # P rows at a time, over the non-zero pixels only
+    with m.State("DRIVE_LOOP"):
+        j1, done = group_issue(ctx, nnz, 0, indirect=True)
+        m.d.comb += [Wr[0][b].addr.eq(group_addr(0, b, u1.gb, j1)) for b in range(P)]
+        m.d.comb += [Xr.addr.eq(x_base + j1), Br[0].addr.eq(u2.g)]  # bias: stage 3
+        # stage 3: the products; 3 + ml: a group starts from its bias, then adds a
+        # column per cycle
+        w_lane = by_lane(0, lo(j3))
+        x_op = Signal(act, name="drive_x")
+        m.d.comb += x_op.eq(Mux(u3.first, 0, Xd))
+        prods = [staged(mul(k, w_lane[k], x_op), f"drive_p{k}") for k in range(P)]
+        bias = [staged(lane(Br[0].data, k, wb_, True) << af, f"drive_b{k}")
+                for k in range(P)]
+        ua, uw = (u3, u4) if not ml else (u4, u5)
+        m.d.comb += [r_first.eq(ua.first), r_const.eq(bias[0]), r_fwd.eq(prods[0])]
+        with m.If(ua.v):
+            m.d.sync += acc.eq(acc_next)
+            m.d.sync += [accs[k].eq(Mux(ua.first, bias[k], accs[k]) + prods[k])
+                         for k in range(1, P)]
+        with m.If(uw.v & uw.last):
+            m.d.comb += [Dw.addr.eq(db_off + gw), Dw.data.eq(Cat(*accs)), Dw.en.eq(1)]
+            m.d.sync += gw.eq(gw + 1)
+        with m.If(done):
+            # C-EP: W0 changed, so the drive is recomputed between steps
+            first = "RELAX" if zero_in_load else "ZERO"
+            m.next = "RELAX" if cep else first
+            if cep:
+                with m.If(~nudging):
+                    m.next = first
+

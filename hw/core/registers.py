@@ -1,0 +1,135 @@
+"""The core's control registers, pipeline entries and multipliers."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data
+
+from .argmax import Argmax
+from .arith import activation, saturate
+from .arith import round_update as arith_round_update
+from .build import CoreBuild
+from .job import index_bits, job_layout, nnz_bits
+from .shapes import multiplier_shape
+
+
+def registers(ctx: CoreBuild) -> None:
+    """The controller's registers, the pipelines' entry registers, and the 2P
+    multipliers with the arithmetic every phase shares (rho, saturation, rounding)."""
+    L, P, ab, acc_shape, aw, cfg = ctx.L, ctx.P, ctx.ab, ctx.acc_shape, ctx.aw, ctx.cfg
+    core, geo, lg, m, ml, n = ctx.core, ctx.geo, ctx.lg, ctx.m, ctx.ml, ctx.n
+    job = Signal(job_layout(cfg))
+    cur = Signal()  # state bank holding the previous step
+    step = Signal(16)
+    nudging = Signal()
+    minus = Signal()  # symmetric nudge: the -beta phase
+    nnz = Signal(nnz_bits(cfg))
+    nnz_p1 = Signal.like(nnz, name="nnz_p1")  # (steady long before the update reads it)
+    m.d.sync += nnz_p1.eq(nnz + 1)
+    i = Signal(index_bits(max(n) + 1) + 1)
+    t = Signal(index_bits(max(n) + 2) + 1)
+    accs = [Signal(acc_shape, name=f"acc_{k}") for k in range(P)]  # per lane of a group
+    acc = accs[0]  # the one accumulator of the row order (never live with a group's)
+    # Lane 0's sum is one adder for the drive and every layer's relaxation, in both
+    # visiting orders: the states steer its operands (first entry of a row: the row
+    # constant instead of the accumulator, then up to two products).
+    r_first = Signal(name="r_first")
+    r_const, r_fwd, r_bwd = (Signal(acc_shape, name=f"r_{x}")
+                             for x in ("const", "fwd", "bwd"))
+    acc_next = Signal(acc_shape, name="acc_next")
+    m.d.comb += acc_next.eq(Mux(r_first, r_const, acc) + r_fwd + r_bwd)
+    # beta (y - s_L) per output row, formed when its row opens (the multiplier then
+    # sits between flops, not in the state write's path)
+    nudge_shape = signed(ab + cfg.beta_frac + 5)
+    nudge_r = [Signal(nudge_shape, name=f"nudge{k}") for k in range(P)]
+    # the argmax takes the output layer's free end states as they are written
+    m.submodules.argmax = argmax = Argmax(P, ab, index_bits(max(n) + 1) + lg + 1,
+                                          index_bits(n[-1]))
+    cand = argmax.candidates
+    # row-group loops (drive, updates): a two-stage pipeline
+    t1_, j2, j3, j4, j5 = (Signal.like(t, name=f"j{k}") for k in range(1, 6))
+    # relaxation: one flat pipeline over (row, word), so rows follow back to back
+    entry = data.StructLayout({"v": 1, "i": range(max(max(n[1:]), 2)), "t": range(max(n)),
+                               "first": 1, "last": 1, "lay": range(L + 1),
+                               "out": 1})  # out: the output layer
+    rl = Signal(range(1, L + 2), init=1, name="relax_layer")  # the layer issuing
+    hold = Signal(name="relax_hold")  # the step has issued its last entry
+    p1, p2, p3, p4, p5 = (Signal(entry, name=f"relax_p{k}") for k in range(1, 6))
+    # update: one flat pipeline over (row group, entry); the row-group constants
+    # (drive: first = the bias, last = the last column; update: first = the k*v
+    # entry, last = the bias)
+    n_groups = max(lay.groups for lay in geo)
+    upd = data.StructLayout({"v": 1, "first": 1, "last": 1, "g": range(n_groups),
+                             "gb": range(max(lay.depth for lay in geo) + 1)})
+    gw = Signal(range(n_groups + 1), name="group_w")  # the group the last stage writes
+    gwb = Signal(range(max(lay.depth for lay in geo) + 1),
+                 name="group_w_base")  # and its first weight's address
+    u1, u2, u3, u4, u5, u6 = (Signal(upd, name=f"upd_p{k}") for k in range(1, 7))
+    u_fin = Signal()  # the layer's last entry has issued
+    a_k = [Signal(unsigned(cfg.sr_bits), name=f"a_{k}") for k in range(P)]
+    half = Signal()  # single-port W0 update: read slot (0) / write slot (1)
+    cycles = Signal(32)
+    samples = Signal(32)
+    m.d.comb += [core.cycles.eq(cycles), core.samples.eq(samples)]
+
+    # 2P shared multipliers form every product but the nudge (drive, both relaxation
+    # directions, update): the FSM states that need them are exclusive, and DSP
+    # blocks are the scarcest resource on the iCE40UP5K (8).
+    kv_width = core.update_q_width + ab + 2
+    wa, wb = multiplier_shape(cfg)
+    mul_a = [Signal(signed(wa), name=f"mul{q}_a") for q in range(2 * P)]
+    mul_b = [Signal(signed(wb), name=f"mul{q}_b") for q in range(2 * P)]
+    mul_p = [Signal(signed(wa + wb), name=f"mul{q}_p") for q in range(2 * P)]
+    m.d.comb += [mul_p[q].eq(mul_a[q] * mul_b[q]) for q in range(2 * P)]
+
+    # Without sharing, the update's k*v and kv*u still share a pool of 2P (they are
+    # never formed in the same cycle): the update needs half the multipliers.
+    upd_pool = ([Signal(signed(wa), name=f"upd_{q}_a") for q in range(2 * P)],
+                [Signal(signed(wb), name=f"upd_{q}_b") for q in range(2 * P)],
+                [Signal(signed(wa + wb), name=f"upd_{q}_p") for q in range(2 * P)])
+    if not core.shared_mul:
+        m.d.comb += [p_.eq(a_ * b_) for a_, b_, p_ in zip(*upd_pool, strict=True)]
+
+    def mul(q: int, a, b, pool: bool = False):
+        """a * b on shared multiplier q (drive it from one FSM state at a time);
+        ``pool``: on the update's pool when multipliers are not shared."""
+        if not core.shared_mul and not pool:
+            return a * b
+        ma, mb, mp = (mul_a, mul_b, mul_p) if core.shared_mul else upd_pool
+        m.d.comb += [ma[q].eq(a), mb[q].eq(b)]
+        return mp[q]
+
+    # On DSP-rich parts every product is registered before it is summed (the adder
+    # trees of many lanes then start from flops): the accumulate and write stages of
+    # the drive and the relaxation come ``ml`` cycles later.
+    def staged(v, name: str):
+        """v (formed at the product stage) at the accumulate stage."""
+        if not ml:
+            return v
+        r = Signal(Value.cast(v).shape(), name=name)
+        m.d.sync += r.eq(v)
+        return r
+
+    neg = job.neg
+    beta_s = Signal(signed(cfg.beta_frac + 3))  # (steady for a sample: registered)
+    m.d.sync += beta_s.eq(Mux(neg ^ minus, -core.beta_q, core.beta_q))
+
+    def rho(v):
+        return activation(m, v, cfg, aw)
+
+    def sat(v):
+        return saturate(v, cfg)
+
+    def round_update(prod, r):
+        return arith_round_update(prod, r, cfg, core.stochastic)
+    ctx.a_k, ctx.acc, ctx.acc_next, ctx.accs, ctx.argmax = a_k, acc, acc_next, accs, argmax
+    ctx.beta_s, ctx.cand, ctx.cur, ctx.cycles, ctx.entry = beta_s, cand, cur, cycles, entry
+    ctx.gw, ctx.gwb, ctx.half, ctx.hold, ctx.i, ctx.j2, ctx.j3 = gw, gwb, half, hold, i, j2, j3
+    ctx.j4, ctx.j5, ctx.job, ctx.kv_width, ctx.minus, ctx.mul = j4, j5, job, kv_width, minus, mul
+    ctx.neg, ctx.nnz, ctx.nnz_p1, ctx.nudge_r = neg, nnz, nnz_p1, nudge_r
+    ctx.nudge_shape, ctx.nudging, ctx.p1, ctx.p2, ctx.p3 = nudge_shape, nudging, p1, p2, p3
+    ctx.p4, ctx.p5, ctx.r_bwd, ctx.r_const, ctx.r_first = p4, p5, r_bwd, r_const, r_first
+    ctx.r_fwd, ctx.rho, ctx.rl, ctx.round_update = r_fwd, rho, rl, round_update
+    ctx.samples, ctx.sat, ctx.staged, ctx.step, ctx.t = samples, sat, staged, step, t
+    ctx.t1_, ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.u6 = t1_, u1, u2, u3, u4, u5, u6
+    ctx.u_fin = u_fin

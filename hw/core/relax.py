@@ -1,0 +1,440 @@
+"""The relaxation: one flat pipeline over (row or row group, entry) per pipeline, a
+step's layers back to back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from amaranth.hdl import Cat, Const, Mux, Signal, signed
+
+from ..layout import words
+from .build import CoreBuild
+
+
+@dataclass
+class HalfReaders:
+    """A layer's second half of entries (hw/layout.py ``relax_halves``): its own weight
+    and state readers and their registered data."""
+
+    wr: list
+    wq: list
+    sr: Any
+    sd: Any
+
+
+@dataclass
+class RelaxPipe:
+    """One relaxation pipeline's registers (the fast plan has two, odd and even layers
+    side by side): its stage registers ``st[1..5]``, issue counters, accumulators and
+    the row sum's operands, and the weight readers it uses."""
+
+    q: int  # 0: the first (or only) pipeline
+    layers: list[int]
+    st: list
+    rl: Any  # the layer issuing
+    hold: Any  # the step has issued its last entry
+    i: Any
+    t: Any
+    acc: Any
+    accs: list
+    r_first: Any
+    r_const: Any
+    r_fwd: Any
+    r_bwd: Any
+    acc_next: Any
+    nudge_r: list
+    wr: Any  # weight readers, per layer and bank
+    wq: Any  # their registered data
+    half: dict[int, HalfReaders] = field(default_factory=dict)
+    pa: Any = None  # the accumulate stage
+    pw: Any = None  # the write stage
+    s_rows: Any = None  # the row order's new state
+
+
+def relax_phases(ctx: CoreBuild) -> None:
+    """What a relaxation row ends with: the state writes (and the free and +beta end
+    states), the nudge term and rho."""
+    SFw, SPw, Sw, act, aw, beta_s = ctx.SFw, ctx.SPw, ctx.Sw, ctx.act, ctx.aw, ctx.beta_s
+    cfg, core, cur, job, m, minus = ctx.cfg, ctx.core, ctx.cur, ctx.job, ctx.m, ctx.minus
+    nudging, nw, one, rho, step = ctx.nudging, ctx.nw, ctx.one, ctx.rho, ctx.step
+    symmetric = ctx.symmetric
+    # One flat pipeline over (row or row group, entry): stage 1 addresses,
+    # stage 3 accumulates, stage 4 (after a row's last entry) applies the nudge
+    # and rho and writes.  Per layer the cheaper of two visiting orders:
+    #   rows:   one neuron at a time, word t of both MAC directions per cycle
+    #           (P bottom-up products along W_{lay-1} row i, P top-down ones down
+    #           W_lay column i), one accumulator;
+    #   groups: P neurons at a time, one input per cycle in each direction,
+    #           P accumulators (wins when a direction is shorter than P).
+    last_free = ~nudging & (step == core.t1 - 1)
+    last_plus = nudging & ~minus & (step == core.t2 - 1)
+
+    def write_states(lay: int, word, value, en) -> None:
+        m.d.comb += [Sw[lay - 1].addr.eq(~cur * nw[lay] + word),
+                     Sw[lay - 1].data.eq(value), Sw[lay - 1].en.eq(en)]
+        with m.If(last_free):
+            m.d.comb += [SFw[lay - 1].addr.eq(word), SFw[lay - 1].data.eq(value),
+                         SFw[lay - 1].en.eq(en)]
+        if symmetric:  # (+beta end = free end when T2 = 0)
+            with m.If(last_plus | (last_free & (core.t2 == 0))):
+                m.d.comb += [SPw[lay - 1].addr.eq(word), SPw[lay - 1].data.eq(value),
+                             SPw[lay - 1].en.eq(en)]
+
+    def nudge_term(row, s_l):
+        """beta (y - s_L) for output neuron ``row`` in state s_L."""
+        return (Mux(job.label == row, one, 0) - s_l) * beta_s
+
+    def new_state(out, acc_, nudge, name: str):
+        """rho(acc (+ the registered ``nudge_term`` while ``out``: the output
+        layer))."""
+        total = Signal(signed(aw + 2), name=f"total_{name}")
+        if out is False:
+            m.d.comb += total.eq(acc_)
+        else:
+            m.d.comb += total.eq(acc_ + Mux(nudging & out, nudge << cfg.nudge_shift, 0))
+        s_new = Signal(act, name=f"s_new_{name}")
+        m.d.comb += s_new.eq(rho(total))
+        return s_new
+
+    ctx.last_free, ctx.new_state, ctx.nudge_term = last_free, new_state, nudge_term
+    ctx.write_states = write_states
+
+
+def relax_orders(ctx: CoreBuild) -> None:
+    """Per layer, the cheaper visiting order in cycles (rows or row groups), with its
+    entries in ``halves[lay]`` parts side by side (hw/layout.py)."""
+    L, P, core, hp, n, nw = ctx.L, ctx.P, ctx.core, ctx.hp, ctx.n, ctx.nw
+    halves = hp.relax_halves
+    shape, iters = {}, {}
+    for lay in range(1, L + 1):
+        nf = n[lay - 1] if lay >= 2 else 0  # bottom-up inputs
+        nb = n[lay + 1] if lay < L else 0  # top-down inputs
+        cf, cb = words(nf, P), words(nb, P)
+        per_group = -(-max(nf, nb, 1) // halves[lay])
+        per_row = -(-max(cf, cb, 1) // halves[lay])
+        groups = nw[lay] * per_group < n[lay] * per_row
+        core.relax_order[lay] = "groups" if groups else "rows"
+        shape[lay] = (nf, nb, cf, cb)
+        iters[lay] = (nw[lay], per_group) if groups else (n[lay], per_row)
+    ctx.halves, ctx.iters, ctx.shape = halves, iters, shape
+
+
+def relax_pipes(ctx: CoreBuild) -> None:
+    """The relaxation pipelines: one runs every layer in turn; on DSP-rich parts two
+    run side by side, the odd layers in one and the even ones in the other (a layer
+    reads only its neighbours' states, which the other pipeline writes)."""
+    L, P, S, Sd, Sr, Wq, Wr, acc = ctx.L, ctx.P, ctx.S, ctx.Sd, ctx.Sr, ctx.Wq, ctx.Wr, ctx.acc
+    acc_next, acc_shape, accs, delayed = ctx.acc_next, ctx.acc_shape, ctx.accs, ctx.delayed
+    entry, halves, hold, hp, i, m = ctx.entry, ctx.halves, ctx.hold, ctx.hp, ctx.i, ctx.m
+    ml, nudge_r, nudge_shape, p1, p2 = ctx.ml, ctx.nudge_r, ctx.nudge_shape, ctx.p1, ctx.p2
+    p3, p4, p5, r_bwd, r_const = ctx.p3, ctx.p4, ctx.p5, ctx.r_bwd, ctx.r_const
+    r_first, r_fwd, rl, t, w_mems = ctx.r_first, ctx.r_fwd, ctx.rl, ctx.t, ctx.w_mems
+    odd_even = hp.odd_even
+    groups_of = ([[lay for lay in range(1, L + 1) if lay % 2 == q] for q in (1, 0)]
+                 if odd_even else [list(range(1, L + 1))])
+
+    def inputs_of(lay: int, fwd: bool) -> tuple[int, int]:
+        """(weight layer, state memory) a MAC direction of layer ``lay`` reads."""
+        return (lay - 1, lay - 2) if fwd else (lay, lay)
+
+    pipes = []
+    for q, lays in enumerate(groups_of):
+        if q == 0:
+            pp = RelaxPipe(q=q, layers=lays, st=[None, p1, p2, p3, p4, p5], rl=rl,
+                           hold=hold, i=i, t=t, acc=acc, accs=accs, r_first=r_first,
+                           r_const=r_const, r_fwd=r_fwd, r_bwd=r_bwd,
+                           acc_next=acc_next, nudge_r=nudge_r, wr=Wr, wq=Wq)
+        else:
+            accs_q = [Signal(acc_shape, name=f"acc{q}_{k}") for k in range(P)]
+            ports = {li: [w_mems[li, b].read_port() for b in range(P)]
+                     for li in range(1, L)}
+            pp = RelaxPipe(
+                q=q, layers=lays,
+                st=[None] + [Signal(entry, name=f"relax{q}_p{k}") for k in range(1, 6)],
+                rl=Signal(range(1, L + 2), init=lays[0], name=f"relax{q}_layer"),
+                hold=Signal(name=f"relax{q}_hold"),
+                i=Signal.like(i, name=f"relax{q}_i"), t=Signal.like(t, name=f"relax{q}_t"),
+                acc=accs_q[0], accs=accs_q, r_first=Signal(name=f"r{q}_first"),
+                r_const=Signal(acc_shape, name=f"r{q}_const"),
+                r_fwd=Signal(acc_shape, name=f"r{q}_fwd"),
+                r_bwd=Signal(acc_shape, name=f"r{q}_bwd"),
+                acc_next=Signal(acc_shape, name=f"acc{q}_next"),
+                nudge_r=[Signal(nudge_shape, name=f"nudge{q}_{k}") for k in range(P)],
+                wr=ports,
+                wq=[[delayed(r.data, f"w{li}_{b}_q{q}") for b, r in enumerate(ports[li])]
+                    if li in ports else None for li in range(L)])
+            m.d.comb += pp.acc_next.eq(Mux(pp.r_first, pp.r_const, pp.acc)
+                                       + pp.r_fwd + pp.r_bwd)
+        for lay in lays:
+            if halves[lay] == 2:
+                # (its one direction: top-down for layer 1, bottom-up for L)
+                li, sk = inputs_of(lay, fwd=lay != 1)
+                wr2 = [w_mems[li, b].read_port() for b in range(P)]
+                sr2 = S[sk].read_port()
+                pp.half[lay] = HalfReaders(
+                    wr=wr2, sr=sr2, sd=delayed(sr2.data, f"s{sk + 1}_d_half{lay}"),
+                    wq=[delayed(r.data, f"w{li}_{b}_q_half{lay}")
+                        for b, r in enumerate(wr2)])
+        # stage 3 forms the products, 3 + ml accumulates, 4 + ml writes
+        pp.pa, pp.pw = pp.st[3 + ml], pp.st[4 + ml]
+        pipes.append(pp)
+    if odd_even:  # the nudge's own states, read by the output layer's pipeline
+        own_r = S[L - 1].read_port()
+        own_d = delayed(own_r.data, f"s{L}_own_d")
+    else:
+        own_r, own_d = Sr[L - 1], Sd[L - 1]
+    pipe_of = {lay: pp for pp in pipes for lay in pp.layers}
+
+    ctx.inputs_of, ctx.own_d, ctx.own_r, ctx.pipe_of = inputs_of, own_d, own_r, pipe_of
+    ctx.pipes = pipes
+
+
+def relax_lanes(ctx: CoreBuild) -> None:
+    """The row order's new state (one circuit per pipeline) and how a layer's MAC
+    directions find their weights, states and row constant."""
+    Bd, Dd, L, Sd, Sr, af, aw = ctx.Bd, ctx.Dd, ctx.L, ctx.Sd, ctx.Sr, ctx.af, ctx.aw
+    core, inputs_of, lane, new_state = ctx.core, ctx.inputs_of, ctx.lane, ctx.new_state
+    pipe_of, pipes, wb_ = ctx.pipe_of, ctx.pipes, ctx.wb_
+    # the row order's new state is one circuit per pipeline for its layers
+    # visited by rows
+    for pp in pipes:
+        out = (pp.pw.out if L in pp.layers and core.relax_order[L] == "rows"
+               else False)
+        pp.s_rows = new_state(out, pp.acc, pp.nudge_r[0], f"rows{pp.q}")
+
+    def halves_of(lay: int, fwd: bool) -> list:
+        """Per half of a MAC direction's entries: (weight read ports, their
+        registered data, input-state read port, its registered data)."""
+        pp = pipe_of[lay]
+        li, sk = inputs_of(lay, fwd)
+        out = [(pp.wr[li], pp.wq[li], Sr[sk], Sd[sk])]
+        if lay in pp.half:
+            h = pp.half[lay]
+            out.append((h.wr, h.wq, h.sr, h.sd))
+        return out
+
+    def entry_of(t_, h: int, nt: int):
+        """Entry t_ of half h: the halves take consecutive runs of nt entries."""
+        return t_ if h == 0 else t_ + h * nt
+
+    def const_of(lay: int, k):
+        """The row constant at stage 3: the drive (layer 1) or the bias."""
+        if lay == 1:
+            return lane(Dd, k, aw, True)
+        return lane(Bd[lay - 1], k, wb_, True) << af
+
+    ctx.const_of, ctx.entry_of, ctx.halves_of = const_of, entry_of, halves_of
+
+
+def relax_rows(ctx: CoreBuild, lay: int, cf: int, cb: int, nt: int) -> None:
+    Br, Dr, L, P, ab, cand = ctx.Br, ctx.Dr, ctx.L, ctx.P, ctx.ab, ctx.cand
+    const_of, cur, db_off, entry_of = ctx.const_of, ctx.cur, ctx.db_off, ctx.entry_of
+    geo, halves_of, hi, lane, last_free = ctx.geo, ctx.halves_of, ctx.hi, ctx.lane, ctx.last_free
+    lm, lo, m, mul, nudge_term, nw = ctx.lm, ctx.lo, ctx.m, ctx.mul, ctx.nudge_term, ctx.nw
+    onehot, own_d, own_r, pipe_of = ctx.onehot, ctx.own_d, ctx.own_r, ctx.pipe_of
+    rotate, spread, staged, write_states = ctx.rotate, ctx.spread, ctx.staged, ctx.write_states
+    pp = pipe_of[lay]
+    p1_, p3_, pa, pw = pp.st[1], pp.st[3], pp.pa, pp.pw
+    with m.If(p1_.lay == lay):  # stage 1
+        if lay == 1:
+            m.d.comb += Dr.addr.eq(db_off + hi(p1_.i))
+        else:
+            m.d.comb += Br[lay - 1].addr.eq(hi(p1_.i))
+        if lay == L:
+            m.d.comb += own_r.addr.eq(cur * nw[L] + hi(p1_.i))
+        for h, (wr, _, sr, _) in enumerate(halves_of(lay, True) if cf else []):
+            tt = entry_of(p1_.t, h, nt)
+            m.d.comb += [wr[b].addr.eq(p1_.i * geo[lay - 1].words + tt)
+                         for b in range(P)]
+            m.d.comb += sr.addr.eq(cur * cf + tt)
+        for h, (wr, _, sr, _) in enumerate(halves_of(lay, False) if cb else []):
+            tt = entry_of(p1_.t, h, nt)
+            m.d.comb += [wr[b].addr.eq(
+                tt * (P * geo[lay].words) + lm.skew_rows(geo[lay].words, b, lo(p1_.i))
+                + hi(p1_.i)) for b in range(P)]
+            m.d.comb += sr.addr.eq(cur * cb + tt)
+    with m.If(p3_.lay == lay):  # stage 3
+        const = staged(const_of(lay, lo(p3_.i)), f"r{lay}_const")
+        own = staged(lane(own_d, lo(p3_.i), ab), f"r{lay}_own") if lay == L else 0
+        def bank_states(sd):
+            """Entry b: the state that meets bank b's weight, lane (b - i) mod P."""
+            return rotate([lane(sd, k, ab) for k in range(P)], lo(p3_.i), back=True)
+        sums = []  # (P products, entries of their half), at most two
+        for fwd, c in ((True, cf), (False, cb)):
+            for h, (_, wq, _, sd) in enumerate(halves_of(lay, fwd) if c else []):
+                if c - h * nt <= 0:
+                    continue
+                tag = ("f" if fwd else "b") + (f"h{h}" if h else "")
+                sums.append(([staged(mul(b + (0 if fwd else P), wq[b], sv),
+                                     f"r{lay}_{tag}{b}")
+                              for b, sv in enumerate(bank_states(sd))], c - h * nt))
+    with m.If(pa.lay == lay):  # stage 3 + ml
+        m.d.comb += [pp.r_first.eq(pa.first), pp.r_const.eq(const)]
+        for r, (prods, left) in zip((pp.r_fwd, pp.r_bwd), sums, strict=False):
+            m.d.comb += r.eq(Mux(pa.t < left, sum(prods), 0) if left < nt
+                             else sum(prods))
+        with m.If(pa.v):
+            m.d.sync += pp.acc.eq(pp.acc_next)
+            if lay == L:
+                with m.If(pa.first):
+                    m.d.sync += pp.nudge_r[0].eq(nudge_term(pa.i, own))
+    with m.If(pw.lay == lay):  # stage 4 + ml
+        s_new = pp.s_rows
+        with m.If(pw.v & pw.last):
+            write_states(lay, hi(pw.i), spread(s_new, ab), onehot(lo(pw.i)))
+            if lay == L:
+                with m.If(last_free):
+                    # one row, in lane 0 (every bit of the word driven: a
+                    # part left undriven is an X in the Verilog)
+                    m.d.comb += [cand.valid.eq(1), cand.payload.s.eq(s_new),
+                                 cand.payload.ok.eq(1), cand.payload.row.eq(pw.i)]
+
+
+def relax_groups(ctx: CoreBuild, lay: int, nf: int, nb: int, nt: int) -> None:
+    Br, Dr, L, P, ab, by_lane, cand = ctx.Br, ctx.Dr, ctx.L, ctx.P, ctx.ab, ctx.by_lane, ctx.cand
+    const_of, cur, db_off, entry_of = ctx.const_of, ctx.cur, ctx.db_off, ctx.entry_of
+    geo, group_addr, halves_of, hi = ctx.geo, ctx.group_addr, ctx.halves_of, ctx.hi
+    lane, last_free, lo, m, mul, n = ctx.lane, ctx.last_free, ctx.lo, ctx.m, ctx.mul, ctx.n
+    new_state, nudge_term, nw, own_d = ctx.new_state, ctx.nudge_term, ctx.nw, ctx.own_d
+    own_r, pipe_of, staged, write_states = ctx.own_r, ctx.pipe_of, ctx.staged, ctx.write_states
+    pp = pipe_of[lay]
+    p1_, p3_, pa, pw = pp.st[1], pp.st[3], pp.pa, pp.pw
+    with m.If(p1_.lay == lay):  # stage 1
+        if lay == 1:
+            m.d.comb += Dr.addr.eq(db_off + p1_.i)
+        else:
+            m.d.comb += Br[lay - 1].addr.eq(p1_.i)
+        if lay == L:
+            m.d.comb += own_r.addr.eq(cur * nw[L] + p1_.i)
+        # W_{lay-1}[group row, t]
+        for h, (wr, _, sr, _) in enumerate(halves_of(lay, True) if nf else []):
+            tt = entry_of(p1_.t, h, nt)
+            base = p1_.i * (P * geo[lay - 1].words)
+            m.d.comb += [wr[b].addr.eq(group_addr(lay - 1, b, base, tt))
+                         for b in range(P)]
+            m.d.comb += sr.addr.eq(cur * nw[lay - 1] + hi(tt))
+        # W_lay[t, group row]: one address in every bank
+        for h, (wr, _, sr, _) in enumerate(halves_of(lay, False) if nb else []):
+            tt = entry_of(p1_.t, h, nt)
+            m.d.comb += [wr[b].addr.eq(tt * geo[lay].words + p1_.i)
+                         for b in range(P)]
+            m.d.comb += sr.addr.eq(cur * nw[lay + 1] + hi(tt))
+    prods: list[list] = [[] for _ in range(P)]
+    with m.If(p3_.lay == lay):  # stage 3
+        const = [staged(const_of(lay, k), f"g{lay}_const{k}") for k in range(P)]
+        own = ([staged(lane(own_d, k, ab), f"g{lay}_own{k}") for k in range(P)]
+               if lay == L else [])
+        for fwd, c in ((True, nf), (False, nb)):
+            li = lay - 1 if fwd else lay
+            for h, (_, wq, _, sd) in enumerate(halves_of(lay, fwd) if c else []):
+                if c - h * nt <= 0:
+                    continue
+                tt = entry_of(p3_.t, h, nt)
+                ws = by_lane(li, lo(tt), wq)
+                tag = ("f" if fwd else "b") + (f"h{h}" if h else "")
+                for k in range(P):
+                    prods[k].append((staged(
+                        mul(k + (0 if fwd else P), ws[k], lane(sd, lo(tt), ab)),
+                        f"g{lay}_{tag}{k}"), c - h * nt))
+    with m.If(pa.lay == lay):  # stage 3 + ml
+        m.d.comb += pp.r_first.eq(pa.first)
+        for k in range(P):
+            terms = [Mux(pa.t < n_, v, 0) if n_ < nt else v for v, n_ in prods[k]]
+            if k == 0:  # lane 0 on the pipeline's shared adder
+                m.d.comb += [pp.r_const.eq(const[0])] + [
+                    r.eq(v) for r, v in zip((pp.r_fwd, pp.r_bwd), terms,
+                                            strict=False)]
+            with m.If(pa.v):
+                m.d.sync += pp.accs[k].eq(
+                    pp.acc_next if k == 0 else
+                    Mux(pa.first, const[k], pp.accs[k]) + sum(terms))
+                if lay == L:
+                    with m.If(pa.first):
+                        m.d.sync += pp.nudge_r[k].eq(nudge_term(pa.i * P + k, own[k]))
+    with m.If(pw.lay == lay):  # stage 4 + ml
+        rows = [pw.i * P + k for k in range(P)]
+        s_new = [new_state(lay == L, pp.accs[k], pp.nudge_r[k], f"{lay}_{k}")
+                 for k in range(P)]
+        ok = [rows[k] < n[lay] if n[lay] % P else Const(1, 1) for k in range(P)]
+        with m.If(pw.v & pw.last):
+            write_states(lay, pw.i, Cat(*s_new), Cat(*ok))
+            if lay == L:  # argmax candidates, compared a cycle later
+                with m.If(last_free):
+                    m.d.comb += [cand.valid.eq(1), cand.payload.row.eq(rows[0]),
+                                 cand.payload.s.eq(Cat(*s_new)),
+                                 cand.payload.ok.eq(Cat(*ok))]
+
+
+def relax_state(ctx: CoreBuild) -> None:
+    """RELAX: the step's entries issued per pipeline and layer, the step's end (the
+    layers of a step follow each other without a drain; only the step's end waits for
+    its last write, as the next step reads it) and the phase that comes next."""
+    L, cep, core, cur, iters, job = ctx.L, ctx.cep, ctx.core, ctx.cur, ctx.iters, ctx.job
+    m, minus, ml, nudging, pipes = ctx.m, ctx.minus, ctx.ml, ctx.nudging, ctx.pipes
+    pre_may, shape, step, symmetric = ctx.pre_may, ctx.shape, ctx.step, ctx.symmetric
+    leave = Signal(name="relax_leave")
+    leave_r = Signal(name="relax_leave_r")
+    m.d.comb += leave.eq((~nudging & (step == core.t1 - 1) & ~(job.train & (core.t2 != 0)))
+                         | (nudging & cep) | (nudging & (step == core.t2 - 1)))
+    m.d.sync += leave_r.eq(leave)
+    drain_end = Signal(name="relax_drain_end")
+    busy_stages = [pp.st[k].v for pp in pipes for k in range(1, 4 + ml)]
+    m.d.comb += drain_end.eq(Cat(*(pp.hold for pp in pipes)).all()
+                             & ~Cat(*busy_stages).any())
+    with m.State("RELAX"):
+        m.d.comb += pre_may.eq(1)
+        for pp in pipes:
+            st = pp.st
+            m.d.sync += [st[1].v.eq(0), st[2].eq(st[1]), st[3].eq(st[2]), st[4].eq(st[3]),
+                         st[5].eq(st[4])]
+        # the step's last entry writes this cycle; the next step reads after it,
+        # its first entry issuing in this cycle (the decision is registered)
+        with m.If(drain_end):
+            m.d.sync += [cur.eq(~cur), step.eq(step + 1)]
+            m.d.sync += [x for pp in pipes for x in (pp.hold.eq(0),
+                                                     pp.rl.eq(pp.layers[0]))]
+            with m.If(~nudging & (step == core.t1 - 1)):
+                m.d.sync += step.eq(0)
+                with m.If(job.train & (core.t2 != 0)):
+                    m.d.sync += nudging.eq(1)
+                with m.Elif(job.train):  # T2 = 0: C-EP has no nudged step to learn on
+                    m.next = "RESULT" if cep else "UPD_START"
+                with m.Else():
+                    m.next = "RESULT"
+            with m.Elif(nudging & cep):
+                m.next = "UPD_START"  # C-EP: every nudged step updates
+            with m.Elif(nudging & (step == core.t2 - 1)):
+                m.d.sync += step.eq(0)
+                m.next = "COPY_ADDR" if symmetric else "UPD_START"
+                if symmetric:
+                    with m.If(minus):
+                        m.next = "UPD_START"
+        for pp in pipes:
+            p1_, i_, t_ = pp.st[1], pp.i, pp.t
+            with m.Switch(pp.rl):
+                for idx, lay in enumerate(pp.layers):
+                    n_iter, nt = iters[lay]
+                    with m.Case(lay):
+                        go = (~pp.hold | (drain_end & ~leave_r)) if idx == 0 else ~pp.hold
+                        with m.If(go):
+                            m.d.sync += [p1_.v.eq(1), p1_.i.eq(i_), p1_.t.eq(t_),
+                                         p1_.first.eq(t_ == 0), p1_.last.eq(t_ == nt - 1),
+                                         p1_.lay.eq(lay), p1_.out.eq(lay == L)]
+                            with m.If(t_ != nt - 1):
+                                m.d.sync += t_.eq(t_ + 1)
+                            with m.Elif(i_ != n_iter - 1):
+                                m.d.sync += [i_.eq(i_ + 1), t_.eq(0)]
+                            with m.Else():
+                                m.d.sync += [i_.eq(0), t_.eq(0)]
+                                if idx == len(pp.layers) - 1:
+                                    m.d.sync += [pp.hold.eq(1), pp.rl.eq(pp.layers[0])]
+                                else:
+                                    m.d.sync += pp.rl.eq(pp.layers[idx + 1])
+        for lay in range(1, L + 1):
+            nf, nb, cf, cb = shape[lay]
+            if core.relax_order[lay] == "groups":
+                relax_groups(ctx, lay, nf, nb, iters[lay][1])
+            else:
+                relax_rows(ctx, lay, cf, cb, iters[lay][1])
+
