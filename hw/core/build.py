@@ -62,10 +62,3 @@ class CoreBuild:
         self.m.d.comb += s.eq(v)
         return Cat(*([s] * self.P))
 
-
-def unnamed(*values: Any) -> tuple:
-    """``values`` as they are.  Created as this call's arguments, the signals in them get
-    no name from the assignment they end in (Amaranth's tracer sees this call, not the
-    store): the iCEBreaker's netlist, whose placement meets 24 MHz with few cells to
-    spare, has these signals unnamed, and a rename moves its placement."""
-    return values

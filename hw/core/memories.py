@@ -4,23 +4,19 @@ pixels, the sparse pixel list, the drive, the random values."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
-from amaranth.hdl import Mux, Signal, unsigned
+from amaranth.hdl import Signal, unsigned
 from amaranth.lib.memory import Memory
 
-from ..bitslice import BitSlicedMemory
-from ..spram import SinglePortMemory
-from .build import CoreBuild, unnamed
+from .build import CoreBuild
 from .job import index_bits
+from .weight_bank import WeightBank, bank_name
 
 
 def memories(ctx: CoreBuild) -> None:
     """Every memory of the plan and its ports, and the registered read data the loops
     consume (weight banks are many block RAMs behind a mux: the MAC starts from a flop)."""
-    L, P, ab, act, cfg, core, geo = ctx.L, ctx.P, ctx.ab, ctx.act, ctx.cfg, ctx.core, ctx.geo
+    L, P, ab, act, cfg, geo = ctx.L, ctx.P, ctx.ab, ctx.act, ctx.cfg, ctx.geo
     hp, m, n, overlap, predrive, wb_ = ctx.hp, ctx.m, ctx.n, ctx.overlap, ctx.predrive, ctx.wb_
-    wsh = ctx.wsh
     plan = {name: (depth, width) for name, depth, width in hp.memories()}
 
     def mem(name: str, shape=None, attrs=None) -> Memory:
@@ -33,41 +29,14 @@ def memories(ctx: CoreBuild) -> None:
     def wport(mm: Memory, lane_bits: int | None = None):
         return mm.write_port(granularity=lane_bits if P > 1 else None)
 
-    # On the UP5K, W0 (most of the weights) lives in single-port SPRAM: one read or
-    # one write per cycle, so its update loop reads and writes on alternate cycles.
-    single_w0 = hp.single_port_w0
-    Wr: list[list] = []
-    Ww: list[list] = []
-    w_mems: dict[tuple[int, int], Memory] = {}  # (layer, bank), block RAM ones
-    for li, g in enumerate(geo):
-        rs, ws = [], []
-        for b in range(P):
-            name = f"w{li}_{b}" if P > 1 else f"w{li}"
-            if li == 0 and single_w0:
-                m.submodules[name] = sp = SinglePortMemory(wb_, g.depth, spram=core.spram)
-                r = SimpleNamespace(addr=Signal(range(max(g.depth, 2)), name=f"{name}_ra"),
-                                    data=sp.rdata.as_signed())
-                w = SimpleNamespace(addr=Signal(range(max(g.depth, 2)), name=f"{name}_wa"),
-                                    data=Signal(wsh, name=f"{name}_wd"),
-                                    en=Signal(name=f"{name}_we"))
-                # the update loop issues a read every other cycle; its writes come
-                # five stages later and land one cycle late, in the cycles between
-                wa, wd, we_ = unnamed(Signal.like(w.addr), Signal(wsh), Signal())
-                m.d.sync += [wa.eq(w.addr), wd.eq(w.data), we_.eq(w.en)]
-                m.d.comb += [sp.addr.eq(Mux(we_, wa, r.addr)), sp.wdata.eq(wd),
-                             sp.we.eq(we_)]
-            elif li == 0 and hp.w0_bit_sliced:
-                m.submodules[name] = bs = BitSlicedMemory(wb_, g.depth)
-                r = SimpleNamespace(addr=bs.raddr, data=bs.rdata.as_signed())
-                w = SimpleNamespace(addr=bs.waddr, data=bs.wdata, en=bs.we)
-            else:
-                mm = mem(name, wsh)
-                r, w = mm.read_port(), mm.write_port()
-                w_mems[li, b] = mm
-            rs.append(r)
-            ws.append(w)
-        Wr.append(rs)
-        Ww.append(ws)
+    # a weight matrix's P banks (hw/core/weight_bank.py: block RAM, W0 in the UP5K's
+    # SPRAM or in one-bit slices, as the plan says)
+    wbanks = [[WeightBank(hp, li, b, g.depth) for b in range(P)] for li, g in enumerate(geo)]
+    for li, row in enumerate(wbanks):
+        for b, bank in enumerate(row):
+            m.submodules[bank_name(li, b, P)] = bank
+    Wr = [[bank.read for bank in row] for row in wbanks]
+    Ww = [[bank.write for bank in row] for row in wbanks]
     B = [mem(f"b{i}") for i in range(L)]
     S = [mem(f"s{i + 1}") for i in range(L)]  # two banks: cur and ~cur
     SF = [mem(f"sf{i + 1}") for i in range(L)]
@@ -93,8 +62,8 @@ def memories(ctx: CoreBuild) -> None:
     Slo = [x.read_port() for x in S] if cep else []
     Xr, Xw = X.read_port(), X.write_port()
     X2r = X.read_port() if predrive else None  # the next sample's pixels, for the update
-    NZr, NZw = unnamed(NZ.read_port(), NZ.write_port())
-    Dr, Dw = unnamed(DRV.read_port(), DRV.write_port())
+    NZr, NZw = NZ.read_port(), NZ.write_port()
+    Dr, Dw = DRV.read_port(), DRV.write_port()
     ARr, ARw = AR.read_port(), wport(AR, cfg.sr_bits)
     CRr, CRw = CR.read_port(), CR.write_port()
     for port in sum(Ww, []) + Bw + Sw + SFw + SPw + [Dw] + ([] if overlap else [Xw, NZw]):
@@ -124,4 +93,4 @@ def memories(ctx: CoreBuild) -> None:
     ctx.SFd, ctx.SFr, ctx.SFw, ctx.SPd, ctx.SPr, ctx.SPw = SFd, SFr, SFw, SPd, SPr, SPw
     ctx.Sd, ctx.Slo, ctx.Slod, ctx.Sr, ctx.Sw, ctx.Wq, ctx.Wr = Sd, Slo, Slod, Sr, Sw, Wq, Wr
     ctx.Ww, ctx.X2r, ctx.Xd, ctx.Xr, ctx.Xw, ctx.cep = Ww, X2r, Xd, Xr, Xw, cep
-    ctx.delayed, ctx.single_w0, ctx.symmetric, ctx.w_mems = delayed, single_w0, symmetric, w_mems
+    ctx.delayed, ctx.symmetric, ctx.wbanks = delayed, symmetric, wbanks

@@ -6,8 +6,7 @@ from amaranth.hdl import Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data
 
 from .argmax import Argmax
-from .arith import activation, saturate
-from .arith import round_update as arith_round_update
+from .arith import activation
 from .build import CoreBuild
 from .job import index_bits, job_layout, nnz_bits
 from .shapes import multiplier_shape
@@ -117,11 +116,6 @@ def registers(ctx: CoreBuild) -> None:
     def rho(v):
         return activation(m, v, cfg, aw)
 
-    def sat(v):
-        return saturate(v, cfg)
-
-    def round_update(prod, r):
-        return arith_round_update(prod, r, cfg, core.stochastic)
     ctx.a_k, ctx.acc, ctx.acc_next, ctx.accs, ctx.argmax = a_k, acc, acc_next, accs, argmax
     ctx.beta_s, ctx.cand, ctx.cur, ctx.cycles, ctx.entry = beta_s, cand, cur, cycles, entry
     ctx.gw, ctx.gwb, ctx.half, ctx.hold, ctx.i, ctx.j2, ctx.j3 = gw, gwb, half, hold, i, j2, j3
@@ -129,7 +123,7 @@ def registers(ctx: CoreBuild) -> None:
     ctx.neg, ctx.nnz, ctx.nnz_p1, ctx.nudge_r = neg, nnz, nnz_p1, nudge_r
     ctx.nudge_shape, ctx.nudging, ctx.p1, ctx.p2, ctx.p3 = nudge_shape, nudging, p1, p2, p3
     ctx.p4, ctx.p5, ctx.r_bwd, ctx.r_const, ctx.r_first = p4, p5, r_bwd, r_const, r_first
-    ctx.r_fwd, ctx.rho, ctx.rl, ctx.round_update = r_fwd, rho, rl, round_update
-    ctx.samples, ctx.sat, ctx.staged, ctx.step, ctx.t = samples, sat, staged, step, t
+    ctx.r_fwd, ctx.rho, ctx.rl, ctx.samples = r_fwd, rho, rl, samples
+    ctx.staged, ctx.step, ctx.t = staged, step, t
     ctx.t1_, ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.u6 = t1_, u1, u2, u3, u4, u5, u6
     ctx.u_fin = u_fin

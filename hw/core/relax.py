@@ -129,7 +129,7 @@ def relax_pipes(ctx: CoreBuild) -> None:
     entry, halves, hold, hp, i, m = ctx.entry, ctx.halves, ctx.hold, ctx.hp, ctx.i, ctx.m
     ml, nudge_r, nudge_shape, p1, p2 = ctx.ml, ctx.nudge_r, ctx.nudge_shape, ctx.p1, ctx.p2
     p3, p4, p5, r_bwd, r_const = ctx.p3, ctx.p4, ctx.p5, ctx.r_bwd, ctx.r_const
-    r_first, r_fwd, rl, t, w_mems = ctx.r_first, ctx.r_fwd, ctx.rl, ctx.t, ctx.w_mems
+    r_first, r_fwd, rl, t, wbanks = ctx.r_first, ctx.r_fwd, ctx.rl, ctx.t, ctx.wbanks
     odd_even = hp.odd_even
     groups_of = ([[lay for lay in range(1, L + 1) if lay % 2 == q] for q in (1, 0)]
                  if odd_even else [list(range(1, L + 1))])
@@ -147,7 +147,7 @@ def relax_pipes(ctx: CoreBuild) -> None:
                            acc_next=acc_next, nudge_r=nudge_r, wr=Wr, wq=Wq)
         else:
             accs_q = [Signal(acc_shape, name=f"acc{q}_{k}") for k in range(P)]
-            ports = {li: [w_mems[li, b].read_port() for b in range(P)]
+            ports = {li: [wbanks[li][b].port("copy") for b in range(P)]
                      for li in range(1, L)}
             pp = RelaxPipe(
                 q=q, layers=lays,
@@ -170,7 +170,7 @@ def relax_pipes(ctx: CoreBuild) -> None:
             if halves[lay] == 2:
                 # (its one direction: top-down for layer 1, bottom-up for L)
                 li, sk = inputs_of(lay, fwd=lay != 1)
-                wr2 = [w_mems[li, b].read_port() for b in range(P)]
+                wr2 = [wbanks[li][b].port(f"half{lay}") for b in range(P)]
                 sr2 = S[sk].read_port()
                 pp.half[lay] = HalfReaders(
                     wr=wr2, sr=sr2, sd=delayed(sr2.data, f"s{sk + 1}_d_half{lay}"),
@@ -228,6 +228,9 @@ def relax_lanes(ctx: CoreBuild) -> None:
 
 
 def relax_rows(ctx: CoreBuild, lay: int, cf: int, cb: int, nt: int) -> None:
+    """Layer ``lay`` by rows: one neuron at a time, word t of both MAC directions per
+    cycle (P bottom-up products along W_{lay-1} row i, P top-down ones down W_lay
+    column i), one accumulator."""
     Br, Dr, L, P, ab, cand = ctx.Br, ctx.Dr, ctx.L, ctx.P, ctx.ab, ctx.cand
     const_of, cur, db_off, entry_of = ctx.const_of, ctx.cur, ctx.db_off, ctx.entry_of
     geo, halves_of, hi, lane, last_free = ctx.geo, ctx.halves_of, ctx.hi, ctx.lane, ctx.last_free
@@ -292,6 +295,8 @@ def relax_rows(ctx: CoreBuild, lay: int, cf: int, cb: int, nt: int) -> None:
 
 
 def relax_groups(ctx: CoreBuild, lay: int, nf: int, nb: int, nt: int) -> None:
+    """Layer ``lay`` by row groups: P neurons at a time, one input per cycle in each
+    direction, P accumulators (wins when a direction is shorter than P)."""
     Br, Dr, L, P, ab, by_lane, cand = ctx.Br, ctx.Dr, ctx.L, ctx.P, ctx.ab, ctx.by_lane, ctx.cand
     const_of, cur, db_off, entry_of = ctx.const_of, ctx.cur, ctx.db_off, ctx.entry_of
     geo, group_addr, halves_of, hi = ctx.geo, ctx.group_addr, ctx.halves_of, ctx.hi

@@ -7,6 +7,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, signed
 
 from .build import CoreBuild
 from .group_pass import group_issue
+from .update_lane import UpdateLane
 
 
 def update_sequence(ctx: CoreBuild) -> None:
@@ -83,7 +84,7 @@ def update_loops(ctx: CoreBuild) -> None:
     hi_lo, in_u0, j3, j5, kvb, kvf = ctx.hi_lo, ctx.in_u0, ctx.j3, ctx.j5, ctx.kvb, ctx.kvf
     lane, lo, m, mul, n, neg, new_w = ctx.lane, ctx.lo, ctx.m, ctx.mul, ctx.n, ctx.neg, ctx.new_w
     nnz_p1, one, prod_hi, prod_lo, rot = ctx.nnz_p1, ctx.one, ctx.prod_hi, ctx.prod_lo, ctx.rot
-    rotate, single_w0, t, u1, u2, u3 = ctx.rotate, ctx.single_w0, ctx.t, ctx.u1, ctx.u2, ctx.u3
+    rotate, t, u1, u2, u3 = ctx.rotate, ctx.t, ctx.u1, ctx.u2, ctx.u3
     u5, u_hi, u_lo, upd_next, w_in = ctx.u5, ctx.u_hi, ctx.u_lo, ctx.upd_next, ctx.w_in
     wb_, x_base = ctx.wb_, ctx.x_base
     for lay in range(L):
@@ -100,7 +101,7 @@ def update_loops(ctx: CoreBuild) -> None:
 
         (post_r, post_o, _), (postf_r, postf_o, _) = hi_lo(lay)
         with m.State(f"U{lay}_LOOP"):
-            alternate = lay == 0 and single_w0
+            alternate = lay == 0 and ctx.hp.single_port_w0
             if alternate:
                 m.d.sync += half.eq(~half)
             # single-port W0: its columns issue on alternate cycles (the writes
@@ -161,31 +162,20 @@ def update_loops(ctx: CoreBuild) -> None:
 
 
 def update_datapath(ctx: CoreBuild) -> None:
-    """The update's arithmetic per lane: stage 3's two products, stage 4 their
-    difference, rounding and saturation (one cycle could not do all of it at speed),
-    and with the predrive the drive correction's term."""
-    CRd4, P, X2r, a_k, af, corr_term = ctx.CRd4, ctx.P, ctx.X2r, ctx.a_k, ctx.af, ctx.corr_term
-    delayed, m, new_w, predrive = ctx.delayed, ctx.m, ctx.new_w, ctx.predrive
-    prod_hi, prod_lo, pw, round_update = ctx.prod_hi, ctx.prod_lo, ctx.pw, ctx.round_update
-    sat, u5, w_in, wb_, wsh = ctx.sat, ctx.u5, ctx.w_in, ctx.wb_, ctx.wsh
-
-    # the shared update datapath; its registers run every cycle, the entries'
-    # valid bits say when a result is real
+    """The update's arithmetic, one UpdateLane per lane (hw/core/update_lane.py): stage
+    4 the products' difference, rounding and saturation, and with the predrive the drive
+    correction's term.  Its registers run every cycle; the entries' valid bits say when
+    a result is real."""
+    CRd4, P, X2r, a_k, cfg = ctx.CRd4, ctx.P, ctx.X2r, ctx.a_k, ctx.cfg
+    core, corr_term, m, new_w, predrive = ctx.core, ctx.corr_term, ctx.m, ctx.new_w, ctx.predrive
+    prod_hi, prod_lo, pw, u5, w_in = ctx.prod_hi, ctx.prod_lo, ctx.pw, ctx.u5, ctx.w_in
     for k in range(P):
-        pb = Signal(signed(pw), name=f"pb_{k}")
-        pf = Signal(signed(pw), name=f"pf_{k}")
-        w_4 = Signal(wsh, name=f"w4_{k}")
-        m.d.sync += [pb.eq(prod_hi[k]), pf.eq(prod_lo[k]), w_4.eq(w_in[k])]
-        prod = Signal(signed(pw + 1), name=f"prod_{k}")
-        m.d.comb += prod.eq(pb - pf)
-        dw = Signal(signed(prod.shape().width), name=f"dw_{k}")
-        m.d.comb += dw.eq(round_update(prod, a_k[k] ^ CRd4))
-        m.d.sync += new_w[k].eq(sat(w_4 + dw))
+        m.submodules[f"update_lane{k}"] = ul = UpdateLane(cfg, pw, predrive)
+        m.d.comb += [ul.hi.eq(prod_hi[k]), ul.lo.eq(prod_lo[k]), ul.w.eq(w_in[k]),
+                     ul.r.eq(a_k[k] ^ CRd4), ul.stochastic.eq(core.stochastic),
+                     new_w[k].eq(ul.new_w)]
         if predrive:
-            w_5 = delayed(w_4, f"w5_{k}")
-            delta = Signal(signed(wb_ + 1), name=f"delta_w{k}")
-            m.d.comb += delta.eq(new_w[k] - w_5)
-            m.d.sync += corr_term[k].eq(Mux(u5.last, delta << af, delta * X2r.data))
+            m.d.comb += [ul.last.eq(u5.last), ul.x.eq(X2r.data), corr_term[k].eq(ul.corr_term)]
 
 
 def predrive_correction(ctx: CoreBuild) -> None:

@@ -1,0 +1,85 @@
+"""One bank of a weight matrix, built the way the hardware plan says (hw/plan.py):
+block RAM with a read port per reader, W0 in the iCE40UP5K's single-port SPRAM, or W0
+in one-bit slices (hw/bitslice.py).  Its readers are named as the plan's memory list
+names the memories they cost (``HardwarePlan.memories``: ``w1_0_copy``,
+``w1_0_half1``), so the fit check counts exactly what is built.
+
+Every read answers the cycle after its address.  On SPRAM a read and a write cannot
+share a cycle: the update loop issues a read every other cycle, and the writes it
+makes five stages later land a cycle late, in the cycles between."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..bitslice import BitSlicedMemory
+from ..plan import HardwarePlan
+from ..spram import SinglePortMemory
+
+
+class ReadSignature(wiring.Signature):
+    def __init__(self, depth: int, width: int):
+        super().__init__({"addr": In(range(max(depth, 2))), "data": Out(signed(width))})
+
+
+class WriteSignature(wiring.Signature):
+    def __init__(self, depth: int, width: int):
+        super().__init__({"addr": In(range(max(depth, 2))), "data": In(signed(width)),
+                          "en": In(1)})
+
+
+def bank_name(layer: int, bank: int, lanes: int) -> str:
+    return f"w{layer}_{bank}" if lanes > 1 else f"w{layer}"
+
+
+def extra_readers(plan: HardwarePlan, layer: int, bank: int) -> list[str]:
+    """The bank's readers beyond the first, by their memory-list names' suffixes
+    (``copy``: the odd/even second pipeline; ``halfN``: layer N's second half)."""
+    prefix = f"w{layer}_{bank}_"
+    return [name[len(prefix):] for name, _, _ in plan.memories() if name.startswith(prefix)]
+
+
+class WeightBank(wiring.Component):
+    """``read``: the first reader; ``port(name)``: another one (``extra_readers``)."""
+
+    def __init__(self, plan: HardwarePlan, layer: int, bank: int, depth: int):
+        cfg = plan.cfg
+        self.plan, self.layer, self.depth, self.width = plan, layer, depth, cfg.weight_bits
+        self.kind = ("spram" if layer == 0 and plan.single_port_w0 else
+                     "sliced" if layer == 0 and plan.w0_bit_sliced else "bram")
+        self.extras = extra_readers(plan, layer, bank) if self.kind == "bram" else []
+        members = {"read": Out(ReadSignature(depth, self.width)),
+                   "write": Out(WriteSignature(depth, self.width))}
+        members.update({f"read_{x}": Out(ReadSignature(depth, self.width))
+                        for x in self.extras})
+        super().__init__(members)
+
+    def port(self, reader: str):
+        return getattr(self, f"read_{reader}")
+
+    def elaborate(self, platform):
+        m = Module()
+        r, w, wb = self.read, self.write, self.width
+        if self.kind == "spram":
+            m.submodules.spram = sp = SinglePortMemory(wb, self.depth,
+                                                       spram=self.plan.spram)
+            wa, wd, we_ = Signal.like(w.addr), Signal(signed(wb)), Signal()
+            m.d.sync += [wa.eq(w.addr), wd.eq(w.data), we_.eq(w.en)]
+            m.d.comb += [sp.addr.eq(Mux(we_, wa, r.addr)), sp.wdata.eq(wd), sp.we.eq(we_),
+                         r.data.eq(sp.rdata.as_signed())]
+        elif self.kind == "sliced":
+            m.submodules.sliced = bs = BitSlicedMemory(wb, self.depth)
+            m.d.comb += [bs.raddr.eq(r.addr), r.data.eq(bs.rdata.as_signed()),
+                         bs.waddr.eq(w.addr), bs.wdata.eq(w.data), bs.we.eq(w.en)]
+        else:
+            m.submodules.mem = mem = Memory(shape=signed(wb), depth=max(self.depth, 1),
+                                            init=[])
+            wp = mem.write_port()
+            m.d.comb += [wp.addr.eq(w.addr), wp.data.eq(w.data), wp.en.eq(w.en)]
+            for reader in [r] + [self.port(x) for x in self.extras]:
+                rp = mem.read_port()
+                m.d.comb += [rp.addr.eq(reader.addr), reader.data.eq(rp.data)]
+        return m
