@@ -41,9 +41,10 @@ def _build(tmp_path, board: str, clock: float | None = None, config: str | None 
 
 def test_icebreaker_up5k_fits_and_meets_24_mhz(tmp_path) -> None:
     """At 99 % of the cells a placement meets 24 MHz or misses it by a few percent, seed
-    by seed: four placements, as a user would run them (``--seeds``)."""
-    rep = _build(tmp_path, "icebreaker", seeds=4)  # the profile's up5k, 24 MHz
-    assert len(rep["placements"]) == 4
+    by seed: two placements side by side, as a user would run them (``--seeds``); the
+    profile's seed meets it on the current netlist (docs/results.md lists the spread)."""
+    rep = _build(tmp_path, "icebreaker", seeds=2)  # the profile's up5k, 24 MHz
+    assert len(rep["placements"]) == 2
     util = rep["utilisation"]
     for cell in ("ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_SPRAM", "ICESTORM_DSP"):
         used, avail = util[cell]
