@@ -52,7 +52,7 @@ class RelaxPipe:
     s_rows: Any = None  # the row order's new state
 
 
-def relax_phases(ctx: CoreBuild) -> None:
+def relax_writeback(ctx: CoreBuild) -> None:
     """What a relaxation row ends with: the state writes (and the free and +beta end
     states), the nudge term and rho."""
     SFw, SPw, Sw, act, aw, beta_s = ctx.SFw, ctx.SPw, ctx.Sw, ctx.act, ctx.aw, ctx.beta_s
@@ -190,7 +190,7 @@ def relax_pipes(ctx: CoreBuild) -> None:
     ctx.pipes = pipes
 
 
-def relax_lanes(ctx: CoreBuild) -> None:
+def relax_inputs(ctx: CoreBuild) -> None:
     """The row order's new state (one circuit per pipeline) and how a layer's MAC
     directions find their weights, states and row constant."""
     Bd, Dd, L, Sd, Sr, af, aw = ctx.Bd, ctx.Dd, ctx.L, ctx.Sd, ctx.Sr, ctx.af, ctx.aw

@@ -111,7 +111,11 @@ class EPCore(wiring.Component):
         members["update_q"] = In(data.ArrayLayout(unsigned(self.update_q_width), L),
                                  init=list(cfg.update_q))
         super().__init__(members)
+
     def elaborate(self, platform):
+        """The units (components) and the builders of hw/core/, in the netlist's order:
+        memories and registers first, then the FSM's states as the sample goes through
+        them."""
         m = Module()
         ctx = CoreBuild(self, m)
         self.mul_latency = ctx.ml
@@ -157,10 +161,10 @@ class EPCore(wiring.Component):
             drive.load_state(ctx)
             drive.drive_state(ctx)
             control.zero_state(ctx)
-            relax.relax_phases(ctx)
+            relax.relax_writeback(ctx)
             relax.relax_orders(ctx)
             relax.relax_pipes(ctx)
-            relax.relax_lanes(ctx)
+            relax.relax_inputs(ctx)
             relax.relax_state(ctx)
             control.copy_states(ctx)
             update.update_sequence(ctx)
