@@ -227,25 +227,32 @@ def relax_inputs(ctx: CoreBuild) -> None:
     ctx.const_of, ctx.entry_of, ctx.halves_of = const_of, entry_of, halves_of
 
 
+def row_word_addresses(ctx: CoreBuild, lay: int, word) -> None:
+    """Stage 1 of either visiting order: the row constant's word (the drive for layer 1,
+    else the bias) and, on the output layer, its own states' word (the nudge's s_L)."""
+    m = ctx.m
+    if lay == 1:
+        m.d.comb += ctx.Dr.addr.eq(ctx.db_off + word)
+    else:
+        m.d.comb += ctx.Br[lay - 1].addr.eq(word)
+    if lay == ctx.L:
+        m.d.comb += ctx.own_r.addr.eq(ctx.cur * ctx.nw[ctx.L] + word)
+
+
 def relax_rows(ctx: CoreBuild, lay: int, cf: int, cb: int, nt: int) -> None:
     """Layer ``lay`` by rows: one neuron at a time, word t of both MAC directions per
     cycle (P bottom-up products along W_{lay-1} row i, P top-down ones down W_lay
     column i), one accumulator."""
-    Br, Dr, L, P, ab, cand = ctx.Br, ctx.Dr, ctx.L, ctx.P, ctx.ab, ctx.cand
-    const_of, cur, db_off, entry_of = ctx.const_of, ctx.cur, ctx.db_off, ctx.entry_of
+    L, P, ab, cand = ctx.L, ctx.P, ctx.ab, ctx.cand
+    const_of, cur, entry_of = ctx.const_of, ctx.cur, ctx.entry_of
     geo, halves_of, hi, lane, last_free = ctx.geo, ctx.halves_of, ctx.hi, ctx.lane, ctx.last_free
-    lm, lo, m, mul, nudge_term, nw = ctx.lm, ctx.lo, ctx.m, ctx.mul, ctx.nudge_term, ctx.nw
-    onehot, own_d, own_r, pipe_of = ctx.onehot, ctx.own_d, ctx.own_r, ctx.pipe_of
+    lm, lo, m, mul, nudge_term = ctx.lm, ctx.lo, ctx.m, ctx.mul, ctx.nudge_term
+    onehot, own_d, pipe_of = ctx.onehot, ctx.own_d, ctx.pipe_of
     rotate, spread, staged, write_states = ctx.rotate, ctx.spread, ctx.staged, ctx.write_states
     pp = pipe_of[lay]
     p1_, p3_, pa, pw = pp.st[1], pp.st[3], pp.pa, pp.pw
     with m.If(p1_.lay == lay):  # stage 1
-        if lay == 1:
-            m.d.comb += Dr.addr.eq(db_off + hi(p1_.i))
-        else:
-            m.d.comb += Br[lay - 1].addr.eq(hi(p1_.i))
-        if lay == L:
-            m.d.comb += own_r.addr.eq(cur * nw[L] + hi(p1_.i))
+        row_word_addresses(ctx, lay, hi(p1_.i))
         for h, (wr, _, sr, _) in enumerate(halves_of(lay, True) if cf else []):
             tt = entry_of(p1_.t, h, nt)
             m.d.comb += [wr[b].addr.eq(p1_.i * geo[lay - 1].words + tt)
@@ -297,21 +304,16 @@ def relax_rows(ctx: CoreBuild, lay: int, cf: int, cb: int, nt: int) -> None:
 def relax_groups(ctx: CoreBuild, lay: int, nf: int, nb: int, nt: int) -> None:
     """Layer ``lay`` by row groups: P neurons at a time, one input per cycle in each
     direction, P accumulators (wins when a direction is shorter than P)."""
-    Br, Dr, L, P, ab, by_lane, cand = ctx.Br, ctx.Dr, ctx.L, ctx.P, ctx.ab, ctx.by_lane, ctx.cand
-    const_of, cur, db_off, entry_of = ctx.const_of, ctx.cur, ctx.db_off, ctx.entry_of
+    L, P, ab, by_lane, cand = ctx.L, ctx.P, ctx.ab, ctx.by_lane, ctx.cand
+    const_of, cur, entry_of = ctx.const_of, ctx.cur, ctx.entry_of
     geo, group_addr, halves_of, hi = ctx.geo, ctx.group_addr, ctx.halves_of, ctx.hi
     lane, last_free, lo, m, mul, n = ctx.lane, ctx.last_free, ctx.lo, ctx.m, ctx.mul, ctx.n
     new_state, nudge_term, nw, own_d = ctx.new_state, ctx.nudge_term, ctx.nw, ctx.own_d
-    own_r, pipe_of, staged, write_states = ctx.own_r, ctx.pipe_of, ctx.staged, ctx.write_states
+    pipe_of, staged, write_states = ctx.pipe_of, ctx.staged, ctx.write_states
     pp = pipe_of[lay]
     p1_, p3_, pa, pw = pp.st[1], pp.st[3], pp.pa, pp.pw
     with m.If(p1_.lay == lay):  # stage 1
-        if lay == 1:
-            m.d.comb += Dr.addr.eq(db_off + p1_.i)
-        else:
-            m.d.comb += Br[lay - 1].addr.eq(p1_.i)
-        if lay == L:
-            m.d.comb += own_r.addr.eq(cur * nw[L] + p1_.i)
+        row_word_addresses(ctx, lay, p1_.i)
         # W_{lay-1}[group row, t]
         for h, (wr, _, sr, _) in enumerate(halves_of(lay, True) if nf else []):
             tt = entry_of(p1_.t, h, nt)
