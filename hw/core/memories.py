@@ -9,13 +9,14 @@ from amaranth.lib.memory import Memory
 
 from .build import CoreBuild
 from .job import index_bits
+from .state_store import StateStore
 from .weight_bank import WeightBank, bank_name
 
 
 def memories(ctx: CoreBuild) -> None:
     """Every memory of the plan and its ports, and the registered read data the loops
     consume (weight banks are many block RAMs behind a mux: the MAC starts from a flop)."""
-    L, P, ab, act, cfg, geo = ctx.L, ctx.P, ctx.ab, ctx.act, ctx.cfg, ctx.geo
+    L, P, act, cfg, geo = ctx.L, ctx.P, ctx.act, ctx.cfg, ctx.geo
     hp, m, n, overlap, predrive, wb_ = ctx.hp, ctx.m, ctx.n, ctx.overlap, ctx.predrive, ctx.wb_
     plan = {name: (depth, width) for name, depth, width in hp.memories()}
 
@@ -38,11 +39,11 @@ def memories(ctx: CoreBuild) -> None:
     Wr = [[bank.read for bank in row] for row in wbanks]
     Ww = [[bank.write for bank in row] for row in wbanks]
     B = [mem(f"b{i}") for i in range(L)]
-    S = [mem(f"s{i + 1}") for i in range(L)]  # two banks: cur and ~cur
-    SF = [mem(f"sf{i + 1}") for i in range(L)]
     symmetric, cep = cfg.nudge == "symmetric", cfg.algorithm == "cep"
-    # symmetric nudge keeps the +beta end states while the -beta phase runs
-    SP = [mem(f"sp{i + 1}") for i in range(L)] if symmetric else []
+    # each layer's states: two banks, the free and (symmetric nudge) +beta end states
+    stores = [StateStore(hp, k) for k in range(1, L + 1)]
+    for k, store in enumerate(stores, 1):
+        m.submodules[f"states{k}"] = store
     X = mem("x", act)
     # The non-zero list's read data is a column number that W0's address is added
     # from, combinationally: on the fast plan's part (the ECP5) it sits in LUT RAM,
@@ -55,11 +56,12 @@ def memories(ctx: CoreBuild) -> None:
     CR = mem("rand_c", unsigned(cfg.sr_bits))
 
     Br, Bw = [x.read_port() for x in B], [wport(x, wb_) for x in B]
-    Sr, Sw = [x.read_port() for x in S], [wport(x, ab) for x in S]
-    SFr, SFw = [x.read_port() for x in SF], [wport(x, ab) for x in SF]
-    SPr, SPw = [x.read_port() for x in SP], [wport(x, ab) for x in SP]
+    Sr, Sw = [x.read for x in stores], [x.write for x in stores]
+    SFr, SFw = [x.free_read for x in stores], [x.free_write for x in stores]
+    SPr = [x.plus_read for x in stores] if symmetric else []
+    SPw = [x.plus_write for x in stores] if symmetric else []
     # C-EP contrasts each nudged step with the one before: the other state bank
-    Slo = [x.read_port() for x in S] if cep else []
+    Slo = [x.port("lo") for x in stores] if cep else []
     Xr, Xw = X.read_port(), X.write_port()
     X2r = X.read_port() if predrive else None  # the next sample's pixels, for the update
     NZr, NZw = NZ.read_port(), NZ.write_port()
@@ -89,7 +91,8 @@ def memories(ctx: CoreBuild) -> None:
     SPd = [delayed(r.data, f"sp{i + 1}_d") for i, r in enumerate(SPr)]
     Slod = [delayed(r.data, f"slo{i + 1}_d") for i, r in enumerate(Slo)]
     ctx.ARr, ctx.ARw, ctx.Bd, ctx.Br, ctx.Bw, ctx.CRd4, ctx.CRr = ARr, ARw, Bd, Br, Bw, CRd4, CRr
-    ctx.CRw, ctx.Dd, ctx.Dr, ctx.Dw, ctx.NZr, ctx.NZw, ctx.S = CRw, Dd, Dr, Dw, NZr, NZw, S
+    ctx.CRw, ctx.Dd, ctx.Dr, ctx.Dw, ctx.NZr, ctx.NZw = CRw, Dd, Dr, Dw, NZr, NZw
+    ctx.stores = stores
     ctx.SFd, ctx.SFr, ctx.SFw, ctx.SPd, ctx.SPr, ctx.SPw = SFd, SFr, SFw, SPd, SPr, SPw
     ctx.Sd, ctx.Slo, ctx.Slod, ctx.Sr, ctx.Sw, ctx.Wq, ctx.Wr = Sd, Slo, Slod, Sr, Sw, Wq, Wr
     ctx.Ww, ctx.X2r, ctx.Xd, ctx.Xr, ctx.Xw, ctx.cep = Ww, X2r, Xd, Xr, Xw, cep

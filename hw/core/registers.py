@@ -9,6 +9,7 @@ from .argmax import Argmax
 from .arith import activation
 from .build import CoreBuild
 from .job import index_bits, job_layout, nnz_bits
+from .multipliers import MultiplierPool
 from .shapes import multiplier_shape
 
 
@@ -76,27 +77,18 @@ def registers(ctx: CoreBuild) -> None:
     # blocks are the scarcest resource on the iCE40UP5K (8).
     kv_width = core.update_q_width + ab + 2
     wa, wb = multiplier_shape(cfg)
-    mul_a = [Signal(signed(wa), name=f"mul{q}_a") for q in range(2 * P)]
-    mul_b = [Signal(signed(wb), name=f"mul{q}_b") for q in range(2 * P)]
-    mul_p = [Signal(signed(wa + wb), name=f"mul{q}_p") for q in range(2 * P)]
-    m.d.comb += [mul_p[q].eq(mul_a[q] * mul_b[q]) for q in range(2 * P)]
-
+    pool = MultiplierPool(2 * P, wa, wb)
     # Without sharing, the update's k*v and kv*u still share a pool of 2P (they are
     # never formed in the same cycle): the update needs half the multipliers.
-    upd_pool = ([Signal(signed(wa), name=f"upd_{q}_a") for q in range(2 * P)],
-                [Signal(signed(wb), name=f"upd_{q}_b") for q in range(2 * P)],
-                [Signal(signed(wa + wb), name=f"upd_{q}_p") for q in range(2 * P)])
-    if not core.shared_mul:
-        m.d.comb += [p_.eq(a_ * b_) for a_, b_, p_ in zip(*upd_pool, strict=True)]
+    m.submodules["multipliers" if core.shared_mul else "update_multipliers"] = pool
 
-    def mul(q: int, a, b, pool: bool = False):
-        """a * b on shared multiplier q (drive it from one FSM state at a time);
-        ``pool``: on the update's pool when multipliers are not shared."""
-        if not core.shared_mul and not pool:
+    def mul(q: int, a, b, pool_only: bool = False):
+        """a * b on pool multiplier q (drive it from one FSM state at a time);
+        ``pool_only``: on the pool even when multipliers are not shared."""
+        if not core.shared_mul and not pool_only:
             return a * b
-        ma, mb, mp = (mul_a, mul_b, mul_p) if core.shared_mul else upd_pool
-        m.d.comb += [ma[q].eq(a), mb[q].eq(b)]
-        return mp[q]
+        m.d.comb += [pool.a[q].eq(a), pool.b[q].eq(b)]
+        return pool.p[q]
 
     # On DSP-rich parts every product is registered before it is summed (the adder
     # trees of many lanes then start from flops): the accumulate and write stages of

@@ -124,7 +124,7 @@ def relax_pipes(ctx: CoreBuild) -> None:
     """The relaxation pipelines: one runs every layer in turn; on DSP-rich parts two
     run side by side, the odd layers in one and the even ones in the other (a layer
     reads only its neighbours' states, which the other pipeline writes)."""
-    L, P, S, Sd, Sr, Wq, Wr, acc = ctx.L, ctx.P, ctx.S, ctx.Sd, ctx.Sr, ctx.Wq, ctx.Wr, ctx.acc
+    L, P, Sd, Sr, Wq, Wr, acc = ctx.L, ctx.P, ctx.Sd, ctx.Sr, ctx.Wq, ctx.Wr, ctx.acc
     acc_next, acc_shape, accs, delayed = ctx.acc_next, ctx.acc_shape, ctx.accs, ctx.delayed
     entry, halves, hold, hp, i, m = ctx.entry, ctx.halves, ctx.hold, ctx.hp, ctx.i, ctx.m
     ml, nudge_r, nudge_shape, p1, p2 = ctx.ml, ctx.nudge_r, ctx.nudge_shape, ctx.p1, ctx.p2
@@ -171,7 +171,7 @@ def relax_pipes(ctx: CoreBuild) -> None:
                 # (its one direction: top-down for layer 1, bottom-up for L)
                 li, sk = inputs_of(lay, fwd=lay != 1)
                 wr2 = [wbanks[li][b].port(f"half{lay}") for b in range(P)]
-                sr2 = S[sk].read_port()
+                sr2 = ctx.stores[sk].port(f"half{lay}")
                 pp.half[lay] = HalfReaders(
                     wr=wr2, sr=sr2, sd=delayed(sr2.data, f"s{sk + 1}_d_half{lay}"),
                     wq=[delayed(r.data, f"w{li}_{b}_q_half{lay}")
@@ -180,7 +180,7 @@ def relax_pipes(ctx: CoreBuild) -> None:
         pp.pa, pp.pw = pp.st[3 + ml], pp.st[4 + ml]
         pipes.append(pp)
     if odd_even:  # the nudge's own states, read by the output layer's pipeline
-        own_r = S[L - 1].read_port()
+        own_r = ctx.stores[L - 1].port("own")
         own_d = delayed(own_r.data, f"s{L}_own_d")
     else:
         own_r, own_d = Sr[L - 1], Sd[L - 1]

@@ -134,14 +134,14 @@ def update_loops(ctx: CoreBuild) -> None:
                 m.d.comb += w_in[k].eq(Mux(u3.last, lane(Br[lay].data, k, wb_, True),
                                            w_lane[k]))
                 with m.If(u3.first):
-                    kb_ = mul(k, k_, lane(post_r.data, k, ab), pool=True)
-                    kf_ = mul(P + k, k_, lane(postf_r.data, k, ab), pool=True)
+                    kb_ = mul(k, k_, lane(post_r.data, k, ab), pool_only=True)
+                    kf_ = mul(P + k, k_, lane(postf_r.data, k, ab), pool_only=True)
                     with m.If(u3.v):
                         m.d.sync += [kvb[k].eq(kb_), kvf[k].eq(kf_),
                                      a_k[k].eq(lane(ARr.data, k, cfg.sr_bits))]
                 with m.Else():
-                    prod_hi[k] = mul(k, kvb[k], u_hi, pool=True)
-                    prod_lo[k] = mul(P + k, kvf[k], u_lo, pool=True)
+                    prod_hi[k] = mul(k, kvb[k], u_hi, pool_only=True)
+                    prod_lo[k] = mul(P + k, kvf[k], u_lo, pool_only=True)
             # stage 5: write back
             new_banked = rotate(new_w, lo(j5), back=True)  # entry b: bank b's
             with m.If(u5.v & u5.last):

@@ -13,22 +13,12 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
 from ..bitslice import BitSlicedMemory
 from ..plan import HardwarePlan
 from ..spram import SinglePortMemory
-
-
-class ReadSignature(wiring.Signature):
-    def __init__(self, depth: int, width: int):
-        super().__init__({"addr": In(range(max(depth, 2))), "data": Out(signed(width))})
-
-
-class WriteSignature(wiring.Signature):
-    def __init__(self, depth: int, width: int):
-        super().__init__({"addr": In(range(max(depth, 2))), "data": In(signed(width)),
-                          "en": In(1)})
+from .mem_ports import ReadSignature, WriteSignature
 
 
 def bank_name(layer: int, bank: int, lanes: int) -> str:
@@ -51,9 +41,10 @@ class WeightBank(wiring.Component):
         self.kind = ("spram" if layer == 0 and plan.single_port_w0 else
                      "sliced" if layer == 0 and plan.w0_bit_sliced else "bram")
         self.extras = extra_readers(plan, layer, bank) if self.kind == "bram" else []
-        members = {"read": Out(ReadSignature(depth, self.width)),
-                   "write": Out(WriteSignature(depth, self.width))}
-        members.update({f"read_{x}": Out(ReadSignature(depth, self.width))
+        shape = signed(self.width)
+        members = {"read": Out(ReadSignature(depth, shape)),
+                   "write": Out(WriteSignature(depth, shape))}
+        members.update({f"read_{x}": Out(ReadSignature(depth, shape))
                         for x in self.extras})
         super().__init__(members)
 

@@ -1,0 +1,30 @@
+"""A pool of signed multipliers that the controller's states take turns on.
+
+On the iCE40UP5K the DSP blocks (8) are the scarcest resource: 2P multipliers serve
+the drive, both relaxation directions and the update, whose FSM states are exclusive,
+so each multiplier's operands are driven from one state at a time (undriven: 0).  On
+DSP-rich parts only the update's two products share a pool (they are never formed in
+the same cycle); the other phases multiply where they are."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+
+class MultiplierPool(wiring.Component):
+    """``count`` products ``p[q] = a[q] * b[q]``, combinational (full width)."""
+
+    def __init__(self, count: int, a_width: int, b_width: int):
+        self.count = count
+        super().__init__({
+            "a": In(data.ArrayLayout(signed(a_width), count)),
+            "b": In(data.ArrayLayout(signed(b_width), count)),
+            "p": Out(data.ArrayLayout(signed(a_width + b_width), count)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += [self.p[q].eq(self.a[q] * self.b[q]) for q in range(self.count)]
+        return m

@@ -1,0 +1,76 @@
+"""One layer's states: the relaxation's two banks (``read``/``write``; bank ``cur`` is
+read while the other is written, so a step is a true Jacobi step in any visiting
+order), the free phase's end states the update and the host read (``free_*``) and, with
+the symmetric nudge, the +beta phase's end states kept while the -beta phase runs
+(``plus_*``).  Words pack P states, a write enable per lane.
+
+Readers beyond the first are named as the plan's memory list names the copies they
+cost (``slo1``, ``s2_own``, ``s2_half1``): ``lo`` (C-EP reads the other bank beside
+this one), ``own`` (the output layer's nudge, in the second pipeline) and ``halfN``
+(layer N's second half of the entries)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import Out
+
+from ..plan import HardwarePlan
+from .mem_ports import ReadSignature, WriteSignature
+
+
+def extra_state_readers(plan: HardwarePlan, layer: int) -> list[str]:
+    """Layer ``layer``'s (1..L) state readers beyond the first, in the plan's order."""
+    names = [name for name, _, _ in plan.memories()]
+    prefix = f"s{layer}_"
+    return (["lo"] if f"slo{layer}" in names else []) + [
+        name[len(prefix):] for name in names if name.startswith(prefix)]
+
+
+class StateStore(wiring.Component):
+    """Layer ``layer`` (1..L); ``port(name)``: an extra reader (``extra_state_readers``)."""
+
+    def __init__(self, plan: HardwarePlan, layer: int):
+        cfg = plan.cfg
+        self.layer = layer
+        self.lanes = cfg.lanes
+        self.lane_bits = cfg.act_bits
+        self.depth, width = plan.memory(f"s{layer}")
+        self.end_depth, _ = plan.memory(f"sf{layer}")
+        self.symmetric = cfg.nudge == "symmetric"
+        self.extras = extra_state_readers(plan, layer)
+        word, en = unsigned(width), self.lanes if self.lanes > 1 else 1
+        members = {"read": Out(ReadSignature(self.depth, word)),
+                   "write": Out(WriteSignature(self.depth, word, en))}
+        members.update({f"read_{x}": Out(ReadSignature(self.depth, word))
+                        for x in self.extras})
+        ends = ["free"] + (["plus"] if self.symmetric else [])
+        for end in ends:
+            members[f"{end}_read"] = Out(ReadSignature(self.end_depth, word))
+            members[f"{end}_write"] = Out(WriteSignature(self.end_depth, word, en))
+        self.ends = ends
+        super().__init__(members)
+
+    def port(self, reader: str):
+        return getattr(self, f"read_{reader}")
+
+    def elaborate(self, platform):
+        m = Module()
+        granularity = self.lane_bits if self.lanes > 1 else None
+        width = self.read.data.shape().width
+
+        def memory(name: str, depth: int, write, readers) -> None:
+            m.submodules[name] = mem = Memory(shape=unsigned(width), depth=depth, init=[])
+            wp = mem.write_port(granularity=granularity)
+            m.d.comb += [wp.addr.eq(write.addr), wp.data.eq(write.data), wp.en.eq(write.en)]
+            for reader in readers:
+                rp = mem.read_port()
+                m.d.comb += [rp.addr.eq(reader.addr), reader.data.eq(rp.data)]
+
+        memory("banks", self.depth, self.write,
+               [self.read] + [self.port(x) for x in self.extras])
+        for end in self.ends:
+            memory(end, self.end_depth, getattr(self, f"{end}_write"),
+                   [getattr(self, f"{end}_read")])
+        return m
