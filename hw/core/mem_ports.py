@@ -1,11 +1,13 @@
 """The port signatures of the core's memory units (weight banks, state stores): a
 memory's read and write ports as a unit exposes them to the datapath, so
-``wiring.connect`` and the units' tests see the same shapes the builders use."""
+``wiring.connect`` and the units' tests see the same shapes the builders use; and
+the one way a unit puts a memory behind them (``memory_behind``)."""
 
 from __future__ import annotations
 
-from amaranth.hdl import ShapeLike
+from amaranth.hdl import Module, ShapeLike
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 
@@ -22,3 +24,16 @@ class WriteSignature(wiring.Signature):
     def __init__(self, depth: int, shape: ShapeLike, lanes: int = 1):
         super().__init__({"addr": In(range(max(depth, 2))), "data": In(shape),
                           "en": In(lanes)})
+
+
+def memory_behind(m: Module, name: str, shape: ShapeLike, depth: int, write, readers,
+                  granularity: int | None = None, attrs: dict | None = None) -> Memory:
+    """A memory as submodule ``name`` of ``m`` with one write port driven from the unit's
+    ``write`` interface and a read port per interface in ``readers``."""
+    m.submodules[name] = mem = Memory(shape=shape, depth=max(depth, 1), init=[], attrs=attrs)
+    wp = mem.write_port(granularity=granularity)
+    m.d.comb += [wp.addr.eq(write.addr), wp.data.eq(write.data), wp.en.eq(write.en)]
+    for reader in readers:
+        rp = mem.read_port()
+        m.d.comb += [rp.addr.eq(reader.addr), reader.data.eq(rp.data)]
+    return mem

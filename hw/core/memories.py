@@ -8,16 +8,18 @@ from amaranth.hdl import Signal, unsigned
 from amaranth.lib.memory import Memory
 
 from .build import CoreBuild
-from .job import index_bits
+from .pixel_store import PixelStore
 from .state_store import StateStore
 from .weight_bank import WeightBank, bank_name
 
 
 def memories(ctx: CoreBuild) -> None:
-    """Every memory of the plan and its ports, and the registered read data the loops
-    consume (weight banks are many block RAMs behind a mux: the MAC starts from a flop)."""
-    L, P, act, cfg, geo = ctx.L, ctx.P, ctx.act, ctx.cfg, ctx.geo
-    hp, m, n, overlap, predrive, wb_ = ctx.hp, ctx.m, ctx.n, ctx.overlap, ctx.predrive, ctx.wb_
+    """Every memory of the plan and its ports (the units: weight banks, state stores,
+    the pixel store; the biases, the drive and the random values as plain memories),
+    and the registered read data the loops consume (weight banks are many block RAMs
+    behind a mux: the MAC starts from a flop)."""
+    L, P, cfg, geo = ctx.L, ctx.P, ctx.cfg, ctx.geo
+    hp, m, overlap, predrive, wb_ = ctx.hp, ctx.m, ctx.overlap, ctx.predrive, ctx.wb_
     plan = {name: (depth, width) for name, depth, width in hp.memories()}
 
     def mem(name: str, shape=None, attrs=None) -> Memory:
@@ -44,13 +46,8 @@ def memories(ctx: CoreBuild) -> None:
     stores = [StateStore(hp, k) for k in range(1, L + 1)]
     for k, store in enumerate(stores, 1):
         m.submodules[f"states{k}"] = store
-    X = mem("x", act)
-    # The non-zero list's read data is a column number that W0's address is added
-    # from, combinationally: on the fast plan's part (the ECP5) it sits in LUT RAM,
-    # whose registered output comes 5 ns sooner than block RAM's (the 4-lane build's
-    # critical path started there).
-    NZ = mem("nz", unsigned(index_bits(n[0] + 1)),
-             attrs={"ram_style": "distributed"} if overlap else None)
+    # the sample's pixels and its non-zero list (hw/core/pixel_store.py)
+    m.submodules.pixels = pixels = PixelStore(hp)
     DRV = mem("drive")
     AR = mem("rand_a")
     CR = mem("rand_c", unsigned(cfg.sr_bits))
@@ -62,9 +59,9 @@ def memories(ctx: CoreBuild) -> None:
     SPw = [x.plus_write for x in stores] if symmetric else []
     # C-EP contrasts each nudged step with the one before: the other state bank
     Slo = [x.port("lo") for x in stores] if cep else []
-    Xr, Xw = X.read_port(), X.write_port()
-    X2r = X.read_port() if predrive else None  # the next sample's pixels, for the update
-    NZr, NZw = NZ.read_port(), NZ.write_port()
+    Xr, Xw = pixels.x_read, pixels.x_write
+    X2r = pixels.x_read_next if predrive else None  # the next sample's, for the update
+    NZr, NZw = pixels.nz_read, pixels.nz_write
     Dr, Dw = DRV.read_port(), DRV.write_port()
     ARr, ARw = AR.read_port(), wport(AR, cfg.sr_bits)
     CRr, CRw = CR.read_port(), CR.write_port()

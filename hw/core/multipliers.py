@@ -13,18 +13,26 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 
+class MultiplierSignature(wiring.Signature):
+    """A user's side of ``count`` multipliers: operands out, full-width products in."""
+
+    def __init__(self, count: int, a_width: int, b_width: int):
+        super().__init__({
+            "a": Out(data.ArrayLayout(signed(a_width), count)),
+            "b": Out(data.ArrayLayout(signed(b_width), count)),
+            "p": In(data.ArrayLayout(signed(a_width + b_width), count)),
+        })
+
+
 class MultiplierPool(wiring.Component):
-    """``count`` products ``p[q] = a[q] * b[q]``, combinational (full width)."""
+    """``count`` products ``ops.p[q] = ops.a[q] * ops.b[q]``, combinational."""
 
     def __init__(self, count: int, a_width: int, b_width: int):
         self.count = count
-        super().__init__({
-            "a": In(data.ArrayLayout(signed(a_width), count)),
-            "b": In(data.ArrayLayout(signed(b_width), count)),
-            "p": Out(data.ArrayLayout(signed(a_width + b_width), count)),
-        })
+        super().__init__({"ops": In(MultiplierSignature(count, a_width, b_width))})
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += [self.p[q].eq(self.a[q] * self.b[q]) for q in range(self.count)]
+        ops = self.ops
+        m.d.comb += [ops.p[q].eq(ops.a[q] * ops.b[q]) for q in range(self.count)]
         return m

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Mux, Signal, Value, signed
 from amaranth.lib import data
 
 from .argmax import Argmax
@@ -66,7 +66,6 @@ def registers(ctx: CoreBuild) -> None:
                  name="group_w_base")  # and its first weight's address
     u1, u2, u3, u4, u5, u6 = (Signal(upd, name=f"upd_p{k}") for k in range(1, 7))
     u_fin = Signal()  # the layer's last entry has issued
-    a_k = [Signal(unsigned(cfg.sr_bits), name=f"a_{k}") for k in range(P)]
     half = Signal()  # single-port W0 update: read slot (0) / write slot (1)
     cycles = Signal(32)
     samples = Signal(32)
@@ -75,20 +74,20 @@ def registers(ctx: CoreBuild) -> None:
     # 2P shared multipliers form every product but the nudge (drive, both relaxation
     # directions, update): the FSM states that need them are exclusive, and DSP
     # blocks are the scarcest resource on the iCE40UP5K (8).
-    kv_width = core.update_q_width + ab + 2
     wa, wb = multiplier_shape(cfg)
     pool = MultiplierPool(2 * P, wa, wb)
     # Without sharing, the update's k*v and kv*u still share a pool of 2P (they are
     # never formed in the same cycle): the update needs half the multipliers.
     m.submodules["multipliers" if core.shared_mul else "update_multipliers"] = pool
 
-    def mul(q: int, a, b, pool_only: bool = False):
-        """a * b on pool multiplier q (drive it from one FSM state at a time);
-        ``pool_only``: on the pool even when multipliers are not shared."""
-        if not core.shared_mul and not pool_only:
+    def mul(q: int, a, b):
+        """a * b: on pool multiplier q when multipliers are shared (drive it from one
+        FSM state at a time), else a multiplier of its own.  (The update unit takes
+        its 2P from the pool whole.)"""
+        if not core.shared_mul:
             return a * b
-        m.d.comb += [pool.a[q].eq(a), pool.b[q].eq(b)]
-        return pool.p[q]
+        m.d.comb += [pool.ops.a[q].eq(a), pool.ops.b[q].eq(b)]
+        return pool.ops.p[q]
 
     # On DSP-rich parts every product is registered before it is summed (the adder
     # trees of many lanes then start from flops): the accumulate and write stages of
@@ -108,14 +107,14 @@ def registers(ctx: CoreBuild) -> None:
     def rho(v):
         return activation(m, v, cfg, aw)
 
-    ctx.a_k, ctx.acc, ctx.acc_next, ctx.accs, ctx.argmax = a_k, acc, acc_next, accs, argmax
+    ctx.acc, ctx.acc_next, ctx.accs, ctx.argmax = acc, acc_next, accs, argmax
     ctx.beta_s, ctx.cand, ctx.cur, ctx.cycles, ctx.entry = beta_s, cand, cur, cycles, entry
     ctx.gw, ctx.gwb, ctx.half, ctx.hold, ctx.i, ctx.j2, ctx.j3 = gw, gwb, half, hold, i, j2, j3
-    ctx.j4, ctx.j5, ctx.job, ctx.kv_width, ctx.minus, ctx.mul = j4, j5, job, kv_width, minus, mul
+    ctx.j4, ctx.j5, ctx.job, ctx.minus, ctx.mul = j4, j5, job, minus, mul
     ctx.neg, ctx.nnz, ctx.nnz_p1, ctx.nudge_r = neg, nnz, nnz_p1, nudge_r
     ctx.nudge_shape, ctx.nudging, ctx.p1, ctx.p2, ctx.p3 = nudge_shape, nudging, p1, p2, p3
     ctx.p4, ctx.p5, ctx.r_bwd, ctx.r_const, ctx.r_first = p4, p5, r_bwd, r_const, r_first
     ctx.r_fwd, ctx.rho, ctx.rl, ctx.samples = r_fwd, rho, rl, samples
     ctx.staged, ctx.step, ctx.t = staged, step, t
     ctx.t1_, ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.u6 = t1_, u1, u2, u3, u4, u5, u6
-    ctx.u_fin = u_fin
+    ctx.u_fin, ctx.pool = u_fin, pool

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, unsigned
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 
 from ..plan import HardwarePlan
-from .mem_ports import ReadSignature, WriteSignature
+from .mem_ports import ReadSignature, WriteSignature, memory_behind
 
 
 def extra_state_readers(plan: HardwarePlan, layer: int) -> list[str]:
@@ -58,19 +57,10 @@ class StateStore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         granularity = self.lane_bits if self.lanes > 1 else None
-        width = self.read.data.shape().width
-
-        def memory(name: str, depth: int, write, readers) -> None:
-            m.submodules[name] = mem = Memory(shape=unsigned(width), depth=depth, init=[])
-            wp = mem.write_port(granularity=granularity)
-            m.d.comb += [wp.addr.eq(write.addr), wp.data.eq(write.data), wp.en.eq(write.en)]
-            for reader in readers:
-                rp = mem.read_port()
-                m.d.comb += [rp.addr.eq(reader.addr), reader.data.eq(rp.data)]
-
-        memory("banks", self.depth, self.write,
-               [self.read] + [self.port(x) for x in self.extras])
+        word = self.read.data.shape()
+        memory_behind(m, "banks", word, self.depth, self.write,
+                      [self.read] + [self.port(x) for x in self.extras], granularity)
         for end in self.ends:
-            memory(end, self.end_depth, getattr(self, f"{end}_write"),
-                   [getattr(self, f"{end}_read")])
+            memory_behind(m, end, word, self.end_depth, getattr(self, f"{end}_write"),
+                          [getattr(self, f"{end}_read")], granularity)
         return m

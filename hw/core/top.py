@@ -85,6 +85,7 @@ class EPCore(wiring.Component):
         it overrides the other two."""
         plan = plan or make_plan(cfg, shared_mul, spram)
         if todo := unsupported(cfg):
+            self._MustUse__silence = True  # (never built: no "created but never used")
             raise EpfpgaError(f"config {cfg.name!r}: the EP core does not implement "
                               + "; ".join(todo) + " yet; the golden and float engines do")
         self.cfg = cfg

@@ -7,7 +7,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, signed
 
 from .build import CoreBuild
 from .group_pass import group_issue
-from .update_lane import UpdateLane
+from .update_unit import UpdateUnit
 
 
 def update_sequence(ctx: CoreBuild) -> None:
@@ -52,25 +52,14 @@ def update_sequence(ctx: CoreBuild) -> None:
 
 
 def update_registers(ctx: CoreBuild) -> None:
-    """The one update datapath's registers, shared by every layer (the layers
-    update one after the other)."""
-    P, ab, acc_shape, act, core = ctx.P, ctx.ab, ctx.acc_shape, ctx.act, ctx.core
-    kv_width, wsh = ctx.kv_width, ctx.wsh
-    pw = core.update_q_width + 2 * ab + 4
-    kvb = [Signal(signed(kv_width), name=f"kvb_{k}") for k in range(P)]
-    kvf = [Signal(signed(kv_width), name=f"kvf_{k}") for k in range(P)]
-    u_hi, u_lo = Signal(act, name="u_hi"), Signal(act, name="u_lo")  # stage 3
-    w_in = [Signal(wsh, name=f"w_in_{k}") for k in range(P)]  # stage 3
-    prod_hi: list = [None] * P  # shared-multiplier outputs, set by the states
-    prod_lo: list = [None] * P
-    new_w = [Signal(wsh, name=f"new_w_{k}") for k in range(P)]  # stage 5
+    """The one update datapath (UpdateUnit), shared by every layer (the layers update
+    one after the other), and the predrive correction's registers."""
+    P, acc_shape, cfg, m, predrive = ctx.P, ctx.acc_shape, ctx.cfg, ctx.m, ctx.predrive
+    m.submodules.update = unit = UpdateUnit(cfg, predrive)
     in_u0 = Signal(name="in_u0")  # the FSM updates W0 (and b0)
     corr = [Signal(acc_shape, name=f"corr_{k}") for k in range(P)]  # stage 6
-    corr_term = [Signal(acc_shape, name=f"corr_term_{k}") for k in range(P)]
-
-    ctx.corr, ctx.corr_term, ctx.in_u0, ctx.kvb, ctx.kvf = corr, corr_term, in_u0, kvb, kvf
-    ctx.new_w, ctx.prod_hi, ctx.prod_lo, ctx.pw, ctx.u_hi = new_w, prod_hi, prod_lo, pw, u_hi
-    ctx.u_lo, ctx.w_in = u_lo, w_in
+    ctx.corr, ctx.in_u0, ctx.upd = corr, in_u0, unit
+    ctx.new_w = [unit.new_w[k] for k in range(P)]
 
 
 def update_loops(ctx: CoreBuild) -> None:
@@ -78,14 +67,15 @@ def update_loops(ctx: CoreBuild) -> None:
     layer in one flat pipeline: a k*v entry per group, one entry per column, a bias
     entry (column n_in with u = 1.0); stage 5 writes back."""
     ARr, Br, Bw, CRr, L, P, Wr = ctx.ARr, ctx.Br, ctx.Bw, ctx.CRr, ctx.L, ctx.P, ctx.Wr
-    Ww, Xd, Xr, a_k, a_off, ab = ctx.Ww, ctx.Xd, ctx.Xr, ctx.a_k, ctx.a_off, ctx.ab
-    by_lane, c_off, cfg, core, geo = ctx.by_lane, ctx.c_off, ctx.cfg, ctx.core, ctx.geo
+    Ww, Xd, Xr, a_off, ab = ctx.Ww, ctx.Xd, ctx.Xr, ctx.a_off, ctx.ab
+    by_lane, c_off, core, geo = ctx.by_lane, ctx.c_off, ctx.core, ctx.geo
     group_addr, gw, gwb, half, hi = ctx.group_addr, ctx.gw, ctx.gwb, ctx.half, ctx.hi
-    hi_lo, in_u0, j3, j5, kvb, kvf = ctx.hi_lo, ctx.in_u0, ctx.j3, ctx.j5, ctx.kvb, ctx.kvf
-    lane, lo, m, mul, n, neg, new_w = ctx.lane, ctx.lo, ctx.m, ctx.mul, ctx.n, ctx.neg, ctx.new_w
-    nnz_p1, one, prod_hi, prod_lo, rot = ctx.nnz_p1, ctx.one, ctx.prod_hi, ctx.prod_lo, ctx.rot
+    hi_lo, in_u0, j3, j5 = ctx.hi_lo, ctx.in_u0, ctx.j3, ctx.j5
+    lane, lo, m, n, neg, new_w = ctx.lane, ctx.lo, ctx.m, ctx.n, ctx.neg, ctx.new_w
+    nnz_p1, one, pool, rot, unit = ctx.nnz_p1, ctx.one, ctx.pool, ctx.rot, ctx.upd
     rotate, t, u1, u2, u3 = ctx.rotate, ctx.t, ctx.u1, ctx.u2, ctx.u3
-    u5, u_hi, u_lo, upd_next, w_in = ctx.u5, ctx.u_hi, ctx.u_lo, ctx.upd_next, ctx.w_in
+    u5, upd_next = ctx.u5, ctx.upd_next
+    u_hi, u_lo = unit.u_hi, unit.u_lo
     wb_, x_base = ctx.wb_, ctx.x_base
     for lay in range(L):
         g = geo[lay]
@@ -128,20 +118,14 @@ def update_loops(ctx: CoreBuild) -> None:
                              u_hi.eq(Mux(u3.last, one, lane(pre_d, lo(j3), ab))),
                              u_lo.eq(Mux(u3.last, one, lane(pref_d, lo(j3), ab)))]
             # stage 3: k*v once per group (one multiplier level per weight after)
-            # or k (v_hi u_hi - v_lo u_lo) for a column or the bias
+            # or k (v_hi u_hi - v_lo u_lo) for a column or the bias, on the pool
             w_lane = by_lane(lay, lo(j3))
-            for k in range(P):
-                m.d.comb += w_in[k].eq(Mux(u3.last, lane(Br[lay].data, k, wb_, True),
-                                           w_lane[k]))
-                with m.If(u3.first):
-                    kb_ = mul(k, k_, lane(post_r.data, k, ab), pool_only=True)
-                    kf_ = mul(P + k, k_, lane(postf_r.data, k, ab), pool_only=True)
-                    with m.If(u3.v):
-                        m.d.sync += [kvb[k].eq(kb_), kvf[k].eq(kf_),
-                                     a_k[k].eq(lane(ARr.data, k, cfg.sr_bits))]
-                with m.Else():
-                    prod_hi[k] = mul(k, kvb[k], u_hi, pool_only=True)
-                    prod_lo[k] = mul(P + k, kvf[k], u_lo, pool_only=True)
+            m.d.comb += [unit.valid.eq(u3.v), unit.first.eq(u3.first), unit.k.eq(k_),
+                         unit.v_hi.eq(post_r.data), unit.v_lo.eq(postf_r.data),
+                         unit.a.eq(ARr.data)]
+            m.d.comb += [unit.w[k].eq(Mux(u3.last, lane(Br[lay].data, k, wb_, True),
+                                          w_lane[k])) for k in range(P)]
+            m.d.comb += [pool.ops.a.eq(unit.mul.a), pool.ops.b.eq(unit.mul.b)]
             # stage 5: write back
             new_banked = rotate(new_w, lo(j5), back=True)  # entry b: bank b's
             with m.If(u5.v & u5.last):
@@ -162,20 +146,15 @@ def update_loops(ctx: CoreBuild) -> None:
 
 
 def update_datapath(ctx: CoreBuild) -> None:
-    """The update's arithmetic, one UpdateLane per lane (hw/core/update_lane.py): stage
-    4 the products' difference, rounding and saturation, and with the predrive the drive
-    correction's term.  Its registers run every cycle; the entries' valid bits say when
-    a result is real."""
-    CRd4, P, X2r, a_k, cfg = ctx.CRd4, ctx.P, ctx.X2r, ctx.a_k, ctx.cfg
-    core, corr_term, m, new_w, predrive = ctx.core, ctx.corr_term, ctx.m, ctx.new_w, ctx.predrive
-    prod_hi, prod_lo, pw, u5, w_in = ctx.prod_hi, ctx.prod_lo, ctx.pw, ctx.u5, ctx.w_in
-    for k in range(P):
-        m.submodules[f"update_lane{k}"] = ul = UpdateLane(cfg, pw, predrive)
-        m.d.comb += [ul.hi.eq(prod_hi[k]), ul.lo.eq(prod_lo[k]), ul.w.eq(w_in[k]),
-                     ul.r.eq(a_k[k] ^ CRd4), ul.stochastic.eq(core.stochastic),
-                     new_w[k].eq(ul.new_w)]
-        if predrive:
-            m.d.comb += [ul.last.eq(u5.last), ul.x.eq(X2r.data), corr_term[k].eq(ul.corr_term)]
+    """What the update unit takes every cycle (its registers run every cycle; the
+    entries' valid bits say when a result is real): the pool's products, the column's
+    random value at stage 4, and with the predrive the next sample's pixel."""
+    CRd4, X2r, core, m = ctx.CRd4, ctx.X2r, ctx.core, ctx.m
+    pool, predrive, u5, unit = ctx.pool, ctx.predrive, ctx.u5, ctx.upd
+    m.d.comb += [unit.mul.p.eq(pool.ops.p), unit.r_col.eq(CRd4),
+                 unit.stochastic.eq(core.stochastic)]
+    if predrive:
+        m.d.comb += [unit.last.eq(u5.last), unit.x.eq(X2r.data)]
 
 
 def predrive_correction(ctx: CoreBuild) -> None:
@@ -183,10 +162,11 @@ def predrive_correction(ctx: CoreBuild) -> None:
     goes into it, (w' - w) x'_j per column and (b' - b) for the bias (stage 6), and the
     corrected group is written at its last entry (x'_j from X's second read port)."""
     Dr, Dw, P, X2r, aw, corr = ctx.Dr, ctx.Dw, ctx.P, ctx.X2r, ctx.aw, ctx.corr
-    corr_term, in_u0, j4, lane, m, n = ctx.corr_term, ctx.in_u0, ctx.j4, ctx.lane, ctx.m, ctx.n
+    in_u0, j4, lane, m, n = ctx.in_u0, ctx.j4, ctx.lane, ctx.m, ctx.n
     pre_bank, pre_db_off, pre_done = ctx.pre_bank, ctx.pre_db_off, ctx.pre_done
     predrive, u5, u6 = ctx.predrive, ctx.u5, ctx.u6
     if predrive:
+        corr_term = [ctx.upd.corr_term[k] for k in range(P)]
         with m.If(in_u0 & pre_done):
             m.d.comb += [X2r.addr.eq(Mux(pre_bank, n[0], 0) + j4),
                          Dr.addr.eq(pre_db_off + u5.g)]

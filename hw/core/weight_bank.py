@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 
 from ..bitslice import BitSlicedMemory
 from ..plan import HardwarePlan
 from ..spram import SinglePortMemory
-from .mem_ports import ReadSignature, WriteSignature
+from .mem_ports import ReadSignature, WriteSignature, memory_behind
 
 
 def bank_name(layer: int, bank: int, lanes: int) -> str:
@@ -66,11 +65,6 @@ class WeightBank(wiring.Component):
             m.d.comb += [bs.raddr.eq(r.addr), r.data.eq(bs.rdata.as_signed()),
                          bs.waddr.eq(w.addr), bs.wdata.eq(w.data), bs.we.eq(w.en)]
         else:
-            m.submodules.mem = mem = Memory(shape=signed(wb), depth=max(self.depth, 1),
-                                            init=[])
-            wp = mem.write_port()
-            m.d.comb += [wp.addr.eq(w.addr), wp.data.eq(w.data), wp.en.eq(w.en)]
-            for reader in [r] + [self.port(x) for x in self.extras]:
-                rp = mem.read_port()
-                m.d.comb += [rp.addr.eq(reader.addr), reader.data.eq(rp.data)]
+            memory_behind(m, "mem", signed(wb), self.depth, w,
+                          [r] + [self.port(x) for x in self.extras])
         return m

@@ -21,13 +21,13 @@ def test_pool_products_are_exact_and_full_width() -> None:
     got = []
 
     async def tb(ctx):
-        assert [ctx.get(dut.p[q]) for q in range(count)] == [0] * count
+        assert [ctx.get(dut.ops.p[q]) for q in range(count)] == [0] * count
         for case in cases:
             for q, (a, b) in enumerate(case):
-                ctx.set(dut.a[q], a)
-                ctx.set(dut.b[q], b)
+                ctx.set(dut.ops.a[q], a)
+                ctx.set(dut.ops.b[q], b)
             await ctx.delay(1e-9)
-            got.append([ctx.get(dut.p[q]) for q in range(count)])
+            got.append([ctx.get(dut.ops.p[q]) for q in range(count)])
 
     sim = Simulator(dut)
     sim.add_testbench(tb)
