@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from epfpga.hw.core.argmax import Argmax
+
+from .simulate import run_clocked
 
 
 @pytest.mark.parametrize("lanes", [1, 2, 4])
@@ -42,8 +43,5 @@ def test_argmax_is_the_first_maximum(lanes: int) -> None:
             await ctx.tick().until(~dut.busy)
             got.append(ctx.get(dut.index))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    run_clocked(dut, tb)
     assert got == [int(np.argmax(s)) for s in samples]

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from epfpga.hw.bitslice import BitSlicedMemory
+
+from .simulate import run_clocked
 
 
 @pytest.mark.parametrize(("width", "depth"), [(1, 2), (9, 37), (16, 300)])
@@ -36,8 +37,5 @@ def test_bit_sliced_memory_is_a_dual_port_memory(width: int, depth: int) -> None
             if we:
                 model[wa] = v
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    run_clocked(dut, tb)
     assert got == want

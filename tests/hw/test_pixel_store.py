@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment, Module
 from amaranth.lib import wiring
-from amaranth.sim import Simulator
 
 from epfpga.config import get_config
 from epfpga.hw.core.pixel_loader import PixelLoader
 from epfpga.hw.core.pixel_store import PixelStore
 from epfpga.hw.plan import make_plan
+
+from .simulate import run_clocked
 
 
 @pytest.mark.parametrize("fast", [False, True])
@@ -50,10 +51,7 @@ def test_store_reads_what_was_written(fast: bool) -> None:
             got.append([[ctx.get(r.data) for r in readers] for _, readers, _, _ in groups])
             want.append(expect)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    run_clocked(dut, tb)
     assert got == want
 
 

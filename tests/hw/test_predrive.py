@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib.memory import Memory
-from amaranth.sim import Simulator
 
 from epfpga.hw.core.predrive import Predrive
 from epfpga.hw.layout import acc_width, words
 from epfpga.hw.plan import make_plan
 
 from .configs import small_config
+from .simulate import run_clocked
 
 
 def _harness(plan, W0, b0, x):
@@ -95,10 +95,7 @@ def test_predrive_writes_the_next_samples_drive(seed: int) -> None:
             await ctx.tick().until(dut.done)
             ctx.set(dut.may, 0)
 
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    run_clocked(m, tb)
     want = W0 @ x + (b0 << cfg.act_frac)
     got = [writes[g][k] for g in range(words(n1, P)) for k in range(P) if g * P + k < n1]
     assert sorted(writes) == list(range(words(n1, P)))

@@ -9,13 +9,14 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.sim import Simulator
 
 from epfpga.hw.core.random_fill import RandomFill
 from epfpga.hw.layout import rand_offsets, words
 from epfpga.hw.plan import make_plan
 from epfpga.numerics import lfsr_seed, lfsr_step
 from tests.hw.configs import small_config
+
+from .simulate import run_clocked
 
 
 def expected(cfg, states: list[int]) -> tuple[list[list[int]], list[list[int]], list[int]]:
@@ -78,10 +79,7 @@ def run_fill(cfg, seeds: list[int] | None, fills: int):
             out.append((before, rows, cols, [ctx.get(dut.state[k])
                                               for k in range(cfg.n_layers)], cycles))
 
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    run_clocked(m, tb)
     return out
 
 

@@ -6,9 +6,10 @@ only then raises ``done``."""
 from __future__ import annotations
 
 import numpy as np
-from amaranth.sim import Simulator
 
 from epfpga.hw.store.litedram import SDRAMInit
+
+from .simulate import run_clocked
 
 
 def test_init_program_is_written_in_order_with_its_waits() -> None:
@@ -38,10 +39,7 @@ def test_init_program_is_written_in_order_with_its_waits() -> None:
                 await ctx.tick()
             cycle += 1
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    run_clocked(dut, tb)
     assert [(a, v) for _, a, v in seen] == [(a, v) for a, v, _ in program]
     for (t0, _, _), (t1, _, _), (_, _, wait) in zip(seen, seen[1:], program, strict=False):
         assert t1 - t0 >= wait + 1  # the program's wait after each write

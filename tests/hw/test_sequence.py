@@ -5,10 +5,11 @@ frames that ran gets what they answered, anything else is a gap."""
 from __future__ import annotations
 
 import numpy as np
-from amaranth.sim import Simulator
 
 from epfpga import protocol as p
 from epfpga.hw.link.sequence import SequenceFilter, Verdict
+
+from .simulate import run_clocked
 
 
 def rule(frames: list[tuple[int, int, int, int]]) -> list[tuple[Verdict, int, int]]:
@@ -79,8 +80,5 @@ def test_filter_follows_the_delivery_rule() -> None:
                 await ctx.tick()
                 ctx.set(dut.record.en, 0)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    run_clocked(dut, tb)
     assert got == want

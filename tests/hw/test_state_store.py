@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from epfpga.hw.core.state_store import StateStore
 from epfpga.hw.plan import make_plan
 
 from .configs import small_config
+from .simulate import run_clocked
 
 
 def _plan(kind: str):
@@ -63,8 +63,5 @@ def test_store_reads_what_was_written_lane_by_lane(kind: str) -> None:
             got.append([[ctx.get(r.data) for r in readers] for _, readers, _ in groups])
             want.append(reads)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    run_clocked(dut, tb)
     assert got == want

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.sim import Simulator
 
 from epfpga.hw.store.byte_access import ByteReader, ByteWriter
 from epfpga.hw.store.word_port import MemoryWordPort, WordPortSelect
 from tests.hw.streams import put
+
+from .simulate import run_clocked
 
 WORDS = 256
 
@@ -55,8 +56,5 @@ def test_bytes_written_then_read_back(latency: int) -> None:
                 await ctx.tick()
             got.append(bytes(out))
 
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    run_clocked(m, tb)
     assert got == [bytes(want[a:a + n]) for a, n in runs]

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from epfpga import numerics as nx
 from epfpga.hw.core.update_lane import UpdateLane
 
 from .configs import small_config
+from .simulate import run_clocked
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -49,10 +49,7 @@ def test_update_lane_matches_the_numerics_contract(seed: int) -> None:
             if 0 <= c - 2 < n:
                 corr.append(ctx.get(dut.corr_term))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    run_clocked(dut, tb)
     d = hi - lo
     dw = np.where(stoch, nx.round_update(d, cfg, r), nx.round_update(d, cfg, None))
     want = nx.saturate(w + dw, cfg)

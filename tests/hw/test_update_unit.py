@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.sim import Simulator
 
 from epfpga import numerics as nx
 from epfpga.hw.core.multipliers import MultiplierPool
@@ -18,6 +17,7 @@ from epfpga.hw.core.shapes import multiplier_shape, update_q_width
 from epfpga.hw.core.update_unit import UpdateUnit
 
 from .configs import small_config
+from .simulate import run_clocked
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -81,8 +81,5 @@ def test_update_unit_matches_explicit_integer_updates(seed: int) -> None:
             if prev is not None and prev[0] == "col":  # ... whose weights are out now
                 got.append([ctx.get(unit.new_w[i]) for i in range(P)])
 
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    run_clocked(top, tb)
     assert got == want

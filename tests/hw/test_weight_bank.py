@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from epfpga.config import get_config
 from epfpga.hw.core.weight_bank import WeightBank
 from epfpga.hw.plan import make_plan
+
+from .simulate import run_clocked
 
 
 def _plan(kind: str):
@@ -55,8 +56,5 @@ def test_bank_reads_what_was_written(kind: str) -> None:
             if we:
                 model[wa] = wv
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    run_clocked(dut, tb)
     assert got == want
