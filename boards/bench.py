@@ -8,8 +8,8 @@ per training sample, against the first row (the iCEBreaker)."""
 
 from __future__ import annotations
 
-from epfpga.config import get_config
 from epfpga.errors import EpfpgaError
+from epfpga.model.config import get_config
 
 from .command_build import throughput
 from .parts import BOARD_BUILDS, PARTS

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from epfpga.config import PRESETS, get_config
 from epfpga.errors import EpfpgaError
+from epfpga.model.config import PRESETS, get_config
 
 from .parts import PARTS, fit_check
 from .placement import best, place_seeds, spread
@@ -80,9 +80,9 @@ def throughput(cfg, clock_mhz: float, baud: int, simulate: bool,
     """Samples/s the core computes at the clock (cycles/sample measured in Verilator on
     the first ``samples`` MNIST training images streamed back to back, bit-exact with
     golden, the first left out) and samples/s the UART carries (MNIST frames)."""
-    from epfpga import protocol as p
-    from epfpga.datasets import load_dataset
-    from epfpga.numerics import quantize_pixels
+    from epfpga.data.datasets import load_dataset
+    from epfpga.host import protocol as p
+    from epfpga.model.numerics import quantize_pixels
 
     out: dict[str, object] = {}
     try:

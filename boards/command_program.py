@@ -12,8 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from epfpga.config import PRESETS, get_config
 from epfpga.errors import EpfpgaError
+from epfpga.model.config import PRESETS, get_config
 
 from .profiles import DEFAULT_BAUD, PROFILES, BoardProfile, profile
 

@@ -507,10 +507,10 @@ if __name__ == "__main__":  # python -m epfpga.boards.conv_plan CHECKPOINT [SAMP
 
     import numpy as np
 
-    from epfpga.checkpoint import load_checkpoint
     from epfpga.conv import ConvGolden
-    from epfpga.datasets import load_dataset
-    from epfpga.numerics import quantize_pixels, quantize_weights
+    from epfpga.data.datasets import load_dataset
+    from epfpga.model.numerics import quantize_pixels, quantize_weights
+    from epfpga.train.checkpoint import load_checkpoint
 
     ck = load_checkpoint(sys.argv[1])
     c = ck.cfg

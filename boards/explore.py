@@ -15,8 +15,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from epfpga.config import EPConfig, get_config
 from epfpga.errors import EpfpgaError
+from epfpga.model.config import EPConfig, get_config
 from epfpga.sweep.spec import SweepSpec, parse_spec
 
 from .parts import PARTS

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
 from epfpga.hw.plan import HardwarePlan
+from epfpga.model.config import EPConfig
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,9 @@ def memories(cfg: EPConfig, spram: bool = False, fast: bool = False
              ) -> list[tuple[str, int, int]]:
     """(name, depth, width) of every block-RAM memory of the SoC: the core's own plan
     (hw/layout.py) and the link's receive store and replay slots (hw/link)."""
+    from epfpga.host.protocol import REPLAY_WINDOW, STORE_BYTES
     from epfpga.hw.layout import memory_plan
     from epfpga.hw.link.sequence import ReplayEntry
-    from epfpga.protocol import REPLAY_WINDOW, STORE_BYTES
 
     return memory_plan(cfg, spram, fast) + [("link", STORE_BYTES, 8),
                                             ("replay", REPLAY_WINDOW, ReplayEntry.size)]

@@ -19,8 +19,8 @@ from epfpga.errors import EpfpgaError
 from .parts import PARTS
 
 if TYPE_CHECKING:  # the gateware (Amaranth) only when a timing is asked for
-    from epfpga.config import EPConfig
     from epfpga.hw.link.uart import BaudTiming
+    from epfpga.model.config import EPConfig
 
 #: The baud every profile uses: exact on the FT2232H and the FT231X (the FT231X's maximum).
 DEFAULT_BAUD = 3_000_000
@@ -77,7 +77,7 @@ class BoardProfile:
 
     def synth_options(self, cfg: EPConfig) -> str:
         """Yosys's options for building ``cfg`` on this board."""
-        from epfpga.config import get_config
+        from epfpga.model.config import get_config
 
         full = cfg.digest == get_config(self.config).digest
         return f"{self.synth_opts} {self.full_part_synth_opts if full else ''}".strip()

@@ -18,11 +18,11 @@ from amaranth.hdl import (
 )
 from amaranth.lib import io
 
-from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
 from epfpga.hw.link.uart import BaudTiming
 from epfpga.hw.soc import EPSoC
 from epfpga.hw.store.sdram_soc import SDRAMSoC
+from epfpga.model.config import EPConfig
 
 from .parts import PARTS, board_plan
 from .pll import PLLSetting, pll_instance, pll_setting

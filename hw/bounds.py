@@ -29,7 +29,7 @@ relaxation pipeline):
 
 from __future__ import annotations
 
-from epfpga.config import EPConfig
+from epfpga.model.config import EPConfig
 
 from .plan import make_plan
 

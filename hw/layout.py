@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from epfpga.config import EPConfig
+from epfpga.model.config import EPConfig
 
 
 def words(n: int, lanes: int) -> int:

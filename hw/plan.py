@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from epfpga.config import EPConfig
+from epfpga.model.config import EPConfig
 
 from .layout import has_predrive, memory_plan, relax_halves, w0_bit_sliced
 

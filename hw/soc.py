@@ -1,6 +1,6 @@
 """The SoC: UART and receive buffer (or a raw byte port in simulation) -> frame parser
 and receive store -> command dispatcher -> EP core, and responses framed back.  Behaves
-like ``epfpga.board_model.BoardModel`` byte for byte on clean links; the tests compare
+like ``epfpga.host.board_model.BoardModel`` byte for byte on clean links; the tests compare
 the two.
 
 Delivery rule (go-back-N, see docs/protocol.md): only the expected sequence number is
@@ -17,8 +17,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from epfpga import protocol as p
-from epfpga.config import EPConfig
+from epfpga.host import protocol as p
+from epfpga.model.config import EPConfig
 
 from .core import EPCore
 from .dispatch.access import AccessCommands

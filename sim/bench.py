@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from epfpga.config import get_config
 from epfpga.hw.bounds import chain_bound, port_bound
+from epfpga.model.config import get_config
 
 CLOCK_MHZ = 24.0
 

@@ -16,8 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
+from epfpga.model.config import EPConfig
 
 from .faithful import BoardPlan
 
@@ -121,7 +121,7 @@ def serve_in_thread(cfg: EPConfig, sessions: int, plan: BoardPlan | None = None
                     ) -> tuple[int, threading.Thread, dict]:
     """Build, then serve the Verilator board on a free port in a daemon thread until
     ``sessions`` connections have closed: (port, thread, stats filled in at the end)."""
-    from epfpga.board_model import free_port
+    from epfpga.host.board_model import free_port
 
     from .runner import build_native
 

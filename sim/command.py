@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from epfpga.config import PRESETS, get_config
 from epfpga.errors import EpfpgaError
+from epfpga.model.config import PRESETS, get_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -7,13 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from epfpga.config import EPConfig
-from epfpga.golden import GoldenModel
-from epfpga.numerics import quantize_pixels
+from epfpga.model.config import EPConfig
+from epfpga.model.golden import GoldenModel
+from epfpga.model.numerics import quantize_pixels
 
 
 def mnist_samples(cfg: EPConfig, n: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    from epfpga.datasets import load_dataset
+    from epfpga.data.datasets import load_dataset
     from epfpga.errors import EpfpgaError
 
     if cfg.layers[0] != 784:

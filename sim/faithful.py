@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
 from epfpga.hw.link.uart import BaudTiming
 from epfpga.hw.plan import HardwarePlan
+from epfpga.model.config import EPConfig
 
 
 @dataclass(frozen=True)

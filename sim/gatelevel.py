@@ -20,8 +20,8 @@ import subprocess
 from pathlib import Path
 
 from epfpga.boards.profiles import profile
-from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
+from epfpga.model.config import EPConfig
 
 #: the synthesis command of each board's build (Amaranth's Lattice platforms with the
 #: options of the board's profile, as boards/command_build.py passes them)

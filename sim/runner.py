@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
+from epfpga.model.config import EPConfig
 
 if TYPE_CHECKING:
     from .faithful import BoardPlan
@@ -61,7 +61,8 @@ def sources_digest(cfg: EPConfig) -> str:
     imports, and this module, which names its ports)."""
     import cocotb
 
-    from epfpga import numerics, protocol
+    from epfpga.host import protocol
+    from epfpga.model import numerics
 
     h = hashlib.sha256(cfg.digest.encode() + BUILD_FLAGS_VERSION)
     # the make files name cocotb's sources by path: another checkout's venv is another build

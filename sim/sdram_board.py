@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from epfpga.config import EPConfig
+from epfpga.model.config import EPConfig
 
 from .faithful import BoardPlan
 

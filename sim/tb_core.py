@@ -23,10 +23,10 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 from cocotb.utils import get_sim_time
 
-from epfpga.config import EPConfig
-from epfpga.golden import GoldenModel
 from epfpga.hw.core import AddressMap, update_q_width
 from epfpga.hw.core.host_port import request_layout
+from epfpga.model.config import EPConfig
+from epfpga.model.golden import GoldenModel
 
 
 class HostPort:

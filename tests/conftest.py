@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from epfpga.datasets import Dataset, load_dataset
+from epfpga.data.datasets import Dataset, load_dataset
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 
 from epfpga.boards.explore import variant
 from epfpga.cli import main
-from epfpga.config import get_config
+from epfpga.model.config import get_config
 
 
 def test_table_rows_and_lookups(tmp_path, capsys) -> None:

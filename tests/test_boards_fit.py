@@ -4,8 +4,8 @@ import pytest
 
 from epfpga.boards.parts import fit_check, memory_bits
 from epfpga.cli import main
-from epfpga.config import EPConfig, get_config
 from epfpga.errors import EpfpgaError
+from epfpga.model.config import EPConfig, get_config
 
 
 def test_memory_inventory_counts_the_weights() -> None:

@@ -12,8 +12,8 @@ from epfpga.boards.profiles import (
     default_baud,
     profile,
 )
-from epfpga.config import get_config
 from epfpga.errors import EpfpgaError
+from epfpga.model.config import get_config
 
 
 def test_defaults_are_exact_on_both_boards_ftdi_parts() -> None:

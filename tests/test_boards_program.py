@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from epfpga.cli import main
-from epfpga.config import get_config
+from epfpga.model.config import get_config
 
 
 def _build(root: Path, name: str, config: str, baud: int, age: int, ok: bool = True,

@@ -62,7 +62,7 @@ def test_ulx3s_ecp5_at_40_mhz_trains_ten_times_the_icebreaker(tmp_path) -> None:
     """The issue's target, side by side: the build's cycles per streamed sample (its
     report) against the iCEBreaker core's on the same MNIST images, each at its clock."""
     from epfpga.boards.command_build import throughput
-    from epfpga.config import get_config
+    from epfpga.model.config import get_config
 
     rep = _build(tmp_path, "ulx3s")  # the profile's ecp5 at 40 MHz
     ice = throughput(get_config("up5k"), 24.0, 1_000_000, simulate=True, shared_mul=True)

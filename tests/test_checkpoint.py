@@ -6,16 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from epfpga.checkpoint import (
+from epfpga.cli import main
+from epfpga.model.config import get_config
+from epfpga.model.golden import GoldenModel
+from epfpga.train.checkpoint import (
     Checkpoint,
     CheckpointError,
     load_checkpoint,
     previous,
     save_checkpoint,
 )
-from epfpga.cli import main
-from epfpga.config import get_config
-from epfpga.golden import GoldenModel
 
 CFG = get_config("tiny")
 

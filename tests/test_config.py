@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from epfpga.config import PRESETS, ConfigError, EPConfig, get_config
+from epfpga.model.config import PRESETS, ConfigError, EPConfig, get_config
 
 
 def test_presets_are_valid_and_digests_distinct() -> None:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from epfpga import numerics as nx
 from epfpga.conv import ConvConfig, ConvEP, ConvGolden
 from epfpga.conv.model import make_links
 from epfpga.conv.ops import maxpool, unpool, weight_matrix
+from epfpga.model import numerics as nx
 
 TINY = ConvConfig(in_shape=(2, 7, 7), channels=(3,), kernels=(3,), strides=(1,),
                   paddings=(1,), pools=(2,), fc=(5, 4), lrs=(0.1, 0.1, 0.1),
@@ -390,9 +390,9 @@ def test_worked_example_in_numerics_md():
 def test_train_loop_runs_conv_and_resumes(tmp_path, engine):
     """`epfpga train --config cnn-tiny`: the shared loop, a checkpoint that comes back
     as a ConvConfig, and a resume that ends where an uninterrupted run ends."""
-    from epfpga.config import get_config
-    from epfpga.datasets import Dataset
-    from epfpga.trainer import TrainOptions, train
+    from epfpga.data.datasets import Dataset
+    from epfpga.model.config import get_config
+    from epfpga.train.trainer import TrainOptions, train
 
     cfg = get_config("cnn-tiny").replace(T1=4, T2=2, batch_size=2)
     rng = np.random.default_rng(0)
@@ -404,7 +404,7 @@ def test_train_loop_runs_conv_and_resumes(tmp_path, engine):
     train(cfg, ds, TrainOptions(epochs=1, out=tmp_path / "b", **kw))
     resumed = train(cfg, ds, TrainOptions(epochs=2, out=tmp_path / "b", resume=True, **kw))
     assert full["history"][-1]["test_acc"] == resumed["history"][-1]["test_acc"]
-    from epfpga.checkpoint import load_checkpoint
+    from epfpga.train.checkpoint import load_checkpoint
 
     a = load_checkpoint(tmp_path / "a" / "checkpoint.npz")
     b = load_checkpoint(tmp_path / "b" / "checkpoint.npz")
@@ -454,7 +454,7 @@ def test_gradcheck_cli_reports_agreement(capsys):
 
 
 def test_a_conv_config_file_loads_as_conv(tmp_path):
-    from epfpga.config import get_config
+    from epfpga.model.config import get_config
 
     cfg = get_config("cnn-tiny").replace(lrs=(0.3, 0.2, 0.1), name="mine")
     for suffix in (".toml", ".json"):

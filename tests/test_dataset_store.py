@@ -13,16 +13,16 @@ import zlib
 import numpy as np
 import pytest
 
-from epfpga import dataset_image as di
-from epfpga import protocol as p
-from epfpga.board_model import BoardModel, serve_in_thread
-from epfpga.checkpoint import load_checkpoint
-from epfpga.config import EPConfig
-from epfpga.datasets import Dataset
-from epfpga.driver import BoardEngine, BoardError, BoardLost
-from epfpga.faultproxy import FaultProxy, FaultRates
-from epfpga.numerics import quantize_pixels
-from epfpga.trainer import TrainOptions, train
+from epfpga.data import dataset_image as di
+from epfpga.data.datasets import Dataset
+from epfpga.host import protocol as p
+from epfpga.host.board_model import BoardModel, serve_in_thread
+from epfpga.host.driver import BoardEngine, BoardError, BoardLost
+from epfpga.host.faultproxy import FaultProxy, FaultRates
+from epfpga.model.config import EPConfig
+from epfpga.model.numerics import quantize_pixels
+from epfpga.train.checkpoint import load_checkpoint
+from epfpga.train.trainer import TrainOptions, train
 
 CFG = EPConfig(layers=(40, 8, 4), T1=6, T2=4, beta=0.5, lrs=(0.2, 0.1), nudge="random_sign",
                part="none", name="store")
@@ -268,7 +268,7 @@ def test_a_board_that_does_not_come_back_stops_the_run(tmp_path) -> None:
 def test_mnist_from_the_store_is_bit_exact_with_golden(tmp_path, mnist) -> None:
     """Real MNIST (the up5k network, 300 training and 100 test images): trained from the
     golden board's store with --verify-golden, then the same run on the golden engine."""
-    from epfpga.config import get_config
+    from epfpga.model.config import get_config
 
     cfg = get_config("up5k")
     ds = mnist.subset(300, 100)

@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from epfpga.datasets import (
+from epfpga.data.datasets import (
     DatasetError,
     load_dataset,
     load_idx_dir,

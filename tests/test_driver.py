@@ -11,12 +11,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from epfpga import protocol as p
-from epfpga.board_model import BoardModel, serve_in_thread
 from epfpga.cli import main
-from epfpga.config import EPConfig, get_config
-from epfpga.driver import Board, BoardEngine, BoardError
-from epfpga.golden import GoldenModel
+from epfpga.host import protocol as p
+from epfpga.host.board_model import BoardModel, serve_in_thread
+from epfpga.host.driver import Board, BoardEngine, BoardError
+from epfpga.model.config import EPConfig, get_config
+from epfpga.model.golden import GoldenModel
 
 CFG = EPConfig(layers=(12, 6, 4), T1=6, T2=4, beta=0.5, lrs=(0.2, 0.1), nudge="random_sign",
                part="none", name="drv")
@@ -156,9 +156,9 @@ class DyingBoard(BoardModel):
 def test_train_cli_over_tcp_dies_and_resumes(tmp_path, mnist) -> None:
     """`epfpga train --engine board` against a served board that dies mid-epoch; resume
     from the checkpoint: the weights equal the golden model's on the same samples."""
-    from epfpga.checkpoint import load_checkpoint
-    from epfpga.numerics import quantize_pixels
-    from epfpga.trainer import epoch_order
+    from epfpga.model.numerics import quantize_pixels
+    from epfpga.train.checkpoint import load_checkpoint
+    from epfpga.train.trainer import epoch_order
 
     cfg = get_config("up5k")
     board = DyingBoard(cfg)

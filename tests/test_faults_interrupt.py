@@ -10,12 +10,12 @@ import socket
 
 import pytest
 
-from epfpga.board_model import BoardModel, serve_in_thread
-from epfpga.checkpoint import load_checkpoint
 from epfpga.cli import main
-from epfpga.config import get_config
-from epfpga.driver import BoardEngine
-from epfpga.faultproxy import FaultProxy, FaultRates
+from epfpga.host.board_model import BoardModel, serve_in_thread
+from epfpga.host.driver import BoardEngine
+from epfpga.host.faultproxy import FaultProxy, FaultRates
+from epfpga.model.config import get_config
+from epfpga.train.checkpoint import load_checkpoint
 from tests.test_datasets import make_idx_dir
 
 CFG = get_config("up5k")
@@ -52,7 +52,7 @@ def reference(tmp_path, idx):
 
 def test_ctrl_c_with_the_board_engine_checkpoints_the_board(tmp_path, idx, board, reference,
                                                              monkeypatch) -> None:
-    from epfpga.engines import BoardAdapter
+    from epfpga.train.engines import BoardAdapter
 
     real = BoardAdapter.train_chunk
     seen = {"n": 0}

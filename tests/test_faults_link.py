@@ -1,4 +1,4 @@
-"""Training through a fault-injecting TCP proxy (sw/epfpga/faultproxy.py) to the golden
+"""Training through a fault-injecting TCP proxy (sw/epfpga/host/faultproxy.py) to the golden
 board over TCP: bytes dropped, flipped, duplicated and inserted in both directions,
 stalls and a cut connection.  Each run must end with every sample trained exactly once:
 predictions and weights equal to a golden model trained directly on the same samples,
@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from epfpga.board_model import BoardModel, serve_in_thread
-from epfpga.config import EPConfig
-from epfpga.driver import BoardEngine
-from epfpga.faultproxy import FaultProxy, FaultRates
-from epfpga.golden import GoldenModel
+from epfpga.host.board_model import BoardModel, serve_in_thread
+from epfpga.host.driver import BoardEngine
+from epfpga.host.faultproxy import FaultProxy, FaultRates
+from epfpga.model.config import EPConfig
+from epfpga.model.golden import GoldenModel
 
 CFG = EPConfig(layers=(40, 8, 4), T1=6, T2=4, beta=0.5, lrs=(0.2, 0.1), nudge="random_sign",
                part="none", name="faults")
@@ -56,7 +56,7 @@ def run_through(rates: FaultRates, seed: int) -> tuple[BoardModel, FaultProxy, B
 
 
 def _signs(n: int) -> list[bool]:
-    from epfpga.numerics import lfsr_seed, lfsr_step
+    from epfpga.model.numerics import lfsr_seed, lfsr_step
 
     s, out = lfsr_seed(CFG.seed, CFG.n_layers), []
     for _ in range(n):
@@ -92,7 +92,7 @@ def test_stalls_longer_than_the_timeout() -> None:
 def test_the_verilator_board_through_the_proxy() -> None:
     """The same through the gateware: the SoC in Verilator (byte port), tiny config,
     every byte fault at 1e-3 in all both ways."""
-    from epfpga.config import get_config
+    from epfpga.model.config import get_config
     from epfpga.sim.board_sim import serve_in_thread as serve_verilator
 
     cfg = get_config("tiny")
@@ -117,7 +117,7 @@ def test_the_verilator_board_through_the_proxy() -> None:
     th.join(60)
     g = GoldenModel(cfg)
     signs = []
-    from epfpga.numerics import lfsr_seed, lfsr_step
+    from epfpga.model.numerics import lfsr_seed, lfsr_step
 
     s = lfsr_seed(cfg.seed, cfg.n_layers)
     for _ in range(n):

@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from epfpga.config import get_config
-from epfpga.driver import BoardEngine
 from epfpga.errors import EpfpgaError
-from epfpga.golden import GoldenModel
+from epfpga.host.driver import BoardEngine
+from epfpga.model.config import get_config
+from epfpga.model.golden import GoldenModel
 from epfpga.sim.board_sim import serve_in_thread
 from epfpga.sim.faithful import board_plan
 
@@ -35,7 +35,7 @@ def test_the_synthesised_soc_trains_bit_exact(board: str) -> None:
     eng.close()
     th.join(120)
     g = GoldenModel(cfg)
-    from epfpga.numerics import lfsr_seed, lfsr_step
+    from epfpga.model.numerics import lfsr_seed, lfsr_step
 
     s, want = lfsr_seed(cfg.seed, cfg.n_layers), []
     for x, y in zip(X, Y, strict=True):

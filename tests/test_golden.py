@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from epfpga.config import EPConfig
-from epfpga.golden import GoldenModel
-from epfpga.reference import FloatEP
+from epfpga.model.config import EPConfig
+from epfpga.model.golden import GoldenModel
+from epfpga.model.reference import FloatEP
 
 # ------------------------------------------------------------------ the independent model
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from epfpga.cli import main
-from epfpga.config import get_config
-from epfpga.gradcheck import (
+from epfpga.model.config import get_config
+from epfpga.model.gradcheck import (
     bptt,
     compare,
     gradcheck,
@@ -15,7 +15,7 @@ from epfpga.gradcheck import (
     loss_of,
     nonconservative_check,
 )
-from epfpga.reference import FloatEP
+from epfpga.model.reference import FloatEP
 
 CFG = get_config("tiny").replace(T1=100, T2=100)
 

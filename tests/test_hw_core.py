@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from epfpga.config import EPConfig, get_config
-from epfpga.golden import GoldenModel
 from epfpga.hw.core import EPCore
+from epfpga.model.config import EPConfig, get_config
+from epfpga.model.golden import GoldenModel
 from tests.hw.host import host_access
 from tests.hw.streams import put
 from tests.test_golden import random_params

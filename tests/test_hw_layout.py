@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from epfpga.config import EPConfig
 from epfpga.hw.layout import WeightLayout, exact_divider, memory_plan, rand_offsets, words
+from epfpga.model.config import EPConfig
 
 
 @pytest.mark.parametrize(("n_out", "n_in", "lanes"),

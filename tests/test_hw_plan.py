@@ -4,9 +4,9 @@ plan and the part as the core's docstring and docs/results.md describe them."""
 from __future__ import annotations
 
 from epfpga.boards.parts import PARTS, board_plan, fit_check
-from epfpga.config import get_config
 from epfpga.hw.core import EPCore
 from epfpga.hw.plan import make_plan
+from epfpga.model.config import get_config
 
 
 def test_each_preset_gets_its_part_plan() -> None:

@@ -1,6 +1,6 @@
 """Gateware UART, receive buffer, frame parser and receive store in the Amaranth
 simulator, against the host-side encoder and the board's parser model
-(sw/epfpga/protocol.py ``StreamParser``), counters included, on random byte streams."""
+(sw/epfpga/host/protocol.py ``StreamParser``), counters included, on random byte streams."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
-from epfpga import protocol as p
-from epfpga.board_model import BoardModel
-from epfpga.config import get_config
 from epfpga.errors import EpfpgaError
+from epfpga.host import protocol as p
+from epfpga.host.board_model import BoardModel
 from epfpga.hw.link.framing import FrameReceiver
 from epfpga.hw.link.rx_buffer import RxBuffer
 from epfpga.hw.link.uart import BaudTiming, UARTRx, UARTTx, baud_timing
+from epfpga.model.config import get_config
 from tests.hw.streams import put
 
 TIMEOUT_BITS = 6

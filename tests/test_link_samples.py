@@ -9,10 +9,10 @@ import itertools
 import numpy as np
 import pytest
 
-from epfpga import protocol as p
-from epfpga.board_model import BoardModel
-from epfpga.config import EPConfig
-from epfpga.golden import GoldenModel
+from epfpga.host import protocol as p
+from epfpga.host.board_model import BoardModel
+from epfpga.model.config import EPConfig
+from epfpga.model.golden import GoldenModel
 
 from .test_link_soc import run_soc
 

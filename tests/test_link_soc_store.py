@@ -11,13 +11,13 @@ import struct
 import numpy as np
 import pytest
 
-from epfpga import dataset_image as di
-from epfpga import protocol as p
-from epfpga.board_model import BoardModel
-from epfpga.config import EPConfig
-from epfpga.datasets import Dataset
-from epfpga.golden import GoldenModel
+from epfpga.data import dataset_image as di
+from epfpga.data.datasets import Dataset
+from epfpga.host import protocol as p
+from epfpga.host.board_model import BoardModel
 from epfpga.hw.store.commands import StoreGeometry
+from epfpga.model.config import EPConfig
+from epfpga.model.golden import GoldenModel
 from tests.test_link_soc import run_soc
 
 CFG = EPConfig(layers=(10, 5, 3), T1=5, T2=3, beta=0.5, beta_frac=3, lrs=(0.3, 0.2),

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 from amaranth.sim import Simulator
 
-from epfpga import protocol as p
-from epfpga.board_model import BoardModel
-from epfpga.config import EPConfig
-from epfpga.golden import GoldenModel
+from epfpga.host import protocol as p
+from epfpga.host.board_model import BoardModel
 from epfpga.hw.link.uart import baud_timing
 from epfpga.hw.soc import EPSoC
+from epfpga.model.config import EPConfig
+from epfpga.model.golden import GoldenModel
 
 CFG = EPConfig(layers=(10, 5, 3), T1=5, T2=3, beta=0.5, beta_frac=3, lrs=(0.3, 0.2),
                nudge="random_sign", part="none", name="soc")

@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from epfpga import numerics as nx
-from epfpga.config import EPConfig
+from epfpga.model import numerics as nx
+from epfpga.model.config import EPConfig
 
 CFG = EPConfig(layers=(4, 3, 2), act_frac=8, weight_bits=12, weight_frac=9, sr_bits=12,
                part="none")

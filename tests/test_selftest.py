@@ -9,11 +9,11 @@ import threading
 import numpy as np
 import pytest
 
-from epfpga import protocol as p
-from epfpga.board_model import BoardModel, serve_in_thread
 from epfpga.cli import main
-from epfpga.config import get_config
-from epfpga.selftest import patterns
+from epfpga.host import protocol as p
+from epfpga.host.board_model import BoardModel, serve_in_thread
+from epfpga.host.selftest import patterns
+from epfpga.model.config import get_config
 
 TINY = get_config("tiny")
 STEPS = ("link", "memory", "train", "status", "restore")

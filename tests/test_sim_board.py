@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from epfpga.cli import main
-from epfpga.config import get_config
-from epfpga.driver import Board, BoardEngine, open_transport
-from epfpga.golden import GoldenModel
-from epfpga.numerics import quantize_pixels
+from epfpga.host.driver import Board, BoardEngine, open_transport
+from epfpga.model.config import get_config
+from epfpga.model.golden import GoldenModel
+from epfpga.model.numerics import quantize_pixels
 from epfpga.sim.board_sim import serve_in_thread
 
 pytestmark = pytest.mark.sim
@@ -38,8 +38,8 @@ def test_train_on_verilator_board_matches_golden(tmp_path, mnist) -> None:
                  "--train-samples", "12", "--test-samples", "4", "--no-progress",
                  "--no-plot", "--verify-golden", "--out", str(out)]) == 0
     th.join(60)
-    from epfpga.checkpoint import load_checkpoint
-    from epfpga.trainer import epoch_order
+    from epfpga.train.checkpoint import load_checkpoint
+    from epfpga.train.trainer import epoch_order
 
     ck = load_checkpoint(out)
     g = GoldenModel(cfg)

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from epfpga import protocol as p
-from epfpga.board_model import free_port
-from epfpga.config import get_config
-from epfpga.driver import Board, BoardEngine, open_transport
-from epfpga.golden import GoldenModel
+from epfpga.host import protocol as p
+from epfpga.host.board_model import free_port
+from epfpga.host.driver import Board, BoardEngine, open_transport
+from epfpga.model.config import get_config
+from epfpga.model.golden import GoldenModel
 from epfpga.sim.board_sim import serve_in_thread
 from epfpga.sim.faithful import board_plan
 from epfpga.sim.runner import build_native
@@ -195,10 +195,10 @@ def test_mnist_through_the_pins_with_verify_golden(tmp_path, mnist, config: str,
                                                    board: str) -> None:
     """The board build's circuit at the profile's clock and baud trains real MNIST
     through the training CLI, checked against the golden model as it goes."""
-    from epfpga.checkpoint import load_checkpoint
     from epfpga.cli import main
-    from epfpga.numerics import quantize_pixels
-    from epfpga.trainer import epoch_order
+    from epfpga.model.numerics import quantize_pixels
+    from epfpga.train.checkpoint import load_checkpoint
+    from epfpga.train.trainer import epoch_order
 
     cfg = get_config(config)
     plan = board_plan(cfg, board)

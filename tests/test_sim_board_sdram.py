@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from epfpga import protocol as p
-from epfpga.config import get_config
-from epfpga.dataset_image import build_image
-from epfpga.datasets import Dataset
-from epfpga.driver import BoardEngine
-from epfpga.golden import GoldenModel
-from epfpga.numerics import quantize_pixels
+from epfpga.data.dataset_image import build_image
+from epfpga.data.datasets import Dataset
+from epfpga.host import protocol as p
+from epfpga.host.driver import BoardEngine
+from epfpga.model.config import get_config
+from epfpga.model.golden import GoldenModel
+from epfpga.model.numerics import quantize_pixels
 from epfpga.sim.board_sim import serve_in_thread
 from epfpga.sim.faithful import board_plan
 
@@ -76,9 +76,9 @@ def test_reset_button_mid_run_is_recovered_with_the_store_kept(tmp_path, monkeyp
     controller start again (the controller replays its init sequence), the chip keeps
     the store, and the driver reaches the board again and goes on from its last
     checkpoint: one run, every sample once, the same network as the golden model's."""
-    from epfpga.engines import BoardAdapter
     from epfpga.sim.board_sim import press_reset
-    from epfpga.trainer import TrainOptions, train
+    from epfpga.train.engines import BoardAdapter
+    from epfpga.train.trainer import TrainOptions, train
 
     ds = _dataset(240, 40)
     port, th, stats = serve_in_thread(TINY, 2, board_plan(TINY, "ulx3s"))
@@ -105,7 +105,7 @@ def test_reset_button_mid_run_is_recovered_with_the_store_kept(tmp_path, monkeyp
     monkeypatch.setattr(BoardAdapter, "train_chunk", real)
     want = train(TINY, ds, TrainOptions(engine="golden", out=tmp_path / "g", **opts))
     assert report["final_test_acc"] == want["final_test_acc"]
-    from epfpga.checkpoint import load_checkpoint
+    from epfpga.train.checkpoint import load_checkpoint
 
     a, b = (load_checkpoint(tmp_path / d / "checkpoint.npz").state for d in "bg")
     assert all(np.array_equal(x, y) for k in ("W", "b") for x, y in zip(a[k], b[k],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from epfpga.config import PRESETS
+from epfpga.model.config import PRESETS
 from epfpga.sim.core_job import make_job, mnist_samples, random_samples
 from epfpga.sim.runner import run_test
 from tests.test_golden import random_params
@@ -31,7 +31,7 @@ def test_random_config_bit_exact(seed: int) -> None:
 def test_fast_plan_bit_exact_on_verilator(lanes: int) -> None:
     """The ECP5's plan (registered products, odd and even layers relaxing side by side,
     the next sample's pixels loading meanwhile) through Verilator."""
-    from epfpga.config import EPConfig
+    from epfpga.model.config import EPConfig
 
     cfg = EPConfig(layers=(20, 9, 6, 4), T1=6, T2=3, beta=0.5, beta_frac=3,
                    lrs=(0.3, 0.2, 0.1), part="none", lanes=lanes, name=f"fast{lanes}")
@@ -50,7 +50,7 @@ def test_fast_plan_streamed_samples_bit_exact_on_verilator() -> None:
     the final weights, biases and LFSRs match golden, and a streamed sample takes fewer
     busy cycles than the same samples sent one at a time (its pixels and its drive were
     taken while the sample before it ran)."""
-    from epfpga.config import EPConfig
+    from epfpga.model.config import EPConfig
     from epfpga.sim.bench import streamed_cycles
 
     cfg = EPConfig(layers=(40, 9, 4), T1=16, T2=4, beta=0.5, beta_frac=3, lrs=(0.3, 0.2),
@@ -87,7 +87,7 @@ def test_flipped_weight_bit_is_detected() -> None:
 
 @pytest.mark.parametrize("variant", ["symmetric", "cep"])
 def test_seed_variants_bit_exact_on_verilator(variant: str) -> None:
-    from epfpga.config import EPConfig
+    from epfpga.model.config import EPConfig
 
     extra = {"nudge": "symmetric"} if variant == "symmetric" else {"algorithm": "cep"}
     cfg = EPConfig(layers=(12, 6, 4), T1=6, T2=4, beta=0.5, beta_frac=3, lrs=(0.3, 0.2),

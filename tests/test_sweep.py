@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from epfpga.cli import main
-from epfpga.config import get_config
+from epfpga.model.config import get_config
 from epfpga.sweep.spec import SpecError, load_spec, parse_spec
 from epfpga.sweep.store import ResultStore
 from epfpga.sweep.summary import mean_std, pareto, tables
@@ -162,9 +162,9 @@ def test_inline_sweep_matches_direct_training_and_resumes(tmp_path, capsys) -> N
     assert len(rows) == 12 and len({r["key"] for r in rows}) == 12
     assert (out / "pareto.png").exists() and (out / "summary.md").exists()
     # one row against the same training run outside the sweep
-    from epfpga.datasets import load_dataset
-    from epfpga.engines import GoldenEngine
-    from epfpga.trainer import epoch_order
+    from epfpga.data.datasets import load_dataset
+    from epfpga.train.engines import GoldenEngine
+    from epfpga.train.trainer import epoch_order
 
     row = next(r for r in rows if r["kind"] == "train" and r["seed"] == 1
                and r["params"] == {"hidden": 16, "weight_bits": 12})

@@ -9,8 +9,8 @@ import signal
 import numpy as np
 import pytest
 
-from epfpga.checkpoint import load_checkpoint
 from epfpga.cli import main
+from epfpga.train.checkpoint import load_checkpoint
 from tests.test_datasets import make_idx_dir
 
 
@@ -48,7 +48,7 @@ def test_ctrl_c_mid_chunk_then_resume_trains_each_sample_once(tmp_path, idx, mon
     """SIGINT while a chunk trains: the chunk runs to its end, the checkpoint holds its
     weights and position, and --resume ends bit-identical to an uninterrupted run."""
     assert _train("--dataset", idx, "--out", str(tmp_path / "ref")) == 0
-    from epfpga.engines import GoldenEngine
+    from epfpga.train.engines import GoldenEngine
 
     real = GoldenEngine.train_chunk
     seen = {"n": 0}
@@ -71,7 +71,7 @@ def test_ctrl_c_mid_chunk_then_resume_trains_each_sample_once(tmp_path, idx, mon
 def test_a_second_ctrl_c_stops_at_once_and_the_last_checkpoint_stands(tmp_path, idx,
                                                                       monkeypatch) -> None:
     assert _train("--dataset", idx, "--out", str(tmp_path / "ref")) == 0
-    from epfpga.engines import GoldenEngine
+    from epfpga.train.engines import GoldenEngine
 
     real = GoldenEngine.train_chunk
     seen = {"n": 0}
@@ -93,7 +93,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_last_checkpoint_stands(tmp_path, 
 
 
 def test_checkpoints_land_exactly_every_n_samples(tmp_path, idx, monkeypatch) -> None:
-    import epfpga.trainer as tr
+    import epfpga.train.trainer as tr
 
     positions = []
     real = tr.save_checkpoint
@@ -131,7 +131,7 @@ def test_user_errors_are_messages_not_tracebacks(tmp_path, idx, capsys, monkeypa
 
 def test_float_engine_minibatch_runs(tmp_path, idx) -> None:
     cfgfile = tmp_path / "c.json"
-    from epfpga.config import PRESETS
+    from epfpga.model.config import PRESETS
 
     PRESETS["up5k"].replace(batch_size=10, name="mb").save(cfgfile)
     assert main(["train", "--config", str(cfgfile), "--engine", "float", "--no-progress",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from epfpga.config import EPConfig
-from epfpga.golden import GoldenModel
+from epfpga.model.config import EPConfig
+from epfpga.model.golden import GoldenModel
 
 
 def test_worked_example() -> None:

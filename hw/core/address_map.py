@@ -3,7 +3,7 @@ gateware agree on it."""
 
 from __future__ import annotations
 
-from epfpga.config import EPConfig
+from epfpga.model.config import EPConfig
 
 
 class AddressMap:

@@ -1,5 +1,5 @@
 """The core's fixed-point steps, as the numerics contract writes them (docs/numerics.md,
-``epfpga.numerics``): the activation rho, weight saturation and the update's rounding.
+``epfpga.model.numerics``): the activation rho, weight saturation and the update's rounding.
 Each is combinational and tested on its own against the golden model's function
 (tests/hw/test_arith.py)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, Value, signed
 
-from epfpga.config import EPConfig
+from epfpga.model.config import EPConfig
 
 
 def activation(m: Module, v: Value, cfg: EPConfig, acc_width: int) -> Value:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from amaranth.lib import data
 
-from epfpga.config import EPConfig
+from epfpga.model.config import EPConfig
 
 
 def index_bits(n: int) -> int:

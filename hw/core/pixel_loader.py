@@ -8,7 +8,7 @@ from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from epfpga.config import EPConfig
+from epfpga.model.config import EPConfig
 
 from .job import job_layout, nnz_bits
 

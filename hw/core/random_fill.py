@@ -16,7 +16,7 @@ from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from epfpga.numerics import LFSR_MASK, lfsr_seed
+from epfpga.model.numerics import LFSR_MASK, lfsr_seed
 
 from ..layout import rand_offsets
 from ..plan import HardwarePlan

@@ -3,7 +3,7 @@ fit check (boards/parts.py)."""
 
 from __future__ import annotations
 
-from epfpga.config import EPConfig
+from epfpga.model.config import EPConfig
 
 
 def update_q_width(cfg: EPConfig) -> int:

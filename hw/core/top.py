@@ -1,5 +1,5 @@
 """The EP core: input drive, Jacobi relaxation, nudge port and local weight updates,
-generated from one ``EPConfig`` and bit-exact with ``epfpga.golden.GoldenModel``.
+generated from one ``EPConfig`` and bit-exact with ``epfpga.model.golden.GoldenModel``.
 
 Architecture (why it looks like this):
 
@@ -39,8 +39,8 @@ from amaranth.hdl import Module, Mux, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from epfpga.config import EPConfig
 from epfpga.errors import EpfpgaError
+from epfpga.model.config import EPConfig
 
 from ..layout import rand_offsets
 from ..plan import HardwarePlan, default_shared_mul, make_plan

@@ -14,7 +14,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from epfpga.config import EPConfig
+from epfpga.model.config import EPConfig
 
 from ..layout import acc_width
 from .arith import round_update, saturate

@@ -14,7 +14,7 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from epfpga.config import EPConfig
+from epfpga.model.config import EPConfig
 
 from ..layout import acc_width
 from .lanes import Lanes

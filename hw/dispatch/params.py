@@ -8,8 +8,8 @@ from typing import Any
 from amaranth.hdl import Array, Cat, Const, Signal
 from amaranth.lib import data
 
-from epfpga import protocol as p
-from epfpga.config import EPConfig
+from epfpga.host import protocol as p
+from epfpga.model.config import EPConfig
 
 from .shared import Dispatcher
 

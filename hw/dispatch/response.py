@@ -9,7 +9,7 @@ from typing import Any
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 
-from epfpga import protocol as p
+from epfpga.host import protocol as p
 
 from ..link.sender import FrameSender
 

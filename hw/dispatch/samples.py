@@ -9,8 +9,8 @@ from typing import Any
 
 from amaranth.hdl import Mux, Signal
 
-from epfpga import protocol as p
-from epfpga.config import EPConfig
+from epfpga.host import protocol as p
+from epfpga.model.config import EPConfig
 
 from .shared import Dispatcher
 

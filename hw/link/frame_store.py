@@ -14,7 +14,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from epfpga.protocol import MAX_PAYLOAD, STORE_BYTES, STORE_OVERHEAD
+from epfpga.host.protocol import MAX_PAYLOAD, STORE_BYTES, STORE_OVERHEAD
 
 
 def write_signature() -> wiring.Signature:

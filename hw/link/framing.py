@@ -1,4 +1,4 @@
-"""Gateware side of the host protocol (sw/epfpga/protocol.py), inbound: the frame parser.
+"""Gateware side of the host protocol (sw/epfpga/host/protocol.py), inbound: the frame parser.
 
 The parser writes a frame into the receive store (hw/link/frame_store.py) and makes it
 visible only after both CRCs check, so a corrupted TRAIN can never reach the core.  Every
@@ -15,7 +15,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.crc.catalog import CRC16_CCITT_FALSE
 from amaranth.lib.wiring import In, Out
 
-from epfpga.protocol import MAX_PAYLOAD, SOF, STATUS_BITS, STORE_BYTES, STORE_OVERHEAD
+from epfpga.host.protocol import MAX_PAYLOAD, SOF, STATUS_BITS, STORE_BYTES, STORE_OVERHEAD
 
 from .frame_store import FrameStore, read_signature, write_signature
 

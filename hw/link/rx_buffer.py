@@ -10,7 +10,7 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from epfpga.protocol import STATUS_BITS
+from epfpga.host.protocol import STATUS_BITS
 
 
 class RxBuffer(wiring.Component):

@@ -14,7 +14,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.crc.catalog import CRC16_CCITT_FALSE
 from amaranth.lib.wiring import In, Out
 
-from epfpga.protocol import HEADER, SOF
+from epfpga.host.protocol import HEADER, SOF
 
 Byte = data.StructLayout({"data": 8, "last": 1})
 #: cmd, seq, len

@@ -14,7 +14,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from epfpga import protocol as p
+from epfpga.host import protocol as p
 
 #: the slot of a frame is seq mod REPLAY_WINDOW, so a slot keeps the sequence's upper bits
 SLOT_BITS = (p.REPLAY_WINDOW - 1).bit_length()

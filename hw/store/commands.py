@@ -9,7 +9,7 @@ A run is pipelined: once a sample's pixels are in the core, the next entry's rec
 fetched and streamed while the core computes (its pixel loader holds a second sample),
 and the results are collected on their own, in order, into the answer memory; the
 indices of the samples in the core wait in a small FIFO.  Behaves like
-``epfpga.board_model.BoardModel`` with a store, byte for byte
+``epfpga.host.board_model.BoardModel`` with a store, byte for byte
 (tests/test_link_soc_store.py).
 """
 
@@ -24,7 +24,7 @@ from amaranth.lib import fifo, wiring
 from amaranth.lib.crc.catalog import CRC32_ISO_HDLC
 from amaranth.lib.memory import Memory
 
-from epfpga import protocol as p
+from epfpga.host import protocol as p
 
 from ..dispatch.shared import Dispatcher
 from .byte_access import ByteReader, ByteWriter

@@ -11,7 +11,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from epfpga.config import EPConfig
+from epfpga.model.config import EPConfig
 
 from ..link.uart import BaudTiming
 from ..plan import HardwarePlan

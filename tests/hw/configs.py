@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from epfpga.config import EPConfig
+from epfpga.model.config import EPConfig
 
 
 def small_config(rng: np.random.Generator, **over: object) -> EPConfig:

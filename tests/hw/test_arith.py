@@ -1,6 +1,6 @@
 """The core's fixed-point steps (hw/core/arith.py) alone, on random configs and values
 (negative, past one, at the rounding ties), against the golden model's own functions
-(``epfpga.numerics``), which tests/test_numerics.py checks against hand-worked values."""
+(``epfpga.model.numerics``), which tests/test_numerics.py checks against hand-worked values."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
-from epfpga import numerics as nx
 from epfpga.hw.core.arith import activation, round_update, saturate
 from epfpga.hw.layout import acc_width
+from epfpga.model import numerics as nx
 
 from .configs import small_config
 

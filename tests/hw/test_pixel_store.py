@@ -10,10 +10,10 @@ import pytest
 from amaranth.hdl import Fragment, Module
 from amaranth.lib import wiring
 
-from epfpga.config import get_config
 from epfpga.hw.core.pixel_loader import PixelLoader
 from epfpga.hw.core.pixel_store import PixelStore
 from epfpga.hw.plan import make_plan
+from epfpga.model.config import get_config
 
 from .simulate import run_clocked
 

@@ -13,7 +13,7 @@ from amaranth.lib.memory import Memory
 from epfpga.hw.core.random_fill import RandomFill
 from epfpga.hw.layout import rand_offsets, words
 from epfpga.hw.plan import make_plan
-from epfpga.numerics import lfsr_seed, lfsr_step
+from epfpga.model.numerics import lfsr_seed, lfsr_step
 from tests.hw.configs import small_config
 
 from .simulate import run_clocked

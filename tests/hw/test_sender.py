@@ -8,7 +8,7 @@ import struct
 import numpy as np
 from amaranth.sim import Simulator
 
-from epfpga import protocol as p
+from epfpga.host import protocol as p
 from epfpga.hw.link.sender import FrameSender
 from tests.hw.streams import put
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from epfpga import protocol as p
+from epfpga.host import protocol as p
 from epfpga.hw.link.sequence import SequenceFilter, Verdict
 
 from .simulate import run_clocked

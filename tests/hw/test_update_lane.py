@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from epfpga import numerics as nx
 from epfpga.hw.core.update_lane import UpdateLane
+from epfpga.model import numerics as nx
 
 from .configs import small_config
 from .simulate import run_clocked

@@ -11,10 +11,10 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 
-from epfpga import numerics as nx
 from epfpga.hw.core.multipliers import MultiplierPool
 from epfpga.hw.core.shapes import multiplier_shape, update_q_width
 from epfpga.hw.core.update_unit import UpdateUnit
+from epfpga.model import numerics as nx
 
 from .configs import small_config
 from .simulate import run_clocked

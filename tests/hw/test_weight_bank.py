@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from epfpga.config import get_config
 from epfpga.hw.core.weight_bank import WeightBank
 from epfpga.hw.plan import make_plan
+from epfpga.model.config import get_config
 
 from .simulate import run_clocked
 

@@ -11,9 +11,9 @@ import argparse
 import os
 from pathlib import Path
 
-from ..config import get_config
-from ..errors import EpfpgaError
-from .models import bench_float_vs_torch, bench_golden, bench_widths
+from epfpga.bench.models import bench_float_vs_torch, bench_golden, bench_widths
+from epfpga.errors import EpfpgaError
+from epfpga.model.config import get_config
 
 TARGETS = ("golden", "float", "widths", "gateware", "boards", "link", "faults", "store", "cnn",
            "all")
@@ -80,23 +80,23 @@ def run(args: argparse.Namespace) -> int:
                 print(f"| {r['variant']} | {100 * r['test_acc']:.2f}% | "
                       f"{100 * (r['test_acc'] - ref):+.2f} | {r['samples_per_s']:.0f} |")
         elif target == "gateware":
-            from ..sim import bench as gw
+            from epfpga.sim import bench as gw
 
             gw.main()
         elif target == "boards":
-            from ..boards import bench as boards_bench
+            from epfpga.boards import bench as boards_bench
 
             boards_bench.main(n)
         elif target == "link":
-            from . import link
+            from epfpga.bench import link
 
             link.main()
         elif target == "store":
-            from . import store
+            from epfpga.bench import store
 
             store.main()
         elif target == "faults":
-            from . import faults
+            from epfpga.bench import faults
 
             faults.main()
         elif target == "cnn":
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_cnn(args: argparse.Namespace, n: int) -> None:
-    from .cnn import bench_cnn
+    from epfpga.bench.cnn import bench_cnn
 
     if args.reference is None:
         raise EpfpgaError("bench cnn needs --reference DIR, a checkout of "

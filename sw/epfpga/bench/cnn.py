@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from ..conv.config import ConvConfig
-from ..conv.model import ConvEP
-from ..datasets import load_dataset
-from ..errors import EpfpgaError
-from .models import time_batches
+from epfpga.bench.models import time_batches
+from epfpga.conv.config import ConvConfig
+from epfpga.conv.model import ConvEP
+from epfpga.data.datasets import load_dataset
+from epfpga.errors import EpfpgaError
 
 
 def load_reference(path: Path) -> Any:

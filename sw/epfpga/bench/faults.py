@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import protocol as p
-from ..board_model import BoardModel, free_port, serve_in_thread
-from ..config import EPConfig
-from ..driver import BoardEngine, BoardError, SocketTransport
-from ..faultproxy import FaultProxy, FaultRates
-from ..golden import GoldenModel
+from epfpga.host import protocol as p
+from epfpga.host.board_model import BoardModel, free_port, serve_in_thread
+from epfpga.host.driver import BoardEngine, BoardError, SocketTransport
+from epfpga.host.faultproxy import FaultProxy, FaultRates
+from epfpga.model.config import EPConfig
+from epfpga.model.golden import GoldenModel
 
 CFG = EPConfig(layers=(100, 16, 10), T1=8, T2=4, beta=0.5, lrs=(0.1, 0.05), part="none",
                name="faultbench")

@@ -8,16 +8,16 @@ import time
 
 import numpy as np
 
-from .. import protocol as p
-from ..config import get_config
-from ..datasets import load_dataset
-from ..numerics import quantize_pixels
+from epfpga.data.datasets import load_dataset
+from epfpga.host import protocol as p
+from epfpga.model.config import get_config
+from epfpga.model.numerics import quantize_pixels
 
 BAUDS = (115_200, 1_000_000, 3_000_000)
 
 
 def main(n: int = 2000) -> None:
-    from ..board_model import BoardModel, serve_in_thread
+    from epfpga.host.board_model import BoardModel, serve_in_thread
 
     cfg = get_config("up5k")
     ds = load_dataset("mnist")
@@ -48,7 +48,7 @@ def main(n: int = 2000) -> None:
 
 
 def _train_rate(cfg, port: int, X: np.ndarray, Y: np.ndarray) -> float:
-    from ..driver import BoardEngine
+    from epfpga.host.driver import BoardEngine
 
     eng = BoardEngine(cfg, f"socket://127.0.0.1:{port}")
     eng.init_weights()
@@ -61,7 +61,7 @@ def _train_rate(cfg, port: int, X: np.ndarray, Y: np.ndarray) -> float:
 
 
 def _verilator_board(cfg, X: np.ndarray, Y: np.ndarray) -> tuple[float, dict]:
-    from ..sim.board_sim import serve_in_thread
+    from epfpga.sim.board_sim import serve_in_thread
 
     port, th, stats = serve_in_thread(cfg, sessions=1)
     rate = _train_rate(cfg, port, X, Y)

@@ -9,9 +9,9 @@ from functools import partial
 
 import numpy as np
 
-from ..config import get_config
-from ..datasets import load_dataset
-from ..errors import EpfpgaError
+from epfpga.data.datasets import load_dataset
+from epfpga.errors import EpfpgaError
+from epfpga.model.config import get_config
 
 
 def time_batches(train: Callable[[np.ndarray, np.ndarray], object], X: np.ndarray,
@@ -24,8 +24,8 @@ def time_batches(train: Callable[[np.ndarray, np.ndarray], object], X: np.ndarra
 
 
 def bench_golden(cfg_name: str, n: int) -> dict[str, float]:
-    from ..golden import GoldenModel
-    from ..numerics import quantize_pixels
+    from epfpga.model.golden import GoldenModel
+    from epfpga.model.numerics import quantize_pixels
 
     cfg = get_config(cfg_name)
     ds = load_dataset("mnist")
@@ -50,8 +50,8 @@ def bench_float_vs_torch(n: int) -> list[dict[str, object]]:
     except ImportError:
         raise EpfpgaError("PyTorch is not installed: pip install torch==2.13.0 (CPU wheel); "
                           "it is only needed for this comparison") from None
-    from ..reference import FloatEP
-    from ..torch_reference import TorchEP
+    from epfpga.model.reference import FloatEP
+    from epfpga.model.torch_reference import TorchEP
 
     torch.set_num_threads(1)
     ds = load_dataset("mnist")
@@ -75,7 +75,7 @@ def bench_float_vs_torch(n: int) -> list[dict[str, object]]:
 
 def bench_widths(cfg_name: str, n: int) -> list[dict[str, object]]:
     """One pass over n samples per width variant, test accuracy beside the float model."""
-    from ..engines import FloatEngine, GoldenEngine
+    from epfpga.train.engines import FloatEngine, GoldenEngine
 
     base = get_config(cfg_name)
     ds = load_dataset("mnist")

@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import get_config
-from ..datasets import load_dataset
-from ..errors import EpfpgaError
+from epfpga.data.datasets import load_dataset
+from epfpga.errors import EpfpgaError
+from epfpga.model.config import get_config
 
 
 def measure(n_train: int = 2000, n_test: int = 1000, train: int = 1024,
             board: str = "ulx3s", config: str = "ecp5") -> dict:
-    from ..golden import GoldenModel
-    from ..numerics import quantize_pixels
-    from ..sim.board_sim import serve_in_thread
-    from ..sim.faithful import board_plan
+    from epfpga.model.golden import GoldenModel
+    from epfpga.model.numerics import quantize_pixels
+    from epfpga.sim.board_sim import serve_in_thread
+    from epfpga.sim.faithful import board_plan
 
     cfg = get_config(config)
     plan = board_plan(cfg, board)
@@ -37,7 +37,7 @@ def measure(n_train: int = 2000, n_test: int = 1000, train: int = 1024,
     print(f"building the faithful {board} board with its SDRAM (cached after the first "
           "time) ...", flush=True)
     port, th, stats = serve_in_thread(cfg, 3, plan)
-    from ..driver import BoardEngine
+    from epfpga.host.driver import BoardEngine
 
     url = f"socket://127.0.0.1:{port}"
     eng = BoardEngine(cfg, url, timeout=30)  # session 1: the upload alone

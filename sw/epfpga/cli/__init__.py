@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from ..errors import EpfpgaError
+from epfpga.errors import EpfpgaError
 
 # (command, module, one-line help)
 COMMANDS: list[tuple[str, str, str]] = [
@@ -19,11 +19,14 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("data", "epfpga.cli.data", "fetch or inspect datasets (MNIST, Fashion-MNIST, IDX)"),
     ("config", "epfpga.cli.config", "show, check or save configs and presets"),
     ("sim", "epfpga.sim.command", "simulate the EP core in Verilator against the golden model"),
-    ("gradcheck", "epfpga.gradcheck", "EP update vs the true (BPTT) gradient, per layer"),
-    ("reproduce", "epfpga.reproduce", "a seed paper's claim measured beside its numbers"),
+    ("gradcheck", "epfpga.model.gradcheck",
+     "EP update vs the true (BPTT) gradient, per layer"),
+    ("reproduce", "epfpga.experiments.reproduce",
+     "a seed paper's claim measured beside its numbers"),
     ("sim-board", "epfpga.cli.sim_board",
      "serve a simulated board on 127.0.0.1 for --engine board"),
-    ("selftest", "epfpga.selftest", "check a board: link, memories, training vs golden, counters"),
+    ("selftest", "epfpga.host.selftest",
+     "check a board: link, memories, training vs golden, counters"),
     ("build", "epfpga.boards.command_build", "fit check and bitstream for a board (YoWASP)"),
     ("program", "epfpga.boards.command_program", "load a bitstream onto a board"),
     ("explore", "epfpga.boards.explore", "design space: configs x boards, fit, speed, accuracy"),
@@ -57,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from .. import __version__
+    from epfpga import __version__
 
     return f"epfpga {__version__}"
 

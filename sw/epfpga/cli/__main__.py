@@ -2,6 +2,6 @@
 
 import sys
 
-from . import main
+from epfpga.cli import main
 
 sys.exit(main())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..config import PRESETS, get_config, preset_names
+from epfpga.model.config import PRESETS, get_config, preset_names
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
         for name, cfg in PRESETS.items():
             print(f"{name:10s} layers={'-'.join(map(str, cfg.layers)):12s} part={cfg.part:5s} "
                   f"lanes={cfg.lanes:<3d} digest={cfg.digest}")
-        from ..conv.config import CONV_PRESETS
+        from epfpga.conv.config import CONV_PRESETS
 
         for name, c in CONV_PRESETS.items():
             print(f"{name:10s} conv {'-'.join(map(str, (c.in_shape[0], *c.channels)))} "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..datasets import cache_dir, fetch_mnist, load_dataset
+from epfpga.data.datasets import cache_dir, fetch_mnist, load_dataset
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 
-from ..checkpoint import load_checkpoint
-from ..datasets import load_dataset
-from ..engines import make_engine
+from epfpga.data.datasets import load_dataset
+from epfpga.train.checkpoint import load_checkpoint
+from epfpga.train.engines import make_engine
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..boards.profiles import PROFILES
-from ..config import PRESETS, get_config
-from ..errors import EpfpgaError
+from epfpga.boards.profiles import PROFILES
+from epfpga.errors import EpfpgaError
+from epfpga.model.config import PRESETS, get_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,9 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..board_model import BoardModel, serve_tcp
-    from ..boards.profiles import profile
-    from ..sim.faithful import board_plan
+    from epfpga.boards.profiles import profile
+    from epfpga.host.board_model import BoardModel, serve_tcp
+    from epfpga.sim.faithful import board_plan
 
     if (args.baud or args.clock) and not args.board:
         raise EpfpgaError("--baud and --clock describe a board's UART: give --board too")
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
                  + (f", dataset store on {plan.sdram} SDRAM (LiteDRAM, chip model at the "
                     "pins)" if plan.sdram else ""))
     if args.model == "verilator":
-        from ..sim.runner import build_native
+        from epfpga.sim.runner import build_native
 
         print("building the Verilator model (cached after the first time) ...", flush=True)
         build_native(cfg, plan)
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             serve_tcp(BoardModel(cfg, plan.clock_hz if plan else 0, plan.baud if plan else 0,
                                  store_bytes=int(args.store * 2**20)), args.port)
         else:
-            from ..sim.board_sim import serve
+            from epfpga.sim.board_sim import serve
 
             serve(cfg, args.port, verbose=True, plan=plan)
     except OSError as e:

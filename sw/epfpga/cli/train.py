@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import get_config, preset_names
-from ..datasets import load_dataset
-from ..engines import ENGINES
-from ..trainer import TrainOptions, train
+from epfpga.data.datasets import load_dataset
+from epfpga.model.config import get_config, preset_names
+from epfpga.train.engines import ENGINES
+from epfpga.train.trainer import TrainOptions, train
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,22 +62,22 @@ def run(args: argparse.Namespace) -> int:
     for name in ("epochs", "train_samples", "test_samples", "checkpoint_every", "recover"):
         v = getattr(args, name)
         if v is not None and v < (0 if name in ("test_samples", "recover") else 1):
-            from ..errors import EpfpgaError
+            from epfpga.errors import EpfpgaError
 
             raise EpfpgaError(f"--{name.replace('_', '-')} must be positive, got {v}")
     if not args.timeout > 0:
-        from ..errors import EpfpgaError
+        from epfpga.errors import EpfpgaError
 
         raise EpfpgaError(f"--timeout must be positive seconds, got {args.timeout}")
     ds = load_dataset(args.dataset)
     if ds.x_train.shape[1] != cfg.layers[0]:
-        from ..errors import EpfpgaError
+        from epfpga.errors import EpfpgaError
 
         raise EpfpgaError(f"dataset {ds.name} has {ds.x_train.shape[1]} inputs but config "
                           f"{cfg.name} expects {cfg.layers[0]}")
     top = int(max(ds.y_train.max(initial=0), ds.y_test.max(initial=0)))
     if top >= cfg.layers[-1]:
-        from ..errors import EpfpgaError
+        from epfpga.errors import EpfpgaError
 
         raise EpfpgaError(f"dataset {ds.name} has label {top} but config {cfg.name} has "
                           f"{cfg.layers[-1]} outputs")

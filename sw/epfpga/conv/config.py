@@ -1,10 +1,10 @@
 """Configuration of a convolutional EP network (seed 003): the CNN counterpart of
-``epfpga.config.EPConfig``.
+``epfpga.model.config.EPConfig``.
 
 The network is layered: the input image, then one state layer per convolution (the
 convolution's output after its max-pooling), then fully connected state layers; the
 last is the output.  The numeric fields mean what they mean in ``EPConfig`` (see
-docs/numerics.md), so ``epfpga.numerics`` applies unchanged.
+docs/numerics.md), so ``epfpga.model.numerics`` applies unchanged.
 
 The object quacks like an ``EPConfig`` where the shared training loop, checkpoints and
 CLI look (``layers``, ``name``, ``seed``, ``batch_size``, ``digest``, ``to_dict``,
@@ -19,7 +19,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import (
+from epfpga.model.config import (
     PART_DSP_WIDTH,
     ConfigError,
     SharedConfig,

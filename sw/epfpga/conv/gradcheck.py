@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ConvConfig
-from .model import ConvEP
-from .ops import ConvLink, DenseLink, im2col
+from epfpga.conv.config import ConvConfig
+from epfpga.conv.model import ConvEP
+from epfpga.conv.ops import ConvLink, DenseLink, im2col
 
 
 def _pool_at(link: ConvLink | DenseLink, u: np.ndarray, idx: np.ndarray | None

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import numerics as nx
-from .config import ConvConfig
-from .ops import ConvLink, DenseLink, kernel_from_matrix, weight_matrix
+from epfpga.conv.config import ConvConfig
+from epfpga.conv.ops import ConvLink, DenseLink, kernel_from_matrix, weight_matrix
+from epfpga.model import numerics as nx
 
 
 def init_params(cfg: ConvConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:

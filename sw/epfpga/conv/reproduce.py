@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import load_checkpoint
-from ..config import get_config
-from ..datasets import load_dataset
-from .config import ConvConfig
-from .model import ConvEP
+from epfpga.conv.config import ConvConfig
+from epfpga.conv.model import ConvEP
+from epfpga.data.datasets import load_dataset
+from epfpga.model.config import get_config
+from epfpga.train.checkpoint import load_checkpoint
 
 #: the seed's network with symmetric nudging and even/odd relaxation (its preset says why)
 PRESET = "cnn-sym"
@@ -58,8 +58,8 @@ def convergence(model: ConvEP, X: np.ndarray, steps: int = 400) -> dict[str, Any
 
 def cnn(mode: Any, out: Path, dataset: str) -> dict[str, Any]:
     """The claim's runner (``reproduce.CLAIMS``)."""
-    from ..reproduce import SHORT, _pct, _table
-    from ..trainer import TrainOptions, train
+    from epfpga.experiments.reproduce import SHORT, _pct, _table
+    from epfpga.train.trainer import TrainOptions, train
 
     ds = load_dataset(dataset)
     cfg: ConvConfig = get_config(PRESET)  # type: ignore[assignment]

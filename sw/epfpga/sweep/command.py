@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 from epfpga.errors import EpfpgaError
-
-from .spec import SPECS_DIR, bundled_specs, find_spec, load_spec
+from epfpga.sweep.spec import SPECS_DIR, bundled_specs, find_spec, load_spec
 
 EPILOG = """\
 A spec is a TOML file (or a bundled spec's name: see --list).  Example:
@@ -59,9 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .runner import open_pool, run_jobs, run_optuna
-    from .store import ResultStore
-    from .summary import plots, tables
+    from epfpga.sweep.runner import open_pool, run_jobs, run_optuna
+    from epfpga.sweep.store import ResultStore
+    from epfpga.sweep.summary import plots, tables
 
     if args.list:
         for name in bundled_specs():

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from epfpga.errors import EpfpgaError
-
-from .spec import Job
+from epfpga.sweep.spec import Job
 
 #: the cells a build report counts as logic, per board
 LOGIC_CELLS = {"icebreaker": "ICESTORM_LC", "ulx3s": "TRELLIS_COMB"}
@@ -46,8 +45,8 @@ def run_job(job: Job, root: str) -> dict[str, Any]:
 
 
 def _train(job: Job, work: Path) -> dict[str, Any]:
-    from epfpga.datasets import load_dataset
-    from epfpga.trainer import TrainOptions, train
+    from epfpga.data.datasets import load_dataset
+    from epfpga.train.trainer import TrainOptions, train
 
     o = job.options
     ds = _dataset(o["dataset"], load_dataset)

@@ -22,12 +22,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from epfpga.config import ConfigError
 from epfpga.errors import EpfpgaError
-
-from .jobs import run_job
-from .spec import Job, SweepSpec
-from .store import ResultStore
+from epfpga.model.config import ConfigError
+from epfpga.sweep.jobs import run_job
+from epfpga.sweep.spec import Job, SweepSpec
+from epfpga.sweep.store import ResultStore
 
 #: what each kind of job takes from a worker (MEM in GB: nextpnr-ecp5 on the 85F peaks
 #: near 3 GB, Verilator's C++ compile of a large core near 2 GB)
@@ -187,7 +186,7 @@ def run_optuna(pool: Pool, spec: SweepSpec, store: ResultStore, workers: int,
     continues the same study instead of starting over."""
     import optuna
 
-    from .summary import METRICS
+    from epfpga.sweep.summary import METRICS
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     dists = {d.name: d.distribution() for d in spec.space}

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from epfpga.config import ConfigError, EPConfig, get_config
 from epfpga.errors import EpfpgaError
+from epfpga.model.config import ConfigError, EPConfig, get_config
 
 try:  # Python 3.11+
     import tomllib
@@ -326,7 +326,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", root: Path | None = 
         objective=str(sw.get("objective", "test_acc")), direction=direction, seeds=seeds,
         options=options, points=points, grid=grid, space=space, source=source)
     if search == "optuna":
-        from .summary import METRICS
+        from epfpga.sweep.summary import METRICS
 
         ok = {m for k in kinds for m in METRICS[k]}
         if spec.objective not in ok:

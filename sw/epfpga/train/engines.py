@@ -7,11 +7,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .config import EPConfig
-from .errors import EpfpgaError
-from .golden import GoldenModel
-from .numerics import quantize_pixels
-from .reference import FloatEP
+from epfpga.errors import EpfpgaError
+from epfpga.model.config import EPConfig
+from epfpga.model.golden import GoldenModel
+from epfpga.model.numerics import quantize_pixels
+from epfpga.model.reference import FloatEP
 
 ENGINES = ("float", "golden", "board")
 
@@ -146,7 +146,7 @@ class ConvEngine(_MiniBatch):
     the MLP golden model it needs no batch_size = 1)."""
 
     def __init__(self, cfg: Any, name: str):
-        from .conv import ConvEP, ConvGolden
+        from epfpga.conv import ConvEP, ConvGolden
 
         self.cfg, self.name = cfg, name
         self.model = ConvGolden(cfg) if name == "golden" else ConvEP(cfg)
@@ -172,7 +172,7 @@ def make_engine(name: str, cfg: EPConfig, port: str | None = None,
                 "socket://127.0.0.1:PORT for `epfpga sim-board`"
             )
         try:
-            from .driver import BoardEngine
+            from epfpga.host.driver import BoardEngine
         except ImportError as e:
             raise EpfpgaError(f"the board driver is not available: {e}") from None
         kw = {k: v for k, v in (("baud", baud), ("timeout", timeout)) if v}

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import numerics as nx
-from .config import EPConfig
-from .init import init_float_feedback, init_float_params
+from epfpga.model import numerics as nx
+from epfpga.model.config import EPConfig
+from epfpga.model.init import init_float_feedback, init_float_params
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import EPConfig
+from epfpga.model.config import EPConfig
 
 #: Galois right-shift LFSR, 32 bit, feedback mask for a maximal-length polynomial
 #: (period 2**32 - 1, proven in tests/test_numerics.py).

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import protocol as p
-from .config import EPConfig
-from .datasets import Dataset
-from .errors import EpfpgaError
-from .numerics import quantize_pixels
+from epfpga.data.datasets import Dataset
+from epfpga.errors import EpfpgaError
+from epfpga.host import protocol as p
+from epfpga.model.config import EPConfig
+from epfpga.model.numerics import quantize_pixels
 
 #: bytes per digest piece: small enough that an interrupted upload loses little, large
 #: enough that checking a whole MNIST image takes ~230 short requests

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import EPConfig
-from .errors import EpfpgaError
+from epfpga.errors import EpfpgaError
+from epfpga.model.config import EPConfig
 
 FORMAT = 2  # 2: a SHA-256 over the arrays and the metadata; 1 (no digest) still loads
 
@@ -128,7 +128,7 @@ def _load(path: Path) -> Checkpoint:
         W = [arrays[f"W{i}"] for i in range(n)]
         b = [arrays[f"b{i}"] for i in range(n)]
         if meta["config"].get("kind") == "conv":
-            from .conv.config import ConvConfig
+            from epfpga.conv.config import ConvConfig
 
             cfg: Any = ConvConfig.from_dict(meta["config"])
         else:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import EpfpgaError
+from epfpga.errors import EpfpgaError
 
 try:  # Python 3.11+
     import tomllib
@@ -287,7 +287,7 @@ class EPConfig(SharedConfig):
         if any(r < 0 for r in self.lrs):
             err.append(f"learning rates must be >= 0, got {self.lrs}")
         if self.part != "none":  # the board's wire format (docs/protocol.md)
-            from .protocol import MAX_PAYLOAD, max_sample_bytes
+            from epfpga.host.protocol import MAX_PAYLOAD, max_sample_bytes
 
             if self.layers[-1] > 256:
                 err.append(f"{self.layers[-1]} outputs: a board takes labels as one byte "
@@ -429,7 +429,7 @@ class EPConfig(SharedConfig):
             raise ConfigError(f"cannot parse {path}: {e}") from None
         d.setdefault("name", path.stem)
         if d.get("kind") == "conv":  # a ConvConfig's file (its to_dict tags it)
-            from .conv.config import ConvConfig
+            from epfpga.conv.config import ConvConfig
 
             return ConvConfig.from_dict(d)  # type: ignore[return-value]
         return cls.from_dict(d)
@@ -464,7 +464,7 @@ PRESETS: dict[str, EPConfig] = {
 
 def preset_names() -> list[str]:
     """Every preset, layered then conv (for help texts and error messages)."""
-    from .conv.config import CONV_PRESETS  # conv imports this module: import late
+    from epfpga.conv.config import CONV_PRESETS  # conv imports this module: import late
 
     return [*PRESETS, *CONV_PRESETS]
 
@@ -475,7 +475,7 @@ def get_config(spec: str | EPConfig) -> EPConfig:
         return spec
     if spec in PRESETS:
         return PRESETS[spec]
-    from .conv.config import CONV_PRESETS  # conv imports this module: import late
+    from epfpga.conv.config import CONV_PRESETS  # conv imports this module: import late
 
     if spec in CONV_PRESETS:
         return CONV_PRESETS[spec]  # type: ignore[return-value]

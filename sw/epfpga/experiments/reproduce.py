@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from .config import EPConfig, get_config
-from .datasets import Dataset, load_dataset
-from .errors import EpfpgaError
-from .golden import GoldenModel
-from .gradcheck import bptt, compare, implicit_gradient, nonconservative_check
-from .numerics import quantize_pixels
-from .reference import FloatEP
+from epfpga.data.datasets import Dataset, load_dataset
+from epfpga.errors import EpfpgaError
+from epfpga.model.config import EPConfig, get_config
+from epfpga.model.golden import GoldenModel
+from epfpga.model.gradcheck import bptt, compare, implicit_gradient, nonconservative_check
+from epfpga.model.numerics import quantize_pixels
+from epfpga.model.reference import FloatEP
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,7 @@ def finite_nudge(mode: Mode, out: Path, dataset: str) -> dict[str, Any]:
 
 
 def _cnn(mode: Mode, out: Path, dataset: str) -> dict[str, Any]:
-    from .conv.reproduce import cnn
+    from epfpga.conv.reproduce import cnn
 
     return cnn(mode, out, dataset)
 

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .config import EPConfig
-from .datasets import Dataset
-from .driver import BoardLost
-from .engines import Engine, make_engine
-from .errors import EpfpgaError
+from epfpga.data.datasets import Dataset
+from epfpga.errors import EpfpgaError
+from epfpga.host.driver import BoardLost
+from epfpga.model.config import EPConfig
+from epfpga.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from epfpga.train.engines import Engine, make_engine
 
 
 @dataclass

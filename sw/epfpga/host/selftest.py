@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from . import protocol as p
-from .boards.profiles import DEFAULT_BAUD, PROFILES, profile
-from .config import PRESETS, EPConfig, get_config
-from .errors import EpfpgaError
+from epfpga.boards.profiles import DEFAULT_BAUD, PROFILES, profile
+from epfpga.errors import EpfpgaError
+from epfpga.host import protocol as p
+from epfpga.model.config import PRESETS, EPConfig, get_config
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -54,7 +54,7 @@ class Report:
         self.results: list[bool] = []
 
     def step(self, name: str, fn: Callable[[], str]) -> bool:
-        from .driver import BoardError
+        from epfpga.host.driver import BoardError
 
         try:
             detail, ok = fn(), True
@@ -148,11 +148,11 @@ def _memory(board: Any, cfg: EPConfig) -> str:
 
 def _samples(cfg: EPConfig, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train X, train Y, inference X), quantized: MNIST for 784-input configs."""
-    from .numerics import quantize_pixels
+    from epfpga.model.numerics import quantize_pixels
 
     if cfg.layers[0] == 784:
         try:
-            from .datasets import load_dataset
+            from epfpga.data.datasets import load_dataset
 
             ds = load_dataset("mnist")
             return (quantize_pixels(ds.x_train[:n], cfg), ds.y_train[:n].astype(np.int64),
@@ -166,7 +166,7 @@ def _samples(cfg: EPConfig, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _train(engine: Any, cfg: EPConfig, n: int) -> str:
-    from .golden import GoldenModel
+    from epfpga.model.golden import GoldenModel
 
     X, Y, Xi = _samples(cfg, n)
     golden = GoldenModel(cfg)
@@ -216,7 +216,7 @@ def _restore(engine: Any, saved: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .driver import Board, BoardEngine, open_transport
+    from epfpga.host.driver import Board, BoardEngine, open_transport
 
     if args.samples < 1:
         raise EpfpgaError(f"--samples must be at least 1, got {args.samples}")

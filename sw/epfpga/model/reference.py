@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import EPConfig
-from .init import init_float_feedback, init_float_params
+from epfpga.model.config import EPConfig
+from epfpga.model.init import init_float_feedback, init_float_params
 
 
 def rho(v: np.ndarray) -> np.ndarray:

@@ -14,10 +14,10 @@ import threading
 
 import numpy as np
 
-from . import protocol as p
-from .config import EPConfig
-from .dataset_image import crc32, read_record
-from .golden import GoldenModel
+from epfpga.data.dataset_image import crc32, read_record
+from epfpga.host import protocol as p
+from epfpga.model.config import EPConfig
+from epfpga.model.golden import GoldenModel
 
 
 class BoardModel:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import EPConfig, get_config
-from .errors import EpfpgaError
-from .reference import FloatEP
+from epfpga.errors import EpfpgaError
+from epfpga.model.config import EPConfig, get_config
+from epfpga.model.reference import FloatEP
 
 
 def _forward(net: FloatEP, x: np.ndarray, steps: int, s0: list[np.ndarray] | None = None,
@@ -211,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         raise EpfpgaError("--T1, --T2 and --batch must be >= 1")
     cfg = get_config(args.config)
     if getattr(cfg, "kind", None) == "conv":
-        from .conv.gradcheck import run as run_conv
+        from epfpga.conv.gradcheck import run as run_conv
 
         return run_conv(cfg, args)
     cfg = cfg.replace(T1=args.T1, T2=args.T2)

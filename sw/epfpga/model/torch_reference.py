@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import EPConfig
+from epfpga.model.config import EPConfig
 
 
 class TorchEP:

@@ -24,12 +24,12 @@ from urllib.parse import urlparse
 import numpy as np
 from tqdm import tqdm
 
-from . import protocol as p
-from .boards.profiles import DEFAULT_BAUD
-from .config import EPConfig
-from .dataset_image import DatasetImage, build_image
-from .errors import EpfpgaError
-from .numerics import lfsr_seed, lfsr_step
+from epfpga.boards.profiles import DEFAULT_BAUD
+from epfpga.data.dataset_image import DatasetImage, build_image
+from epfpga.errors import EpfpgaError
+from epfpga.host import protocol as p
+from epfpga.model.config import EPConfig
+from epfpga.model.numerics import lfsr_seed, lfsr_step
 
 
 class BoardError(EpfpgaError):
@@ -456,7 +456,7 @@ class BoardEngine:
 
     def init_weights(self) -> None:
         """Start from the same seeded initial network as the golden model."""
-        from .golden import GoldenModel
+        from epfpga.model.golden import GoldenModel
 
         self.load_state_dict(GoldenModel(self.cfg).state_dict())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import EPConfig
+from epfpga.model.config import EPConfig
 
 
 def init_float_params(cfg: EPConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:

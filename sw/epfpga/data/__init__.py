@@ -1,0 +1,1 @@
+"""Datasets (MNIST and friends, hash-checked) and their on-board image format."""

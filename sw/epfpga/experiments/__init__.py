@@ -1,0 +1,1 @@
+"""The seed papers' claims measured beside their numbers (`epfpga reproduce`)."""
