@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from amaranth.hdl import Mux, Signal, Value, signed
+from amaranth.lib import data
 
-from .accumulators import Accumulators
 from .argmax import Argmax
 from .arith import activation
 from .build import CoreBuild
-from .group_issue import GroupIssue
 from .job import index_bits, job_layout, nnz_bits
 from .multipliers import MultiplierPool
 from .shapes import multiplier_shape
 
 
 def registers(ctx: CoreBuild) -> None:
-    """The controller's registers, the group passes' entry registers, and the 2P
+    """The controller's registers, the pipelines' entry registers, and the 2P
     multipliers with the arithmetic every phase shares (rho, saturation, rounding)."""
-    P, ab, acc_shape, aw, cfg = ctx.P, ctx.ab, ctx.acc_shape, ctx.aw, ctx.cfg
+    L, P, ab, acc_shape, aw, cfg = ctx.L, ctx.P, ctx.ab, ctx.acc_shape, ctx.aw, ctx.cfg
     core, geo, lg, m, ml, n = ctx.core, ctx.geo, ctx.lg, ctx.m, ctx.ml, ctx.n
     job = Signal(job_layout(cfg))
     cur = Signal()  # state bank holding the previous step
@@ -29,9 +28,16 @@ def registers(ctx: CoreBuild) -> None:
     m.d.sync += nnz_p1.eq(nnz + 1)
     i = Signal(index_bits(max(n) + 1) + 1)
     t = Signal(index_bits(max(n) + 2) + 1)
-    # per lane of a group, one adder each for the drive and every relaxation (lane 0
-    # alone in the row order; hw/core/accumulators.py)
-    m.submodules.accumulators = accu = Accumulators(P, acc_shape)
+    accs = [Signal(acc_shape, name=f"acc_{k}") for k in range(P)]  # per lane of a group
+    acc = accs[0]  # the one accumulator of the row order (never live with a group's)
+    # Lane 0's sum is one adder for the drive and every layer's relaxation, in both
+    # visiting orders: the states steer its operands (first entry of a row: the row
+    # constant instead of the accumulator, then up to two products).
+    r_first = Signal(name="r_first")
+    r_const, r_fwd, r_bwd = (Signal(acc_shape, name=f"r_{x}")
+                             for x in ("const", "fwd", "bwd"))
+    acc_next = Signal(acc_shape, name="acc_next")
+    m.d.comb += acc_next.eq(Mux(r_first, r_const, acc) + r_fwd + r_bwd)
     # beta (y - s_L) per output row, formed when its row opens (the multiplier then
     # sits between flops, not in the state write's path)
     nudge_shape = signed(ab + cfg.beta_frac + 5)
@@ -40,16 +46,26 @@ def registers(ctx: CoreBuild) -> None:
     m.submodules.argmax = argmax = Argmax(P, ab, index_bits(max(n) + 1) + lg + 1,
                                           index_bits(n[-1]))
     cand = argmax.candidates
-    # passes over row groups (drive, updates): their entry issue (hw/core/group_issue.py)
-    # and the column a stage behind it, down to stage 5
-    j2, j3, j4, j5 = (Signal.like(t, name=f"j{k}") for k in range(2, 6))
-    depth = max(lay.depth for lay in geo)
-    m.submodules.group_issue = gissue = GroupIssue(
-        [(lay.groups, P * lay.words) for lay in geo], depth, (len(i), len(t)),
-        drain_u6=ctx.predrive)
-    gw = Signal(range(max(lay.groups for lay in geo) + 1),
-                name="group_w")  # the group the last stage writes
-    gwb = Signal(range(depth + 1), name="group_w_base")  # and its first weight's address
+    # row-group loops (drive, updates): a two-stage pipeline
+    t1_, j2, j3, j4, j5 = (Signal.like(t, name=f"j{k}") for k in range(1, 6))
+    # relaxation: one flat pipeline over (row, word), so rows follow back to back
+    entry = data.StructLayout({"v": 1, "i": range(max(max(n[1:]), 2)), "t": range(max(n)),
+                               "first": 1, "last": 1, "lay": range(L + 1),
+                               "out": 1})  # out: the output layer
+    rl = Signal(range(1, L + 2), init=1, name="relax_layer")  # the layer issuing
+    hold = Signal(name="relax_hold")  # the step has issued its last entry
+    p1, p2, p3, p4, p5 = (Signal(entry, name=f"relax_p{k}") for k in range(1, 6))
+    # update: one flat pipeline over (row group, entry); the row-group constants
+    # (drive: first = the bias, last = the last column; update: first = the k*v
+    # entry, last = the bias)
+    n_groups = max(lay.groups for lay in geo)
+    upd = data.StructLayout({"v": 1, "first": 1, "last": 1, "g": range(n_groups),
+                             "gb": range(max(lay.depth for lay in geo) + 1)})
+    gw = Signal(range(n_groups + 1), name="group_w")  # the group the last stage writes
+    gwb = Signal(range(max(lay.depth for lay in geo) + 1),
+                 name="group_w_base")  # and its first weight's address
+    u1, u2, u3, u4, u5, u6 = (Signal(upd, name=f"upd_p{k}") for k in range(1, 7))
+    u_fin = Signal()  # the layer's last entry has issued
     half = Signal()  # single-port W0 update: read slot (0) / write slot (1)
     cycles = Signal(32)
     samples = Signal(32)
@@ -91,12 +107,14 @@ def registers(ctx: CoreBuild) -> None:
     def rho(v):
         return activation(m, v, cfg, aw)
 
-    ctx.accu, ctx.argmax = accu, argmax
-    ctx.beta_s, ctx.cand, ctx.cur, ctx.cycles = beta_s, cand, cur, cycles
-    ctx.gw, ctx.gwb, ctx.half, ctx.i, ctx.j2, ctx.j3 = gw, gwb, half, i, j2, j3
+    ctx.acc, ctx.acc_next, ctx.accs, ctx.argmax = acc, acc_next, accs, argmax
+    ctx.beta_s, ctx.cand, ctx.cur, ctx.cycles, ctx.entry = beta_s, cand, cur, cycles, entry
+    ctx.gw, ctx.gwb, ctx.half, ctx.hold, ctx.i, ctx.j2, ctx.j3 = gw, gwb, half, hold, i, j2, j3
     ctx.j4, ctx.j5, ctx.job, ctx.minus, ctx.mul = j4, j5, job, minus, mul
     ctx.neg, ctx.nnz, ctx.nnz_p1, ctx.nudge_r = neg, nnz, nnz_p1, nudge_r
-    ctx.nudge_shape, ctx.nudging, ctx.rho, ctx.samples = nudge_shape, nudging, rho, samples
+    ctx.nudge_shape, ctx.nudging, ctx.p1, ctx.p2, ctx.p3 = nudge_shape, nudging, p1, p2, p3
+    ctx.p4, ctx.p5, ctx.r_bwd, ctx.r_const, ctx.r_first = p4, p5, r_bwd, r_const, r_first
+    ctx.r_fwd, ctx.rho, ctx.rl, ctx.samples = r_fwd, rho, rl, samples
     ctx.staged, ctx.step, ctx.t = staged, step, t
-    ctx.gissue, ctx.pool = gissue, pool
-    ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.u6 = (gissue.stage(k) for k in range(1, 7))
+    ctx.t1_, ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.u6 = t1_, u1, u2, u3, u4, u5, u6
+    ctx.u_fin, ctx.pool = u_fin, pool

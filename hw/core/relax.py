@@ -9,9 +9,7 @@ from typing import Any
 from amaranth.hdl import Cat, Const, Mux, Signal, signed
 
 from ..layout import words
-from .accumulators import Accumulators
 from .build import CoreBuild
-from .relax_issue import RelaxIssue
 
 
 @dataclass
@@ -28,14 +26,23 @@ class HalfReaders:
 @dataclass
 class RelaxPipe:
     """One relaxation pipeline's registers (the fast plan has two, odd and even layers
-    side by side): its entry issue with the stage registers, accumulators, nudge
-    registers and the weight readers it uses."""
+    side by side): its stage registers ``st[1..5]``, issue counters, accumulators and
+    the row sum's operands, and the weight readers it uses."""
 
     q: int  # 0: the first (or only) pipeline
     layers: list[int]
-    issue: Any  # its entry issue and stage registers (hw/core/relax_issue.py)
-    st: list  # st[1..5]: the issue's stages
-    accu: Any  # its accumulators (hw/core/accumulators.py)
+    st: list
+    rl: Any  # the layer issuing
+    hold: Any  # the step has issued its last entry
+    i: Any
+    t: Any
+    acc: Any
+    accs: list
+    r_first: Any
+    r_const: Any
+    r_fwd: Any
+    r_bwd: Any
+    acc_next: Any
     nudge_r: list
     wr: Any  # weight readers, per layer and bank
     wq: Any  # their registered data
@@ -117,10 +124,12 @@ def relax_pipes(ctx: CoreBuild) -> None:
     """The relaxation pipelines: one runs every layer in turn; on DSP-rich parts two
     run side by side, the odd layers in one and the even ones in the other (a layer
     reads only its neighbours' states, which the other pipeline writes)."""
-    L, P, Sd, Sr, Wq, Wr, accu = ctx.L, ctx.P, ctx.Sd, ctx.Sr, ctx.Wq, ctx.Wr, ctx.accu
-    acc_shape, delayed = ctx.acc_shape, ctx.delayed
-    halves, hp, i, iters, m = ctx.halves, ctx.hp, ctx.i, ctx.iters, ctx.m
-    ml, nudge_r, nudge_shape, t, wbanks = ctx.ml, ctx.nudge_r, ctx.nudge_shape, ctx.t, ctx.wbanks
+    L, P, Sd, Sr, Wq, Wr, acc = ctx.L, ctx.P, ctx.Sd, ctx.Sr, ctx.Wq, ctx.Wr, ctx.acc
+    acc_next, acc_shape, accs, delayed = ctx.acc_next, ctx.acc_shape, ctx.accs, ctx.delayed
+    entry, halves, hold, hp, i, m = ctx.entry, ctx.halves, ctx.hold, ctx.hp, ctx.i, ctx.m
+    ml, nudge_r, nudge_shape, p1, p2 = ctx.ml, ctx.nudge_r, ctx.nudge_shape, ctx.p1, ctx.p2
+    p3, p4, p5, r_bwd, r_const = ctx.p3, ctx.p4, ctx.p5, ctx.r_bwd, ctx.r_const
+    r_first, r_fwd, rl, t, wbanks = ctx.r_first, ctx.r_fwd, ctx.rl, ctx.t, ctx.wbanks
     odd_even = hp.odd_even
     groups_of = ([[lay for lay in range(1, L + 1) if lay % 2 == q] for q in (1, 0)]
                  if odd_even else [list(range(1, L + 1))])
@@ -131,22 +140,32 @@ def relax_pipes(ctx: CoreBuild) -> None:
 
     pipes = []
     for q, lays in enumerate(groups_of):
-        issue = RelaxIssue(ctx.n, [(lay, *iters[lay]) for lay in lays], (len(i), len(t)))
-        m.submodules[f"relax_issue{q}" if q else "relax_issue"] = issue
-        st = [None] + [issue.stage(k) for k in range(1, 6)]
         if q == 0:
-            pp = RelaxPipe(q=q, layers=lays, issue=issue, st=st, accu=accu, nudge_r=nudge_r,
-                           wr=Wr, wq=Wq)
+            pp = RelaxPipe(q=q, layers=lays, st=[None, p1, p2, p3, p4, p5], rl=rl,
+                           hold=hold, i=i, t=t, acc=acc, accs=accs, r_first=r_first,
+                           r_const=r_const, r_fwd=r_fwd, r_bwd=r_bwd,
+                           acc_next=acc_next, nudge_r=nudge_r, wr=Wr, wq=Wq)
         else:
-            m.submodules[f"accumulators{q}"] = accu_q = Accumulators(P, acc_shape)
+            accs_q = [Signal(acc_shape, name=f"acc{q}_{k}") for k in range(P)]
             ports = {li: [wbanks[li][b].port("copy") for b in range(P)]
                      for li in range(1, L)}
             pp = RelaxPipe(
-                q=q, layers=lays, issue=issue, st=st, accu=accu_q,
+                q=q, layers=lays,
+                st=[None] + [Signal(entry, name=f"relax{q}_p{k}") for k in range(1, 6)],
+                rl=Signal(range(1, L + 2), init=lays[0], name=f"relax{q}_layer"),
+                hold=Signal(name=f"relax{q}_hold"),
+                i=Signal.like(i, name=f"relax{q}_i"), t=Signal.like(t, name=f"relax{q}_t"),
+                acc=accs_q[0], accs=accs_q, r_first=Signal(name=f"r{q}_first"),
+                r_const=Signal(acc_shape, name=f"r{q}_const"),
+                r_fwd=Signal(acc_shape, name=f"r{q}_fwd"),
+                r_bwd=Signal(acc_shape, name=f"r{q}_bwd"),
+                acc_next=Signal(acc_shape, name=f"acc{q}_next"),
                 nudge_r=[Signal(nudge_shape, name=f"nudge{q}_{k}") for k in range(P)],
                 wr=ports,
                 wq=[[delayed(r.data, f"w{li}_{b}_q{q}") for b, r in enumerate(ports[li])]
                     if li in ports else None for li in range(L)])
+            m.d.comb += pp.acc_next.eq(Mux(pp.r_first, pp.r_const, pp.acc)
+                                       + pp.r_fwd + pp.r_bwd)
         for lay in lays:
             if halves[lay] == 2:
                 # (its one direction: top-down for layer 1, bottom-up for L)
@@ -182,7 +201,7 @@ def relax_inputs(ctx: CoreBuild) -> None:
     for pp in pipes:
         out = (pp.pw.out if L in pp.layers and core.relax_order[L] == "rows"
                else False)
-        pp.s_rows = new_state(out, pp.accu.acc[0], pp.nudge_r[0], f"rows{pp.q}")
+        pp.s_rows = new_state(out, pp.acc, pp.nudge_r[0], f"rows{pp.q}")
 
     def halves_of(lay: int, fwd: bool) -> list:
         """Per half of a MAC direction's entries: (weight read ports, their
@@ -261,14 +280,15 @@ def relax_rows(ctx: CoreBuild, lay: int, cf: int, cb: int, nt: int) -> None:
                                      f"r{lay}_{tag}{b}")
                               for b, sv in enumerate(bank_states(sd))], c - h * nt))
     with m.If(pa.lay == lay):  # stage 3 + ml
-        accu = pp.accu
-        m.d.comb += [accu.valid.eq(pa.v), accu.first.eq(pa.first), accu.const[0].eq(const)]
-        for r, (prods, left) in zip((accu.fwd[0], accu.bwd[0]), sums, strict=False):
+        m.d.comb += [pp.r_first.eq(pa.first), pp.r_const.eq(const)]
+        for r, (prods, left) in zip((pp.r_fwd, pp.r_bwd), sums, strict=False):
             m.d.comb += r.eq(Mux(pa.t < left, sum(prods), 0) if left < nt
                              else sum(prods))
-        if lay == L:
-            with m.If(pa.v & pa.first):
-                m.d.sync += pp.nudge_r[0].eq(nudge_term(pa.i, own))
+        with m.If(pa.v):
+            m.d.sync += pp.acc.eq(pp.acc_next)
+            if lay == L:
+                with m.If(pa.first):
+                    m.d.sync += pp.nudge_r[0].eq(nudge_term(pa.i, own))
     with m.If(pw.lay == lay):  # stage 4 + ml
         s_new = pp.s_rows
         with m.If(pw.v & pw.last):
@@ -325,18 +345,23 @@ def relax_groups(ctx: CoreBuild, lay: int, nf: int, nb: int, nt: int) -> None:
                         mul(k + (0 if fwd else P), ws[k], lane(sd, lo(tt), ab)),
                         f"g{lay}_{tag}{k}"), c - h * nt))
     with m.If(pa.lay == lay):  # stage 3 + ml
-        accu = pp.accu
-        m.d.comb += [accu.valid.eq(pa.v), accu.first.eq(pa.first)]
+        m.d.comb += pp.r_first.eq(pa.first)
         for k in range(P):
             terms = [Mux(pa.t < n_, v, 0) if n_ < nt else v for v, n_ in prods[k]]
-            m.d.comb += [accu.const[k].eq(const[k])] + [
-                r.eq(v) for r, v in zip((accu.fwd[k], accu.bwd[k]), terms, strict=False)]
-            if lay == L:
-                with m.If(pa.v & pa.first):
-                    m.d.sync += pp.nudge_r[k].eq(nudge_term(pa.i * P + k, own[k]))
+            if k == 0:  # lane 0 on the pipeline's shared adder
+                m.d.comb += [pp.r_const.eq(const[0])] + [
+                    r.eq(v) for r, v in zip((pp.r_fwd, pp.r_bwd), terms,
+                                            strict=False)]
+            with m.If(pa.v):
+                m.d.sync += pp.accs[k].eq(
+                    pp.acc_next if k == 0 else
+                    Mux(pa.first, const[k], pp.accs[k]) + sum(terms))
+                if lay == L:
+                    with m.If(pa.first):
+                        m.d.sync += pp.nudge_r[k].eq(nudge_term(pa.i * P + k, own[k]))
     with m.If(pw.lay == lay):  # stage 4 + ml
         rows = [pw.i * P + k for k in range(P)]
-        s_new = [new_state(lay == L, pp.accu.acc[k], pp.nudge_r[k], f"{lay}_{k}")
+        s_new = [new_state(lay == L, pp.accs[k], pp.nudge_r[k], f"{lay}_{k}")
                  for k in range(P)]
         ok = [rows[k] < n[lay] if n[lay] % P else Const(1, 1) for k in range(P)]
         with m.If(pw.v & pw.last):
@@ -362,18 +387,20 @@ def relax_state(ctx: CoreBuild) -> None:
     m.d.sync += leave_r.eq(leave)
     drain_end = Signal(name="relax_drain_end")
     busy_stages = [pp.st[k].v for pp in pipes for k in range(1, 4 + ml)]
-    m.d.comb += drain_end.eq(Cat(*(pp.issue.hold for pp in pipes)).all()
+    m.d.comb += drain_end.eq(Cat(*(pp.hold for pp in pipes)).all()
                              & ~Cat(*busy_stages).any())
-    # the step's last entry writes this cycle; the next step's first may issue in it
-    # (the decision to go on is registered)
-    m.d.comb += [x for pp in pipes for x in (pp.issue.restart.eq(drain_end),
-                                            pp.issue.resume.eq(drain_end & ~leave_r))]
     with m.State("RELAX"):
         m.d.comb += pre_may.eq(1)
-        m.d.comb += [pp.issue.run.eq(1) for pp in pipes]
-        # the next step reads after the last write
+        for pp in pipes:
+            st = pp.st
+            m.d.sync += [st[1].v.eq(0), st[2].eq(st[1]), st[3].eq(st[2]), st[4].eq(st[3]),
+                         st[5].eq(st[4])]
+        # the step's last entry writes this cycle; the next step reads after it,
+        # its first entry issuing in this cycle (the decision is registered)
         with m.If(drain_end):
             m.d.sync += [cur.eq(~cur), step.eq(step + 1)]
+            m.d.sync += [x for pp in pipes for x in (pp.hold.eq(0),
+                                                     pp.rl.eq(pp.layers[0]))]
             with m.If(~nudging & (step == core.t1 - 1)):
                 m.d.sync += step.eq(0)
                 with m.If(job.train & (core.t2 != 0)):
@@ -390,6 +417,27 @@ def relax_state(ctx: CoreBuild) -> None:
                 if symmetric:
                     with m.If(minus):
                         m.next = "UPD_START"
+        for pp in pipes:
+            p1_, i_, t_ = pp.st[1], pp.i, pp.t
+            with m.Switch(pp.rl):
+                for idx, lay in enumerate(pp.layers):
+                    n_iter, nt = iters[lay]
+                    with m.Case(lay):
+                        go = (~pp.hold | (drain_end & ~leave_r)) if idx == 0 else ~pp.hold
+                        with m.If(go):
+                            m.d.sync += [p1_.v.eq(1), p1_.i.eq(i_), p1_.t.eq(t_),
+                                         p1_.first.eq(t_ == 0), p1_.last.eq(t_ == nt - 1),
+                                         p1_.lay.eq(lay), p1_.out.eq(lay == L)]
+                            with m.If(t_ != nt - 1):
+                                m.d.sync += t_.eq(t_ + 1)
+                            with m.Elif(i_ != n_iter - 1):
+                                m.d.sync += [i_.eq(i_ + 1), t_.eq(0)]
+                            with m.Else():
+                                m.d.sync += [i_.eq(0), t_.eq(0)]
+                                if idx == len(pp.layers) - 1:
+                                    m.d.sync += [pp.hold.eq(1), pp.rl.eq(pp.layers[0])]
+                                else:
+                                    m.d.sync += pp.rl.eq(pp.layers[idx + 1])
         for lay in range(1, L + 1):
             nf, nb, cf, cb = shape[lay]
             if core.relax_order[lay] == "groups":
