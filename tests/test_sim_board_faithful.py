@@ -158,9 +158,12 @@ def _alive(pid: int) -> bool:
 def test_sim_board_ends_its_child_on_a_signal(sig: int) -> None:
     port = free_port()
     build_native(TINY)  # the byte-stream board, built (or cached) before the clock starts
+    # (as a terminal starts it: an ignored SIGINT would be inherited through exec, and
+    # Python then leaves Ctrl-C ignored)
     proc = subprocess.Popen([sys.executable, "-m", "epfpga.cli", "sim-board", "--config",
                              "tiny", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 120
         child = []
