@@ -64,11 +64,13 @@ def sources_digest(cfg: EPConfig) -> str:
     from epfpga.host import protocol
     from epfpga.model import numerics
 
+    from . import verilog_text
+
     h = hashlib.sha256(cfg.digest.encode() + BUILD_FLAGS_VERSION)
     # the make files name cocotb's sources by path: another checkout's venv is another build
     h.update(str(Path(cocotb.__file__).resolve().parent).encode())
     for p in sorted(HW_DIR.rglob("*.py")) + [Path(protocol.__file__), Path(numerics.__file__),
-                                            Path(__file__)]:
+                                            Path(__file__), Path(verilog_text.__file__)]:
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
@@ -79,8 +81,9 @@ DESIGNS = {"core": "ep_core", "soc": "ep_soc"}
 def design_verilog(cfg: EPConfig, design: str = "core", shared_mul: bool | None = None) -> str:
     """``shared_mul``: the core's multiplier plan (None: the config part's, see
     ``EPCore``); a board's cycle counts need its own plan."""
-    from amaranth.back import verilog
     from amaranth.hdl import Signal, Value
+
+    from .verilog_text import to_verilog
 
     if design == "core":
         from epfpga.hw.core import EPCore
@@ -89,10 +92,10 @@ def design_verilog(cfg: EPConfig, design: str = "core", shared_mul: bool | None 
         # every member but the constant ``ready`` of an always-ready stream
         ports = [Value.cast(v) for _, _, v in core.signature.flatten(core)
                  if isinstance(Value.cast(v), Signal)]
-        return verilog.convert(core, name=DESIGNS[design], ports=ports)
+        return to_verilog(core, DESIGNS[design], ports)
     from epfpga.hw.soc import EPSoC
 
-    return verilog.convert(EPSoC(cfg, shared_mul=shared_mul), name=DESIGNS[design])
+    return to_verilog(EPSoC(cfg, shared_mul=shared_mul), DESIGNS[design])
 
 
 def core_verilog(cfg: EPConfig) -> str:
@@ -136,7 +139,17 @@ def build(cfg: EPConfig, waves: bool = False, design: str = "core",
             + (["--trace-fst", "--trace-structs"] if waves else []),
             log_file=d / "build.log",
         )
+        _check_every_process_runs(d / "build.log")
     return runner, d
+
+
+def _check_every_process_runs(log: Path) -> None:
+    """Verilator runs no ``always @*`` that reads nothing (ALWNEVER): its signal would
+    start from X here and be a constant on the board (see verilog_text)."""
+    never = [ln for ln in log.read_text().splitlines() if "Warning-ALWNEVER" in ln]
+    if never:
+        raise EpfpgaError("the Verilog has processes Verilator never runs:\n"
+                          + "\n".join(never[:5]))
 
 
 NATIVE_DIR = Path(__file__).resolve().parent / "native"
@@ -175,14 +188,14 @@ def build_native(cfg: EPConfig, plan: BoardPlan | None = None) -> Path:
 
 
 def _native_verilog(cfg: EPConfig, plan: BoardPlan | None) -> str:
-    from amaranth.back import verilog
-
     from epfpga.hw.soc import EPSoC
+
+    from .verilog_text import to_verilog
 
     if plan is None:
         return design_verilog(cfg, "soc")
     soc = EPSoC(cfg, uart=plan.timing, plan=plan.hw)
-    return verilog.convert(soc, name=DESIGNS["soc"])
+    return to_verilog(soc, DESIGNS["soc"])
 
 
 def _compile_native(cfg: EPConfig, plan: BoardPlan | None, d: Path, exe: Path,
@@ -224,6 +237,11 @@ def _compile_native(cfg: EPConfig, plan: BoardPlan | None, d: Path, exe: Path,
     if r.returncode != 0 or not exe.exists():
         raise EpfpgaError(f"Verilator build of the native board failed; see {log}:\n"
                           + log.read_text()[-2000:])
+    try:
+        _check_every_process_runs(log)
+    except EpfpgaError:
+        exe.unlink()  # not a board to reuse
+        raise
 
 
 def run_test(cfg: EPConfig, module: str, job: dict[str, Any], waves: bool = False,

@@ -12,6 +12,7 @@ from pathlib import Path
 from epfpga.model.config import EPConfig
 
 from .faithful import BoardPlan
+from .verilog_text import to_verilog
 
 MODELS = Path(__file__).resolve().parent / "models"
 TOP = "ep_soc"  # the name the native harness's Verilated class is built from
@@ -56,7 +57,6 @@ def digest(plan: BoardPlan) -> bytes:
 
 def sources(cfg: EPConfig, plan: BoardPlan, d: Path) -> tuple[list[Path], list[str]]:
     """(Verilog files, Verilator options) of the board with its store, written to ``d``."""
-    from amaranth.back import verilog
     from amaranth.hdl import IOPort
 
     from epfpga.hw.store.sdram_soc import SDRAMSoC
@@ -64,8 +64,7 @@ def sources(cfg: EPConfig, plan: BoardPlan, d: Path) -> tuple[list[Path], list[s
     core = litedram_for(plan)
     pins = {n: IOPort(w, name=f"sdram_{n}") for n, w in pin_widths(core.chip).items()}
     inner = d / f"{INNER}.v"
-    inner.write_text(verilog.convert(SDRAMSoC(cfg, plan.timing, plan.hw, core, pins),
-                                     name=INNER))
+    inner.write_text(to_verilog(SDRAMSoC(cfg, plan.timing, plan.hw, core, pins), INNER))
     wrapper = d / f"{TOP}.v"
     wrapper.write_text(_WRAPPER.format(top=TOP, inner=INNER, a=core.chip.row_bits - 1,
                                        rows=core.chip.row_bits, cols=core.chip.col_bits,
