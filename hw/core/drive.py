@@ -77,11 +77,11 @@ def load_state(ctx: CoreBuild) -> None:
 
 def drive_state(ctx: CoreBuild) -> None:
     """DRIVE_LOOP: W0 x + b0, P rows at a time over the non-zero pixels only."""
-    Br, Dw, P, Wr, Xd, Xr, acc = ctx.Br, ctx.Dw, ctx.P, ctx.Wr, ctx.Xd, ctx.Xr, ctx.acc
-    acc_next, accs, act, af, by_lane = ctx.acc_next, ctx.accs, ctx.act, ctx.af, ctx.by_lane
+    Br, Dw, P, Wr, Xd, Xr, accu = ctx.Br, ctx.Dw, ctx.P, ctx.Wr, ctx.Xd, ctx.Xr, ctx.accu
+    act, af, by_lane = ctx.act, ctx.af, ctx.by_lane
     cep, db_off, group_addr, gw, j3 = ctx.cep, ctx.db_off, ctx.group_addr, ctx.gw, ctx.j3
     lane, lo, m, ml, mul, nnz = ctx.lane, ctx.lo, ctx.m, ctx.ml, ctx.mul, ctx.nnz
-    nudging, r_const, r_first, r_fwd = ctx.nudging, ctx.r_const, ctx.r_first, ctx.r_fwd
+    nudging = ctx.nudging
     staged, u1, u2, u3, u4, u5, wb_ = ctx.staged, ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.wb_
     x_base, zero_in_load = ctx.x_base, ctx.zero_in_load
     # P rows at a time, over the non-zero pixels only
@@ -98,13 +98,11 @@ def drive_state(ctx: CoreBuild) -> None:
         bias = [staged(lane(Br[0].data, k, wb_, True) << af, f"drive_b{k}")
                 for k in range(P)]
         ua, uw = (u3, u4) if not ml else (u4, u5)
-        m.d.comb += [r_first.eq(ua.first), r_const.eq(bias[0]), r_fwd.eq(prods[0])]
-        with m.If(ua.v):
-            m.d.sync += acc.eq(acc_next)
-            m.d.sync += [accs[k].eq(Mux(ua.first, bias[k], accs[k]) + prods[k])
-                         for k in range(1, P)]
+        m.d.comb += [accu.valid.eq(ua.v), accu.first.eq(ua.first)]
+        m.d.comb += [x.eq(v) for k in range(P)
+                     for x, v in ((accu.const[k], bias[k]), (accu.fwd[k], prods[k]))]
         with m.If(uw.v & uw.last):
-            m.d.comb += [Dw.addr.eq(db_off + gw), Dw.data.eq(Cat(*accs)), Dw.en.eq(1)]
+            m.d.comb += [Dw.addr.eq(db_off + gw), Dw.data.eq(accu.acc), Dw.en.eq(1)]
             m.d.sync += gw.eq(gw + 1)
         with m.If(done):
             # C-EP: W0 changed, so the drive is recomputed between steps

@@ -5,6 +5,7 @@ from __future__ import annotations
 from amaranth.hdl import Mux, Signal, Value, signed
 from amaranth.lib import data
 
+from .accumulators import Accumulators
 from .argmax import Argmax
 from .arith import activation
 from .build import CoreBuild
@@ -28,16 +29,9 @@ def registers(ctx: CoreBuild) -> None:
     m.d.sync += nnz_p1.eq(nnz + 1)
     i = Signal(index_bits(max(n) + 1) + 1)
     t = Signal(index_bits(max(n) + 2) + 1)
-    accs = [Signal(acc_shape, name=f"acc_{k}") for k in range(P)]  # per lane of a group
-    acc = accs[0]  # the one accumulator of the row order (never live with a group's)
-    # Lane 0's sum is one adder for the drive and every layer's relaxation, in both
-    # visiting orders: the states steer its operands (first entry of a row: the row
-    # constant instead of the accumulator, then up to two products).
-    r_first = Signal(name="r_first")
-    r_const, r_fwd, r_bwd = (Signal(acc_shape, name=f"r_{x}")
-                             for x in ("const", "fwd", "bwd"))
-    acc_next = Signal(acc_shape, name="acc_next")
-    m.d.comb += acc_next.eq(Mux(r_first, r_const, acc) + r_fwd + r_bwd)
+    # per lane of a group, one adder each for the drive and every relaxation (lane 0
+    # alone in the row order; hw/core/accumulators.py)
+    m.submodules.accumulators = accu = Accumulators(P, acc_shape)
     # beta (y - s_L) per output row, formed when its row opens (the multiplier then
     # sits between flops, not in the state write's path)
     nudge_shape = signed(ab + cfg.beta_frac + 5)
@@ -107,14 +101,13 @@ def registers(ctx: CoreBuild) -> None:
     def rho(v):
         return activation(m, v, cfg, aw)
 
-    ctx.acc, ctx.acc_next, ctx.accs, ctx.argmax = acc, acc_next, accs, argmax
+    ctx.accu, ctx.argmax = accu, argmax
     ctx.beta_s, ctx.cand, ctx.cur, ctx.cycles, ctx.entry = beta_s, cand, cur, cycles, entry
     ctx.gw, ctx.gwb, ctx.half, ctx.hold, ctx.i, ctx.j2, ctx.j3 = gw, gwb, half, hold, i, j2, j3
     ctx.j4, ctx.j5, ctx.job, ctx.minus, ctx.mul = j4, j5, job, minus, mul
     ctx.neg, ctx.nnz, ctx.nnz_p1, ctx.nudge_r = neg, nnz, nnz_p1, nudge_r
     ctx.nudge_shape, ctx.nudging, ctx.p1, ctx.p2, ctx.p3 = nudge_shape, nudging, p1, p2, p3
-    ctx.p4, ctx.p5, ctx.r_bwd, ctx.r_const, ctx.r_first = p4, p5, r_bwd, r_const, r_first
-    ctx.r_fwd, ctx.rho, ctx.rl, ctx.samples = r_fwd, rho, rl, samples
+    ctx.p4, ctx.p5, ctx.rho, ctx.rl, ctx.samples = p4, p5, rho, rl, samples
     ctx.staged, ctx.step, ctx.t = staged, step, t
     ctx.t1_, ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.u6 = t1_, u1, u2, u3, u4, u5, u6
     ctx.u_fin, ctx.pool = u_fin, pool

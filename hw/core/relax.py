@@ -9,6 +9,7 @@ from typing import Any
 from amaranth.hdl import Cat, Const, Mux, Signal, signed
 
 from ..layout import words
+from .accumulators import Accumulators
 from .build import CoreBuild
 
 
@@ -27,7 +28,7 @@ class HalfReaders:
 class RelaxPipe:
     """One relaxation pipeline's registers (the fast plan has two, odd and even layers
     side by side): its stage registers ``st[1..5]``, issue counters, accumulators and
-    the row sum's operands, and the weight readers it uses."""
+    the weight readers it uses."""
 
     q: int  # 0: the first (or only) pipeline
     layers: list[int]
@@ -36,13 +37,7 @@ class RelaxPipe:
     hold: Any  # the step has issued its last entry
     i: Any
     t: Any
-    acc: Any
-    accs: list
-    r_first: Any
-    r_const: Any
-    r_fwd: Any
-    r_bwd: Any
-    acc_next: Any
+    accu: Any  # its accumulators (hw/core/accumulators.py)
     nudge_r: list
     wr: Any  # weight readers, per layer and bank
     wq: Any  # their registered data
@@ -124,12 +119,11 @@ def relax_pipes(ctx: CoreBuild) -> None:
     """The relaxation pipelines: one runs every layer in turn; on DSP-rich parts two
     run side by side, the odd layers in one and the even ones in the other (a layer
     reads only its neighbours' states, which the other pipeline writes)."""
-    L, P, Sd, Sr, Wq, Wr, acc = ctx.L, ctx.P, ctx.Sd, ctx.Sr, ctx.Wq, ctx.Wr, ctx.acc
-    acc_next, acc_shape, accs, delayed = ctx.acc_next, ctx.acc_shape, ctx.accs, ctx.delayed
+    L, P, Sd, Sr, Wq, Wr, accu = ctx.L, ctx.P, ctx.Sd, ctx.Sr, ctx.Wq, ctx.Wr, ctx.accu
+    acc_shape, delayed = ctx.acc_shape, ctx.delayed
     entry, halves, hold, hp, i, m = ctx.entry, ctx.halves, ctx.hold, ctx.hp, ctx.i, ctx.m
     ml, nudge_r, nudge_shape, p1, p2 = ctx.ml, ctx.nudge_r, ctx.nudge_shape, ctx.p1, ctx.p2
-    p3, p4, p5, r_bwd, r_const = ctx.p3, ctx.p4, ctx.p5, ctx.r_bwd, ctx.r_const
-    r_first, r_fwd, rl, t, wbanks = ctx.r_first, ctx.r_fwd, ctx.rl, ctx.t, ctx.wbanks
+    p3, p4, p5, rl, t, wbanks = ctx.p3, ctx.p4, ctx.p5, ctx.rl, ctx.t, ctx.wbanks
     odd_even = hp.odd_even
     groups_of = ([[lay for lay in range(1, L + 1) if lay % 2 == q] for q in (1, 0)]
                  if odd_even else [list(range(1, L + 1))])
@@ -142,11 +136,9 @@ def relax_pipes(ctx: CoreBuild) -> None:
     for q, lays in enumerate(groups_of):
         if q == 0:
             pp = RelaxPipe(q=q, layers=lays, st=[None, p1, p2, p3, p4, p5], rl=rl,
-                           hold=hold, i=i, t=t, acc=acc, accs=accs, r_first=r_first,
-                           r_const=r_const, r_fwd=r_fwd, r_bwd=r_bwd,
-                           acc_next=acc_next, nudge_r=nudge_r, wr=Wr, wq=Wq)
+                           hold=hold, i=i, t=t, accu=accu, nudge_r=nudge_r, wr=Wr, wq=Wq)
         else:
-            accs_q = [Signal(acc_shape, name=f"acc{q}_{k}") for k in range(P)]
+            m.submodules[f"accumulators{q}"] = accu_q = Accumulators(P, acc_shape)
             ports = {li: [wbanks[li][b].port("copy") for b in range(P)]
                      for li in range(1, L)}
             pp = RelaxPipe(
@@ -155,17 +147,10 @@ def relax_pipes(ctx: CoreBuild) -> None:
                 rl=Signal(range(1, L + 2), init=lays[0], name=f"relax{q}_layer"),
                 hold=Signal(name=f"relax{q}_hold"),
                 i=Signal.like(i, name=f"relax{q}_i"), t=Signal.like(t, name=f"relax{q}_t"),
-                acc=accs_q[0], accs=accs_q, r_first=Signal(name=f"r{q}_first"),
-                r_const=Signal(acc_shape, name=f"r{q}_const"),
-                r_fwd=Signal(acc_shape, name=f"r{q}_fwd"),
-                r_bwd=Signal(acc_shape, name=f"r{q}_bwd"),
-                acc_next=Signal(acc_shape, name=f"acc{q}_next"),
-                nudge_r=[Signal(nudge_shape, name=f"nudge{q}_{k}") for k in range(P)],
+                accu=accu_q, nudge_r=[Signal(nudge_shape, name=f"nudge{q}_{k}") for k in range(P)],
                 wr=ports,
                 wq=[[delayed(r.data, f"w{li}_{b}_q{q}") for b, r in enumerate(ports[li])]
                     if li in ports else None for li in range(L)])
-            m.d.comb += pp.acc_next.eq(Mux(pp.r_first, pp.r_const, pp.acc)
-                                       + pp.r_fwd + pp.r_bwd)
         for lay in lays:
             if halves[lay] == 2:
                 # (its one direction: top-down for layer 1, bottom-up for L)
@@ -201,7 +186,7 @@ def relax_inputs(ctx: CoreBuild) -> None:
     for pp in pipes:
         out = (pp.pw.out if L in pp.layers and core.relax_order[L] == "rows"
                else False)
-        pp.s_rows = new_state(out, pp.acc, pp.nudge_r[0], f"rows{pp.q}")
+        pp.s_rows = new_state(out, pp.accu.acc[0], pp.nudge_r[0], f"rows{pp.q}")
 
     def halves_of(lay: int, fwd: bool) -> list:
         """Per half of a MAC direction's entries: (weight read ports, their
@@ -280,15 +265,14 @@ def relax_rows(ctx: CoreBuild, lay: int, cf: int, cb: int, nt: int) -> None:
                                      f"r{lay}_{tag}{b}")
                               for b, sv in enumerate(bank_states(sd))], c - h * nt))
     with m.If(pa.lay == lay):  # stage 3 + ml
-        m.d.comb += [pp.r_first.eq(pa.first), pp.r_const.eq(const)]
-        for r, (prods, left) in zip((pp.r_fwd, pp.r_bwd), sums, strict=False):
+        accu = pp.accu
+        m.d.comb += [accu.valid.eq(pa.v), accu.first.eq(pa.first), accu.const[0].eq(const)]
+        for r, (prods, left) in zip((accu.fwd[0], accu.bwd[0]), sums, strict=False):
             m.d.comb += r.eq(Mux(pa.t < left, sum(prods), 0) if left < nt
                              else sum(prods))
-        with m.If(pa.v):
-            m.d.sync += pp.acc.eq(pp.acc_next)
-            if lay == L:
-                with m.If(pa.first):
-                    m.d.sync += pp.nudge_r[0].eq(nudge_term(pa.i, own))
+        if lay == L:
+            with m.If(pa.v & pa.first):
+                m.d.sync += pp.nudge_r[0].eq(nudge_term(pa.i, own))
     with m.If(pw.lay == lay):  # stage 4 + ml
         s_new = pp.s_rows
         with m.If(pw.v & pw.last):
@@ -345,23 +329,18 @@ def relax_groups(ctx: CoreBuild, lay: int, nf: int, nb: int, nt: int) -> None:
                         mul(k + (0 if fwd else P), ws[k], lane(sd, lo(tt), ab)),
                         f"g{lay}_{tag}{k}"), c - h * nt))
     with m.If(pa.lay == lay):  # stage 3 + ml
-        m.d.comb += pp.r_first.eq(pa.first)
+        accu = pp.accu
+        m.d.comb += [accu.valid.eq(pa.v), accu.first.eq(pa.first)]
         for k in range(P):
             terms = [Mux(pa.t < n_, v, 0) if n_ < nt else v for v, n_ in prods[k]]
-            if k == 0:  # lane 0 on the pipeline's shared adder
-                m.d.comb += [pp.r_const.eq(const[0])] + [
-                    r.eq(v) for r, v in zip((pp.r_fwd, pp.r_bwd), terms,
-                                            strict=False)]
-            with m.If(pa.v):
-                m.d.sync += pp.accs[k].eq(
-                    pp.acc_next if k == 0 else
-                    Mux(pa.first, const[k], pp.accs[k]) + sum(terms))
-                if lay == L:
-                    with m.If(pa.first):
-                        m.d.sync += pp.nudge_r[k].eq(nudge_term(pa.i * P + k, own[k]))
+            m.d.comb += [accu.const[k].eq(const[k])] + [
+                r.eq(v) for r, v in zip((accu.fwd[k], accu.bwd[k]), terms, strict=False)]
+            if lay == L:
+                with m.If(pa.v & pa.first):
+                    m.d.sync += pp.nudge_r[k].eq(nudge_term(pa.i * P + k, own[k]))
     with m.If(pw.lay == lay):  # stage 4 + ml
         rows = [pw.i * P + k for k in range(P)]
-        s_new = [new_state(lay == L, pp.accs[k], pp.nudge_r[k], f"{lay}_{k}")
+        s_new = [new_state(lay == L, pp.accu.acc[k], pp.nudge_r[k], f"{lay}_{k}")
                  for k in range(P)]
         ok = [rows[k] < n[lay] if n[lay] % P else Const(1, 1) for k in range(P)]
         with m.If(pw.v & pw.last):
