@@ -15,9 +15,9 @@ from .shapes import multiplier_shape
 
 
 def registers(ctx: CoreBuild) -> None:
-    """The controller's registers, the pipelines' entry registers, and the 2P
+    """The controller's registers, the group passes' entry registers, and the 2P
     multipliers with the arithmetic every phase shares (rho, saturation, rounding)."""
-    L, P, ab, acc_shape, aw, cfg = ctx.L, ctx.P, ctx.ab, ctx.acc_shape, ctx.aw, ctx.cfg
+    P, ab, acc_shape, aw, cfg = ctx.P, ctx.ab, ctx.acc_shape, ctx.aw, ctx.cfg
     core, geo, lg, m, ml, n = ctx.core, ctx.geo, ctx.lg, ctx.m, ctx.ml, ctx.n
     job = Signal(job_layout(cfg))
     cur = Signal()  # state bank holding the previous step
@@ -42,13 +42,6 @@ def registers(ctx: CoreBuild) -> None:
     cand = argmax.candidates
     # row-group loops (drive, updates): a two-stage pipeline
     t1_, j2, j3, j4, j5 = (Signal.like(t, name=f"j{k}") for k in range(1, 6))
-    # relaxation: one flat pipeline over (row, word), so rows follow back to back
-    entry = data.StructLayout({"v": 1, "i": range(max(max(n[1:]), 2)), "t": range(max(n)),
-                               "first": 1, "last": 1, "lay": range(L + 1),
-                               "out": 1})  # out: the output layer
-    rl = Signal(range(1, L + 2), init=1, name="relax_layer")  # the layer issuing
-    hold = Signal(name="relax_hold")  # the step has issued its last entry
-    p1, p2, p3, p4, p5 = (Signal(entry, name=f"relax_p{k}") for k in range(1, 6))
     # update: one flat pipeline over (row group, entry); the row-group constants
     # (drive: first = the bias, last = the last column; update: first = the k*v
     # entry, last = the bias)
@@ -102,12 +95,11 @@ def registers(ctx: CoreBuild) -> None:
         return activation(m, v, cfg, aw)
 
     ctx.accu, ctx.argmax = accu, argmax
-    ctx.beta_s, ctx.cand, ctx.cur, ctx.cycles, ctx.entry = beta_s, cand, cur, cycles, entry
-    ctx.gw, ctx.gwb, ctx.half, ctx.hold, ctx.i, ctx.j2, ctx.j3 = gw, gwb, half, hold, i, j2, j3
+    ctx.beta_s, ctx.cand, ctx.cur, ctx.cycles = beta_s, cand, cur, cycles
+    ctx.gw, ctx.gwb, ctx.half, ctx.i, ctx.j2, ctx.j3 = gw, gwb, half, i, j2, j3
     ctx.j4, ctx.j5, ctx.job, ctx.minus, ctx.mul = j4, j5, job, minus, mul
     ctx.neg, ctx.nnz, ctx.nnz_p1, ctx.nudge_r = neg, nnz, nnz_p1, nudge_r
-    ctx.nudge_shape, ctx.nudging, ctx.p1, ctx.p2, ctx.p3 = nudge_shape, nudging, p1, p2, p3
-    ctx.p4, ctx.p5, ctx.rho, ctx.rl, ctx.samples = p4, p5, rho, rl, samples
+    ctx.nudge_shape, ctx.nudging, ctx.rho, ctx.samples = nudge_shape, nudging, rho, samples
     ctx.staged, ctx.step, ctx.t = staged, step, t
     ctx.t1_, ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.u6 = t1_, u1, u2, u3, u4, u5, u6
     ctx.u_fin, ctx.pool = u_fin, pool

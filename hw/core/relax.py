@@ -11,6 +11,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, signed
 from ..layout import words
 from .accumulators import Accumulators
 from .build import CoreBuild
+from .relax_issue import RelaxIssue
 
 
 @dataclass
@@ -27,16 +28,13 @@ class HalfReaders:
 @dataclass
 class RelaxPipe:
     """One relaxation pipeline's registers (the fast plan has two, odd and even layers
-    side by side): its stage registers ``st[1..5]``, issue counters, accumulators and
-    the weight readers it uses."""
+    side by side): its entry issue with the stage registers, accumulators, nudge
+    registers and the weight readers it uses."""
 
     q: int  # 0: the first (or only) pipeline
     layers: list[int]
-    st: list
-    rl: Any  # the layer issuing
-    hold: Any  # the step has issued its last entry
-    i: Any
-    t: Any
+    issue: Any  # its entry issue and stage registers (hw/core/relax_issue.py)
+    st: list  # st[1..5]: the issue's stages
     accu: Any  # its accumulators (hw/core/accumulators.py)
     nudge_r: list
     wr: Any  # weight readers, per layer and bank
@@ -121,9 +119,8 @@ def relax_pipes(ctx: CoreBuild) -> None:
     reads only its neighbours' states, which the other pipeline writes)."""
     L, P, Sd, Sr, Wq, Wr, accu = ctx.L, ctx.P, ctx.Sd, ctx.Sr, ctx.Wq, ctx.Wr, ctx.accu
     acc_shape, delayed = ctx.acc_shape, ctx.delayed
-    entry, halves, hold, hp, i, m = ctx.entry, ctx.halves, ctx.hold, ctx.hp, ctx.i, ctx.m
-    ml, nudge_r, nudge_shape, p1, p2 = ctx.ml, ctx.nudge_r, ctx.nudge_shape, ctx.p1, ctx.p2
-    p3, p4, p5, rl, t, wbanks = ctx.p3, ctx.p4, ctx.p5, ctx.rl, ctx.t, ctx.wbanks
+    halves, hp, i, iters, m = ctx.halves, ctx.hp, ctx.i, ctx.iters, ctx.m
+    ml, nudge_r, nudge_shape, t, wbanks = ctx.ml, ctx.nudge_r, ctx.nudge_shape, ctx.t, ctx.wbanks
     odd_even = hp.odd_even
     groups_of = ([[lay for lay in range(1, L + 1) if lay % 2 == q] for q in (1, 0)]
                  if odd_even else [list(range(1, L + 1))])
@@ -134,20 +131,19 @@ def relax_pipes(ctx: CoreBuild) -> None:
 
     pipes = []
     for q, lays in enumerate(groups_of):
+        issue = RelaxIssue(ctx.n, [(lay, *iters[lay]) for lay in lays], (len(i), len(t)))
+        m.submodules[f"relax_issue{q}" if q else "relax_issue"] = issue
+        st = [None] + [issue.stage(k) for k in range(1, 6)]
         if q == 0:
-            pp = RelaxPipe(q=q, layers=lays, st=[None, p1, p2, p3, p4, p5], rl=rl,
-                           hold=hold, i=i, t=t, accu=accu, nudge_r=nudge_r, wr=Wr, wq=Wq)
+            pp = RelaxPipe(q=q, layers=lays, issue=issue, st=st, accu=accu, nudge_r=nudge_r,
+                           wr=Wr, wq=Wq)
         else:
             m.submodules[f"accumulators{q}"] = accu_q = Accumulators(P, acc_shape)
             ports = {li: [wbanks[li][b].port("copy") for b in range(P)]
                      for li in range(1, L)}
             pp = RelaxPipe(
-                q=q, layers=lays,
-                st=[None] + [Signal(entry, name=f"relax{q}_p{k}") for k in range(1, 6)],
-                rl=Signal(range(1, L + 2), init=lays[0], name=f"relax{q}_layer"),
-                hold=Signal(name=f"relax{q}_hold"),
-                i=Signal.like(i, name=f"relax{q}_i"), t=Signal.like(t, name=f"relax{q}_t"),
-                accu=accu_q, nudge_r=[Signal(nudge_shape, name=f"nudge{q}_{k}") for k in range(P)],
+                q=q, layers=lays, issue=issue, st=st, accu=accu_q,
+                nudge_r=[Signal(nudge_shape, name=f"nudge{q}_{k}") for k in range(P)],
                 wr=ports,
                 wq=[[delayed(r.data, f"w{li}_{b}_q{q}") for b, r in enumerate(ports[li])]
                     if li in ports else None for li in range(L)])
@@ -366,20 +362,18 @@ def relax_state(ctx: CoreBuild) -> None:
     m.d.sync += leave_r.eq(leave)
     drain_end = Signal(name="relax_drain_end")
     busy_stages = [pp.st[k].v for pp in pipes for k in range(1, 4 + ml)]
-    m.d.comb += drain_end.eq(Cat(*(pp.hold for pp in pipes)).all()
+    m.d.comb += drain_end.eq(Cat(*(pp.issue.hold for pp in pipes)).all()
                              & ~Cat(*busy_stages).any())
+    # the step's last entry writes this cycle; the next step's first may issue in it
+    # (the decision to go on is registered)
+    m.d.comb += [x for pp in pipes for x in (pp.issue.restart.eq(drain_end),
+                                            pp.issue.resume.eq(drain_end & ~leave_r))]
     with m.State("RELAX"):
         m.d.comb += pre_may.eq(1)
-        for pp in pipes:
-            st = pp.st
-            m.d.sync += [st[1].v.eq(0), st[2].eq(st[1]), st[3].eq(st[2]), st[4].eq(st[3]),
-                         st[5].eq(st[4])]
-        # the step's last entry writes this cycle; the next step reads after it,
-        # its first entry issuing in this cycle (the decision is registered)
+        m.d.comb += [pp.issue.run.eq(1) for pp in pipes]
+        # the next step reads after the last write
         with m.If(drain_end):
             m.d.sync += [cur.eq(~cur), step.eq(step + 1)]
-            m.d.sync += [x for pp in pipes for x in (pp.hold.eq(0),
-                                                     pp.rl.eq(pp.layers[0]))]
             with m.If(~nudging & (step == core.t1 - 1)):
                 m.d.sync += step.eq(0)
                 with m.If(job.train & (core.t2 != 0)):
@@ -396,27 +390,6 @@ def relax_state(ctx: CoreBuild) -> None:
                 if symmetric:
                     with m.If(minus):
                         m.next = "UPD_START"
-        for pp in pipes:
-            p1_, i_, t_ = pp.st[1], pp.i, pp.t
-            with m.Switch(pp.rl):
-                for idx, lay in enumerate(pp.layers):
-                    n_iter, nt = iters[lay]
-                    with m.Case(lay):
-                        go = (~pp.hold | (drain_end & ~leave_r)) if idx == 0 else ~pp.hold
-                        with m.If(go):
-                            m.d.sync += [p1_.v.eq(1), p1_.i.eq(i_), p1_.t.eq(t_),
-                                         p1_.first.eq(t_ == 0), p1_.last.eq(t_ == nt - 1),
-                                         p1_.lay.eq(lay), p1_.out.eq(lay == L)]
-                            with m.If(t_ != nt - 1):
-                                m.d.sync += t_.eq(t_ + 1)
-                            with m.Elif(i_ != n_iter - 1):
-                                m.d.sync += [i_.eq(i_ + 1), t_.eq(0)]
-                            with m.Else():
-                                m.d.sync += [i_.eq(0), t_.eq(0)]
-                                if idx == len(pp.layers) - 1:
-                                    m.d.sync += [pp.hold.eq(1), pp.rl.eq(pp.layers[0])]
-                                else:
-                                    m.d.sync += pp.rl.eq(pp.layers[idx + 1])
         for lay in range(1, L + 1):
             nf, nb, cf, cb = shape[lay]
             if core.relax_order[lay] == "groups":
