@@ -79,15 +79,14 @@ def copy_states(ctx: CoreBuild) -> None:
 def end_states(ctx: CoreBuild) -> None:
     """UPD_END (C-EP: more nudged steps recompute the drive with the new W0) and
     RESULT (after the last argmax candidates and the predrive)."""
-    argmax, cep, core, fill, i, job = ctx.argmax, ctx.cep, ctx.core, ctx.fill, ctx.i, ctx.job
+    argmax, cep, core, fill, job = ctx.argmax, ctx.cep, ctx.core, ctx.fill, ctx.job
     loader, m, overlap, pre_wait = ctx.loader, ctx.m, ctx.overlap, ctx.pre_wait
-    samples, step, t = ctx.samples, ctx.step, ctx.t
+    samples, step = ctx.samples, ctx.step
 
     with m.State("UPD_END"):
         m.next = "RESULT"
         if cep:  # more nudged steps: recompute the drive with the new W0
             with m.If(step != core.t2):
-                m.d.sync += [i.eq(0), t.eq(0)]
                 m.d.comb += fill.start.eq(core.stochastic)
                 m.next = "DRIVE_LOOP"
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from amaranth.hdl import Mux, Signal, Value, signed
-from amaranth.lib import data
 
 from .accumulators import Accumulators
 from .argmax import Argmax
 from .arith import activation
 from .build import CoreBuild
+from .group_issue import GroupIssue
 from .job import index_bits, job_layout, nnz_bits
 from .multipliers import MultiplierPool
 from .shapes import multiplier_shape
@@ -40,19 +40,16 @@ def registers(ctx: CoreBuild) -> None:
     m.submodules.argmax = argmax = Argmax(P, ab, index_bits(max(n) + 1) + lg + 1,
                                           index_bits(n[-1]))
     cand = argmax.candidates
-    # row-group loops (drive, updates): a two-stage pipeline
-    t1_, j2, j3, j4, j5 = (Signal.like(t, name=f"j{k}") for k in range(1, 6))
-    # update: one flat pipeline over (row group, entry); the row-group constants
-    # (drive: first = the bias, last = the last column; update: first = the k*v
-    # entry, last = the bias)
-    n_groups = max(lay.groups for lay in geo)
-    upd = data.StructLayout({"v": 1, "first": 1, "last": 1, "g": range(n_groups),
-                             "gb": range(max(lay.depth for lay in geo) + 1)})
-    gw = Signal(range(n_groups + 1), name="group_w")  # the group the last stage writes
-    gwb = Signal(range(max(lay.depth for lay in geo) + 1),
-                 name="group_w_base")  # and its first weight's address
-    u1, u2, u3, u4, u5, u6 = (Signal(upd, name=f"upd_p{k}") for k in range(1, 7))
-    u_fin = Signal()  # the layer's last entry has issued
+    # passes over row groups (drive, updates): their entry issue (hw/core/group_issue.py)
+    # and the column a stage behind it, down to stage 5
+    j2, j3, j4, j5 = (Signal.like(t, name=f"j{k}") for k in range(2, 6))
+    depth = max(lay.depth for lay in geo)
+    m.submodules.group_issue = gissue = GroupIssue(
+        [(lay.groups, P * lay.words) for lay in geo], depth, (len(i), len(t)),
+        drain_u6=ctx.predrive)
+    gw = Signal(range(max(lay.groups for lay in geo) + 1),
+                name="group_w")  # the group the last stage writes
+    gwb = Signal(range(depth + 1), name="group_w_base")  # and its first weight's address
     half = Signal()  # single-port W0 update: read slot (0) / write slot (1)
     cycles = Signal(32)
     samples = Signal(32)
@@ -101,5 +98,5 @@ def registers(ctx: CoreBuild) -> None:
     ctx.neg, ctx.nnz, ctx.nnz_p1, ctx.nudge_r = neg, nnz, nnz_p1, nudge_r
     ctx.nudge_shape, ctx.nudging, ctx.rho, ctx.samples = nudge_shape, nudging, rho, samples
     ctx.staged, ctx.step, ctx.t = staged, step, t
-    ctx.t1_, ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.u6 = t1_, u1, u2, u3, u4, u5, u6
-    ctx.u_fin, ctx.pool = u_fin, pool
+    ctx.gissue, ctx.pool = gissue, pool
+    ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.u6 = (gissue.stage(k) for k in range(1, 7))

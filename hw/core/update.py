@@ -15,9 +15,9 @@ def update_sequence(ctx: CoreBuild) -> None:
     other layers' updates need none of its ports); which two phases each update
     contrasts, per variant."""
     L, SFd, SFr, SPd, SPr, Sd, Slo = ctx.L, ctx.SFd, ctx.SFr, ctx.SPd, ctx.SPr, ctx.Sd, ctx.Slo
-    Slod, Sr, cep, cur, fill_on, i = ctx.Slod, ctx.Sr, ctx.cep, ctx.cur, ctx.fill_on, ctx.i
+    Slod, Sr, cep, cur, fill_on = ctx.Slod, ctx.Sr, ctx.cep, ctx.cur, ctx.fill_on
     m, nw, pre_wait, predrive = ctx.m, ctx.nw, ctx.pre_wait, ctx.predrive
-    symmetric, t, u_fin = ctx.symmetric, ctx.t, ctx.u_fin
+    symmetric = ctx.symmetric
     order = list(range(1, L)) + [0] if predrive else list(range(L))
 
     def upd_next(after: int | None) -> str:
@@ -28,7 +28,6 @@ def update_sequence(ctx: CoreBuild) -> None:
         return "U0_WAIT" if order[k] == 0 and predrive else f"U{order[k]}_LOOP"
 
     with m.State("UPD_START"):
-        m.d.sync += [t.eq(0), i.eq(0), u_fin.eq(0)]
         # (W0 first: the predrive, if any, must have read it)
         with m.If(~fill_on & ~pre_wait if order[0] == 0 else ~fill_on):
             m.next = upd_next(None)
@@ -73,7 +72,7 @@ def update_loops(ctx: CoreBuild) -> None:
     hi_lo, in_u0, j3, j5 = ctx.hi_lo, ctx.in_u0, ctx.j3, ctx.j5
     lane, lo, m, n, neg, new_w = ctx.lane, ctx.lo, ctx.m, ctx.n, ctx.neg, ctx.new_w
     nnz_p1, one, pool, rot, unit = ctx.nnz_p1, ctx.one, ctx.pool, ctx.rot, ctx.upd
-    rotate, t, u1, u2, u3 = ctx.rotate, ctx.t, ctx.u1, ctx.u2, ctx.u3
+    rotate, t, u1, u2, u3 = ctx.rotate, ctx.gissue.t, ctx.u1, ctx.u2, ctx.u3
     u5, upd_next = ctx.u5, ctx.upd_next
     u_hi, u_lo = unit.u_hi, unit.u_lo
     wb_, x_base = ctx.wb_, ctx.x_base
