@@ -1,7 +1,7 @@
 """The core's fixed-point steps, as the numerics contract writes them (docs/numerics.md,
 ``epfpga.model.numerics``): the activation rho, weight saturation and the update's rounding.
 Each is combinational and tested on its own against the golden model's function
-(tests/hw/test_arith.py)."""
+(tests/hw/core/test_arith.py)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ fetched and streamed while the core computes (its pixel loader holds a second sa
 and the results are collected on their own, in order, into the answer memory; the
 indices of the samples in the core wait in a small FIFO.  Behaves like
 ``epfpga.host.board_model.BoardModel`` with a store, byte for byte
-(tests/test_link_soc_store.py).
+(tests/hw/test_soc_store.py).
 """
 
 from __future__ import annotations

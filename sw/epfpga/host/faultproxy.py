@@ -3,7 +3,7 @@
 Every byte that crosses it, in either direction, may be dropped, bit-flipped,
 duplicated or followed by a garbage byte, each with its own rate; a chunk may be held
 back (a stall) and the connection may be cut.  Seeded, so a failing run can be replayed.
-It is how the fault suite (tests/test_faults_link.py) and ``epfpga bench faults`` show
+It is how the fault suite (tests/sw/host/test_faults_link.py) and ``epfpga bench faults`` show
 that training over a bad link loses nothing and repeats nothing.
 """
 

@@ -12,7 +12,7 @@ import numpy as np
 from epfpga.model.config import EPConfig
 
 #: Galois right-shift LFSR, 32 bit, feedback mask for a maximal-length polynomial
-#: (period 2**32 - 1, proven in tests/test_numerics.py).
+#: (period 2**32 - 1, proven in tests/sw/model/test_numerics.py).
 LFSR_MASK = 0xA3000000
 LFSR_WIDTH = 32
 
