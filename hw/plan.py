@@ -77,6 +77,12 @@ class HardwarePlan:
         """(name, depth, width) of every block-RAM memory of the core."""
         return memory_plan(self.cfg, self.spram, self.fast)
 
+    def copies(self, prefix: str) -> list[str]:
+        """The memory list's names that start with ``prefix``, without it: the extra
+        read ports of one memory (``w1_0_copy``, ``s2_half1``), which cost copies."""
+        return [name[len(prefix):] for name, _, _ in self.memories()
+                if name.startswith(prefix)]
+
     def memory(self, name: str) -> tuple[int, int]:
         """(depth, width) of one of them; depth at least 1 (a memory must have a word)."""
         for name_, depth, width in self.memories():

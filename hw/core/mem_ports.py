@@ -26,6 +26,24 @@ class WriteSignature(wiring.Signature):
                           "en": In(lanes)})
 
 
+class NamedReaders:
+    """A memory unit's read ports beyond ``read``: members ``read_<name>``, one per
+    name in ``extras`` (as the plan's memory list names the copy each one costs)."""
+
+    extras: list[str]
+
+    @staticmethod
+    def reader_members(extras: list[str], depth: int, shape: ShapeLike) -> dict:
+        return {f"read_{x}": Out(ReadSignature(depth, shape)) for x in extras}
+
+    def port(self, reader: str):
+        return getattr(self, f"read_{reader}")
+
+    def readers(self) -> list:
+        """``read`` and every named reader, in order."""
+        return [self.read] + [self.port(x) for x in self.extras]
+
+
 def memory_behind(m: Module, name: str, shape: ShapeLike, depth: int, write, readers,
                   granularity: int | None = None, attrs: dict | None = None) -> Memory:
     """A memory as submodule ``name`` of ``m`` with one write port driven from the unit's

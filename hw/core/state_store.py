@@ -16,18 +16,16 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from ..plan import HardwarePlan
-from .mem_ports import ReadSignature, WriteSignature, memory_behind
+from .mem_ports import NamedReaders, ReadSignature, WriteSignature, memory_behind
 
 
 def extra_state_readers(plan: HardwarePlan, layer: int) -> list[str]:
     """Layer ``layer``'s (1..L) state readers beyond the first, in the plan's order."""
-    names = [name for name, _, _ in plan.memories()]
-    prefix = f"s{layer}_"
-    return (["lo"] if f"slo{layer}" in names else []) + [
-        name[len(prefix):] for name in names if name.startswith(prefix)]
+    lo = any(name == f"slo{layer}" for name, _, _ in plan.memories())
+    return (["lo"] if lo else []) + plan.copies(f"s{layer}_")
 
 
-class StateStore(wiring.Component):
+class StateStore(NamedReaders, wiring.Component):
     """Layer ``layer`` (1..L); ``port(name)``: an extra reader (``extra_state_readers``)."""
 
     def __init__(self, plan: HardwarePlan, layer: int):
@@ -42,8 +40,7 @@ class StateStore(wiring.Component):
         word, en = unsigned(width), self.lanes if self.lanes > 1 else 1
         members = {"read": Out(ReadSignature(self.depth, word)),
                    "write": Out(WriteSignature(self.depth, word, en))}
-        members.update({f"read_{x}": Out(ReadSignature(self.depth, word))
-                        for x in self.extras})
+        members.update(self.reader_members(self.extras, self.depth, word))
         ends = ["free"] + (["plus"] if self.symmetric else [])
         for end in ends:
             members[f"{end}_read"] = Out(ReadSignature(self.end_depth, word))
@@ -51,15 +48,11 @@ class StateStore(wiring.Component):
         self.ends = ends
         super().__init__(members)
 
-    def port(self, reader: str):
-        return getattr(self, f"read_{reader}")
-
     def elaborate(self, platform):
         m = Module()
         granularity = self.lane_bits if self.lanes > 1 else None
         word = self.read.data.shape()
-        memory_behind(m, "banks", word, self.depth, self.write,
-                      [self.read] + [self.port(x) for x in self.extras], granularity)
+        memory_behind(m, "banks", word, self.depth, self.write, self.readers(), granularity)
         for end in self.ends:
             memory_behind(m, end, word, self.end_depth, getattr(self, f"{end}_write"),
                           [getattr(self, f"{end}_read")], granularity)

@@ -17,7 +17,7 @@ from amaranth.lib.wiring import Out
 from ..bitslice import BitSlicedMemory
 from ..plan import HardwarePlan
 from ..spram import SinglePortMemory
-from .mem_ports import ReadSignature, WriteSignature, memory_behind
+from .mem_ports import NamedReaders, ReadSignature, WriteSignature, memory_behind
 
 
 def bank_name(layer: int, bank: int, lanes: int) -> str:
@@ -27,11 +27,10 @@ def bank_name(layer: int, bank: int, lanes: int) -> str:
 def extra_readers(plan: HardwarePlan, layer: int, bank: int) -> list[str]:
     """The bank's readers beyond the first, by their memory-list names' suffixes
     (``copy``: the odd/even second pipeline; ``halfN``: layer N's second half)."""
-    prefix = f"w{layer}_{bank}_"
-    return [name[len(prefix):] for name, _, _ in plan.memories() if name.startswith(prefix)]
+    return plan.copies(f"w{layer}_{bank}_")
 
 
-class WeightBank(wiring.Component):
+class WeightBank(NamedReaders, wiring.Component):
     """``read``: the first reader; ``port(name)``: another one (``extra_readers``)."""
 
     def __init__(self, plan: HardwarePlan, layer: int, bank: int, depth: int):
@@ -43,12 +42,8 @@ class WeightBank(wiring.Component):
         shape = signed(self.width)
         members = {"read": Out(ReadSignature(depth, shape)),
                    "write": Out(WriteSignature(depth, shape))}
-        members.update({f"read_{x}": Out(ReadSignature(depth, shape))
-                        for x in self.extras})
+        members.update(self.reader_members(self.extras, depth, shape))
         super().__init__(members)
-
-    def port(self, reader: str):
-        return getattr(self, f"read_{reader}")
 
     def elaborate(self, platform):
         m = Module()
@@ -65,6 +60,5 @@ class WeightBank(wiring.Component):
             m.d.comb += [bs.raddr.eq(r.addr), r.data.eq(bs.rdata.as_signed()),
                          bs.waddr.eq(w.addr), bs.wdata.eq(w.data), bs.we.eq(w.en)]
         else:
-            memory_behind(m, "mem", signed(wb), self.depth, w,
-                          [r] + [self.port(x) for x in self.extras])
+            memory_behind(m, "mem", signed(wb), self.depth, w, self.readers())
         return m

@@ -1,6 +1,7 @@
 """The core's fixed-point steps (hw/core/arith.py) alone, on random configs and values
 (negative, past one, at the rounding ties), against the golden model's own functions
-(``epfpga.model.numerics``), which tests/sw/model/test_numerics.py checks against hand-worked values."""
+(``epfpga.model.numerics``), which tests/sw/model/test_numerics.py checks against
+hand-worked values."""
 
 from __future__ import annotations
 

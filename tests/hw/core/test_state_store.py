@@ -33,7 +33,7 @@ def test_store_reads_what_was_written_lane_by_lane(kind: str) -> None:
     lanes, bits = dut.lanes, dut.lane_bits
     rng = np.random.default_rng(7)
     # (write port, [read ports], depth, model words as lists of lane values)
-    groups = [(dut.write, [dut.read] + [dut.port(x) for x in dut.extras], dut.depth)]
+    groups = [(dut.write, dut.readers(), dut.depth)]
     groups += [(getattr(dut, f"{e}_write"), [getattr(dut, f"{e}_read")], dut.end_depth)
                for e in dut.ends]
     models = [[[0] * lanes for _ in range(depth)] for _, _, depth in groups]

@@ -28,7 +28,7 @@ def test_bank_reads_what_was_written(kind: str) -> None:
     depth = 48
     dut = WeightBank(plan, layer, 0, depth)
     assert dut.kind == kind
-    readers = [dut.read] + [dut.port(x) for x in dut.extras]
+    readers = dut.readers()
     assert kind != "bram" or len(readers) > 1  # the odd/even copy, at least
     wb = plan.cfg.weight_bits
     rng = np.random.default_rng(len(kind))
