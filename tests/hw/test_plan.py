@@ -3,6 +3,8 @@ plan and the part as the core's docstring and docs/results.md describe them."""
 
 from __future__ import annotations
 
+from amaranth.hdl import Fragment
+
 from epfpga.boards.parts import PARTS, board_plan, fit_check
 from epfpga.hw.core import EPCore
 from epfpga.hw.plan import make_plan
@@ -34,3 +36,7 @@ def test_the_core_builds_what_its_plan_says() -> None:
     plan = make_plan(cfg, shared_mul=True)
     core = EPCore(cfg, shared_mul=False, plan=plan)  # the plan wins
     assert core.plan is plan and core.shared_mul and not core.spram
+    # and the netlist is the plan's: one relaxation pipeline, as the shared plan has
+    fragment = Fragment.get(core, None)
+    names = {sub[1] for sub in fragment.subfragments}
+    assert "accumulators" in names and "accumulators1" not in names
