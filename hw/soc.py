@@ -84,8 +84,8 @@ class EPSoC(wiring.Component):
                      counters["samples"].eq(core.samples)]
 
         # ---------------------------------------------------------------- command groups
-        # (built in this order, the up5k netlist is the one the iCEBreaker's placement
-        # was timed with: another order renames its wires; docs/results.md, session 22)
+        # (the build order names the netlist's wires: another order is another up5k
+        # placement, so its timing is checked again with `epfpga build --seeds N`)
         cmd, length = frames.cmd, frames.length
         replaying = Signal()
         d = Dispatcher(
