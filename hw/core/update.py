@@ -6,7 +6,6 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Mux, Signal, signed
 
 from .build import CoreBuild
-from .controller import Phase
 from .group_pass import group_issue
 from .update_unit import UpdateUnit
 
@@ -28,10 +27,9 @@ def update_sequence(ctx: CoreBuild) -> None:
             return "UPD_END"
         return "U0_WAIT" if order[k] == 0 and predrive else f"U{order[k]}_LOOP"
 
-    with m.State("UPD_START"):  # (also the update FSM's rest state)
+    with m.State("UPD_START"):
         # (W0 first: the predrive, if any, must have read it)
-        ready = ~fill_on & ~pre_wait if order[0] == 0 else ~fill_on
-        with m.If((ctx.ctrl.phase == Phase.UPDATE) & ready):
+        with m.If(~fill_on & ~pre_wait if order[0] == 0 else ~fill_on):
             m.next = upd_next(None)
     if predrive:
         with m.State("U0_WAIT"):  # the predrive reads the old W0
@@ -50,18 +48,6 @@ def update_sequence(ctx: CoreBuild) -> None:
         return bank, (SFr[layer], 0, SFd[layer])
 
     ctx.hi_lo, ctx.upd_next = hi_lo, upd_next
-
-
-def update_end(ctx: CoreBuild) -> None:
-    """UPD_END: every layer updated (C-EP with nudged steps left: their random values
-    are drawn now, for the next step's update)."""
-    core, ctrl, fill, m = ctx.core, ctx.ctrl, ctx.fill, ctx.m
-    with m.State("UPD_END"):
-        m.d.comb += ctrl.updated.eq(1)
-        if ctx.cep:
-            with m.If(ctrl.step != core.t2):
-                m.d.comb += fill.start.eq(core.stochastic)
-        m.next = "UPD_START"
 
 
 def update_registers(ctx: CoreBuild) -> None:
