@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"building {cfg.name} for {args.board} at {top.core_mhz:g} MHz, {top.baud} baud, "
           f"seeds {seeds[0]}..{seeds[-1]} in {d} (first YoWASP run compiles WebAssembly: "
           "about a minute extra) ...", flush=True)
-    opts = {"synth_opts": prof.synth_options(cfg)} if prof.synth_options(cfg) else {}
+    opts = {"synth_opts": prof.synth_opts} if prof.synth_opts else {}
     t = time.time()
     try:
         placements = place_seeds(

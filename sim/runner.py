@@ -175,7 +175,7 @@ def build_native(cfg: EPConfig, plan: BoardPlan | None = None) -> Path:
         if plan.gate_level:
             from .gatelevel import cell_library, synth_command
 
-            h.update(synth_command(plan.board, cfg).encode())  # it makes the netlist
+            h.update(synth_command(plan.board).encode())  # it makes the netlist
             for f in cell_library(plan.board):
                 h.update(f.read_bytes())
     kind = plan.key if plan else "bytes"
