@@ -6,6 +6,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Mux, Signal
 
 from .build import CoreBuild
+from .controller import Phase
 from .group_pass import group_issue
 from .predrive import Predrive
 
@@ -21,7 +22,7 @@ def connect_predrive(ctx: CoreBuild) -> None:
     db = Signal(name="drive_bank")  # the bank the relaxation reads
     db_off = Mux(db, nw[1], 0) if predrive else 0
     pre_db_off = Mux(db, 0, nw[1])  # the other bank: the predrive's
-    pre_may = Signal(name="pre_may")  # set by the FSM states it may run in
+    pre_may = Signal(name="pre_may")  # set by the phases it may run in
     pre_run = Signal(name="pre_run")
     pre_done = Signal(name="pre_done")  # valid for X bank pre_bank
     pre_bank = Signal(name="pre_bank")
@@ -51,11 +52,9 @@ def load_state(ctx: CoreBuild) -> None:
     into NZ; the states start at 0, cleared here when there are enough pixels for it."""
     L, NZw, Sw, Xw, core, cur, i = ctx.L, ctx.NZw, ctx.Sw, ctx.Xw, ctx.core, ctx.cur, ctx.i
     m, n, nnz, nw, overlap, t = ctx.m, ctx.n, ctx.nnz, ctx.nw, ctx.overlap, ctx.t
-    # the states start at 0: cleared while the pixels load when there are enough
-    # pixels for it, in a state of their own otherwise
-    zero_in_load = n[0] >= max(nw[1:]) and not overlap
+    zero_in_load = ctx.zero_in_load
     if not overlap:  # (else the loader below takes the pixels)
-        with m.State("LOAD"):
+        with m.Case(Phase.LOAD):
             m.d.comb += core.pixels.ready.eq(1)
             with m.If(core.pixels.valid):
                 m.d.comb += [Xw.addr.eq(t), Xw.data.eq(core.pixels.payload), Xw.en.eq(1)]
@@ -70,22 +69,19 @@ def load_state(ctx: CoreBuild) -> None:
                                          Sw[layer].data.eq(0), Sw[layer].en.eq(-1)]
                 with m.If(t == n[0] - 1):
                     m.d.sync += [i.eq(0), t.eq(0)]
-                    m.next = "DRIVE_LOOP"
-
-    ctx.zero_in_load = zero_in_load
+                    m.d.comb += ctx.ctrl.loaded.eq(1)
 
 
 def drive_state(ctx: CoreBuild) -> None:
     """DRIVE_LOOP: W0 x + b0, P rows at a time over the non-zero pixels only."""
     Br, Dw, P, Wr, Xd, Xr, accu = ctx.Br, ctx.Dw, ctx.P, ctx.Wr, ctx.Xd, ctx.Xr, ctx.accu
     act, af, by_lane = ctx.act, ctx.af, ctx.by_lane
-    cep, db_off, group_addr, gw, j3 = ctx.cep, ctx.db_off, ctx.group_addr, ctx.gw, ctx.j3
+    db_off, group_addr, gw, j3 = ctx.db_off, ctx.group_addr, ctx.gw, ctx.j3
     lane, lo, m, ml, mul, nnz = ctx.lane, ctx.lo, ctx.m, ctx.ml, ctx.mul, ctx.nnz
-    nudging = ctx.nudging
     staged, u1, u2, u3, u4, u5, wb_ = ctx.staged, ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.wb_
-    x_base, zero_in_load = ctx.x_base, ctx.zero_in_load
+    x_base = ctx.x_base
     # P rows at a time, over the non-zero pixels only
-    with m.State("DRIVE_LOOP"):
+    with m.Case(Phase.DRIVE):
         j1, done = group_issue(ctx, nnz, 0, indirect=True)
         m.d.comb += [Wr[0][b].addr.eq(group_addr(0, b, u1.gb, j1)) for b in range(P)]
         m.d.comb += [Xr.addr.eq(x_base + j1), Br[0].addr.eq(u2.g)]  # bias: stage 3
@@ -104,11 +100,6 @@ def drive_state(ctx: CoreBuild) -> None:
         with m.If(uw.v & uw.last):
             m.d.comb += [Dw.addr.eq(db_off + gw), Dw.data.eq(accu.acc), Dw.en.eq(1)]
             m.d.sync += gw.eq(gw + 1)
-        with m.If(done):
-            # C-EP: W0 changed, so the drive is recomputed between steps
-            first = "RELAX" if zero_in_load else "ZERO"
-            m.next = "RELAX" if cep else first
-            if cep:
-                with m.If(~nudging):
-                    m.next = first
+        # (C-EP: W0 changed, so the drive is recomputed between steps)
+        m.d.comb += ctx.ctrl.driven.eq(done)
 

@@ -8,6 +8,7 @@ from .accumulators import Accumulators
 from .argmax import Argmax
 from .arith import activation
 from .build import CoreBuild
+from .controller import Controller
 from .group_issue import GroupIssue
 from .job import index_bits, job_layout, nnz_bits
 from .multipliers import MultiplierPool
@@ -20,10 +21,16 @@ def registers(ctx: CoreBuild) -> None:
     P, ab, acc_shape, aw, cfg = ctx.P, ctx.ab, ctx.acc_shape, ctx.aw, ctx.cfg
     core, geo, lg, m, ml, n = ctx.core, ctx.geo, ctx.lg, ctx.m, ctx.ml, ctx.n
     job = Signal(job_layout(cfg))
-    cur = Signal()  # state bank holding the previous step
-    step = Signal(16)
-    nudging = Signal()
-    minus = Signal()  # symmetric nudge: the -beta phase
+    # the states start at 0: cleared while the pixels load when there are enough
+    # pixels for it, in a phase of their own otherwise
+    ctx.zero_in_load = ctx.n[0] >= max(ctx.nw[1:]) and not ctx.overlap
+    m.submodules.controller = ctrl = Controller(
+        overlap=ctx.overlap, predrive=ctx.predrive, zero_in_load=ctx.zero_in_load,
+        cep=cfg.algorithm == "cep", symmetric=cfg.nudge == "symmetric")
+    m.d.comb += [ctrl.train.eq(job.train), ctrl.t1.eq(core.t1), ctrl.t2.eq(core.t2)]
+    cur = ctrl.cur  # state bank holding the previous step
+    step, nudging = ctrl.step, ctrl.nudging
+    minus = ctrl.minus  # symmetric nudge: the -beta phase
     nnz = Signal(nnz_bits(cfg))
     nnz_p1 = Signal.like(nnz, name="nnz_p1")  # (steady long before the update reads it)
     m.d.sync += nnz_p1.eq(nnz + 1)
@@ -56,7 +63,7 @@ def registers(ctx: CoreBuild) -> None:
     m.d.comb += [core.cycles.eq(cycles), core.samples.eq(samples)]
 
     # 2P shared multipliers form every product but the nudge (drive, both relaxation
-    # directions, update): the FSM states that need them are exclusive, and DSP
+    # directions, update): the phases that need them are exclusive, and DSP
     # blocks are the scarcest resource on the iCE40UP5K (8).
     wa, wb = multiplier_shape(cfg)
     pool = MultiplierPool(2 * P, wa, wb)
@@ -66,7 +73,7 @@ def registers(ctx: CoreBuild) -> None:
 
     def mul(q: int, a, b):
         """a * b: on pool multiplier q when multipliers are shared (drive it from one
-        FSM state at a time), else a multiplier of its own.  (The update unit takes
+        phase at a time), else a multiplier of its own.  (The update unit takes
         its 2P from the pool whole.)"""
         if not core.shared_mul:
             return a * b
@@ -91,7 +98,7 @@ def registers(ctx: CoreBuild) -> None:
     def rho(v):
         return activation(m, v, cfg, aw)
 
-    ctx.accu, ctx.argmax = accu, argmax
+    ctx.accu, ctx.argmax, ctx.ctrl = accu, argmax, ctrl
     ctx.beta_s, ctx.cand, ctx.cur, ctx.cycles = beta_s, cand, cur, cycles
     ctx.gw, ctx.gwb, ctx.half, ctx.i, ctx.j2, ctx.j3 = gw, gwb, half, i, j2, j3
     ctx.j4, ctx.j5, ctx.job, ctx.minus, ctx.mul = j4, j5, job, minus, mul

@@ -11,6 +11,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, signed
 from ..layout import words
 from .accumulators import Accumulators
 from .build import CoreBuild
+from .controller import Phase
 from .relax_issue import RelaxIssue
 
 
@@ -50,7 +51,7 @@ def relax_writeback(ctx: CoreBuild) -> None:
     states), the nudge term and rho."""
     SFw, SPw, Sw, act, aw, beta_s = ctx.SFw, ctx.SPw, ctx.Sw, ctx.act, ctx.aw, ctx.beta_s
     cfg, core, cur, job, m, minus = ctx.cfg, ctx.core, ctx.cur, ctx.job, ctx.m, ctx.minus
-    nudging, nw, one, rho, step = ctx.nudging, ctx.nw, ctx.one, ctx.rho, ctx.step
+    nudging, nw, one, rho = ctx.nudging, ctx.nw, ctx.one, ctx.rho
     symmetric = ctx.symmetric
     # One flat pipeline over (row or row group, entry): stage 1 addresses,
     # stage 3 accumulates, stage 4 (after a row's last entry) applies the nudge
@@ -60,8 +61,8 @@ def relax_writeback(ctx: CoreBuild) -> None:
     #           W_lay column i), one accumulator;
     #   groups: P neurons at a time, one input per cycle in each direction,
     #           P accumulators (wins when a direction is shorter than P).
-    last_free = ~nudging & (step == core.t1 - 1)
-    last_plus = nudging & ~minus & (step == core.t2 - 1)
+    last_free = ctx.ctrl.free_end
+    last_plus = ctx.ctrl.nudged_end & ~minus
 
     def write_states(lay: int, word, value, en) -> None:
         m.d.comb += [Sw[lay - 1].addr.eq(~cur * nw[lay] + word),
@@ -349,17 +350,13 @@ def relax_groups(ctx: CoreBuild, lay: int, nf: int, nb: int, nt: int) -> None:
 
 
 def relax_state(ctx: CoreBuild) -> None:
-    """RELAX: the step's entries issued per pipeline and layer, the step's end (the
+    """RELAX: the step's entries issued per pipeline and layer, and the step's end (the
     layers of a step follow each other without a drain; only the step's end waits for
-    its last write, as the next step reads it) and the phase that comes next."""
-    L, cep, core, cur, iters, job = ctx.L, ctx.cep, ctx.core, ctx.cur, ctx.iters, ctx.job
-    m, minus, ml, nudging, pipes = ctx.m, ctx.minus, ctx.ml, ctx.nudging, ctx.pipes
-    pre_may, shape, step, symmetric = ctx.pre_may, ctx.shape, ctx.step, ctx.symmetric
-    leave = Signal(name="relax_leave")
+    its last write, as the next step reads it)."""
+    L, core, ctrl, iters, m = ctx.L, ctx.core, ctx.ctrl, ctx.iters, ctx.m
+    ml, pipes, pre_may, shape = ctx.ml, ctx.pipes, ctx.pre_may, ctx.shape
     leave_r = Signal(name="relax_leave_r")
-    m.d.comb += leave.eq((~nudging & (step == core.t1 - 1) & ~(job.train & (core.t2 != 0)))
-                         | (nudging & cep) | (nudging & (step == core.t2 - 1)))
-    m.d.sync += leave_r.eq(leave)
+    m.d.sync += leave_r.eq(ctrl.last_step)
     drain_end = Signal(name="relax_drain_end")
     busy_stages = [pp.st[k].v for pp in pipes for k in range(1, 4 + ml)]
     m.d.comb += drain_end.eq(Cat(*(pp.issue.hold for pp in pipes)).all()
@@ -368,32 +365,14 @@ def relax_state(ctx: CoreBuild) -> None:
     # (the decision to go on is registered)
     m.d.comb += [x for pp in pipes for x in (pp.issue.restart.eq(drain_end),
                                             pp.issue.resume.eq(drain_end & ~leave_r))]
-    with m.State("RELAX"):
+    with m.Case(Phase.RELAX):
         m.d.comb += pre_may.eq(1)
         m.d.comb += [pp.issue.run.eq(1) for pp in pipes]
         # the next step reads after the last write
-        with m.If(drain_end):
-            m.d.sync += [cur.eq(~cur), step.eq(step + 1)]
-            with m.If(~nudging & (step == core.t1 - 1)):
-                m.d.sync += step.eq(0)
-                with m.If(job.train & (core.t2 != 0)):
-                    m.d.sync += nudging.eq(1)
-                with m.Elif(job.train):  # T2 = 0: C-EP has no nudged step to learn on
-                    m.next = "RESULT" if cep else "UPD_START"
-                with m.Else():
-                    m.next = "RESULT"
-            with m.Elif(nudging & cep):
-                m.next = "UPD_START"  # C-EP: every nudged step updates
-            with m.Elif(nudging & (step == core.t2 - 1)):
-                m.d.sync += step.eq(0)
-                m.next = "COPY_ADDR" if symmetric else "UPD_START"
-                if symmetric:
-                    with m.If(minus):
-                        m.next = "UPD_START"
+        m.d.comb += ctrl.step_end.eq(drain_end)
         for lay in range(1, L + 1):
             nf, nb, cf, cb = shape[lay]
             if core.relax_order[lay] == "groups":
                 relax_groups(ctx, lay, nf, nb, iters[lay][1])
             else:
                 relax_rows(ctx, lay, cf, cb, iters[lay][1])
-

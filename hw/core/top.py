@@ -47,6 +47,7 @@ from ..plan import HardwarePlan, default_shared_mul, make_plan
 from . import control, drive, host_access, relax, update
 from .address_map import AddressMap
 from .build import CoreBuild
+from .controller import Phase
 from .group_pass import group_helpers
 from .host_port import HostPortSignature
 from .job import index_bits, job_layout
@@ -115,8 +116,8 @@ class EPCore(wiring.Component):
 
     def elaborate(self, platform):
         """The units (components) and the builders of hw/core/, in the netlist's order:
-        memories and registers first, then the FSM's states as the sample goes through
-        them."""
+        memories and registers first, then the controller's phases as the sample goes
+        through them."""
         m = Module()
         ctx = CoreBuild(self, m)
         self.mul_latency = ctx.ml
@@ -139,21 +140,23 @@ class EPCore(wiring.Component):
 
         host_access.host_split(ctx)
 
-        # the fast plan's pixels load into one bank while the FSM reads the other
+        # the fast plan's pixels load into one bank while the core reads the other
         if ctx.overlap:
             m.submodules.pixel_loader = loader = PixelLoader(cfg)
             wiring.connect(m, wiring.flipped(self.job), loader.job)
             wiring.connect(m, wiring.flipped(self.pixels), loader.pixels)
             wiring.connect(m, loader.x_write, ctx.Xw)
             wiring.connect(m, loader.nz_write, ctx.NZw)
-            ctx.loader, ctx.fb = loader, loader.bank  # the bank the FSM reads
+            ctx.loader, ctx.fb = loader, loader.bank  # the bank the core reads
             ctx.x_base = Mux(ctx.fb, n[0], 0)
         else:
             ctx.x_base = 0
 
         drive.connect_predrive(ctx)
-        with m.FSM(name="ctrl"):
-            with m.State("IDLE"):
+        # the phases, in the order the controller (hw/core/controller.py) runs them:
+        # one case each of one switch (exclusive: what several drive is one mux)
+        with m.Switch(ctx.ctrl.phase):
+            with m.Case(Phase.IDLE):
                 m.d.comb += self.busy.eq(0)
                 if not ctx.overlap:
                     m.d.comb += self.job.ready.eq(1)
@@ -168,11 +171,13 @@ class EPCore(wiring.Component):
             relax.relax_inputs(ctx)
             relax.relax_state(ctx)
             control.copy_states(ctx)
-            update.update_sequence(ctx)
             update.update_registers(ctx)
-            update.update_loops(ctx)
+            with m.Case(Phase.UPDATE), m.FSM(name="update"):  # a layer at a time
+                update.update_sequence(ctx)
+                update.update_loops(ctx)
+                update.update_end(ctx)
             update.update_datapath(ctx)
-            control.end_states(ctx)
+            control.result_state(ctx)
         update.predrive_correction(ctx)
         host_access.read_mux(ctx)
         return m

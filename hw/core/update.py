@@ -29,7 +29,8 @@ def update_sequence(ctx: CoreBuild) -> None:
 
     with m.State("UPD_START"):
         # (W0 first: the predrive, if any, must have read it)
-        with m.If(~fill_on & ~pre_wait if order[0] == 0 else ~fill_on):
+        ready = ~fill_on & ~pre_wait if order[0] == 0 else ~fill_on
+        with m.If(ready):
             m.next = upd_next(None)
     if predrive:
         with m.State("U0_WAIT"):  # the predrive reads the old W0
@@ -48,6 +49,18 @@ def update_sequence(ctx: CoreBuild) -> None:
         return bank, (SFr[layer], 0, SFd[layer])
 
     ctx.hi_lo, ctx.upd_next = hi_lo, upd_next
+
+
+def update_end(ctx: CoreBuild) -> None:
+    """UPD_END: every layer updated (C-EP with nudged steps left: their random values
+    are drawn now, for the next step's update)."""
+    core, ctrl, fill, m = ctx.core, ctx.ctrl, ctx.fill, ctx.m
+    with m.State("UPD_END"):
+        m.d.comb += ctrl.updated.eq(1)
+        if ctx.cep:
+            with m.If(ctrl.step != core.t2):
+                m.d.comb += fill.start.eq(core.stochastic)
+        m.next = "UPD_START"
 
 
 def update_registers(ctx: CoreBuild) -> None:
