@@ -35,6 +35,7 @@ class AccessCommands:
         self.hostv = Signal(signed(33), name="hostv")
         self.n_vals = Signal(16, name="n_vals")  # values a READ/WRITE moves
         self.end = Signal(range(amap.max_size + 2 ** 16), name="end")
+        self.refused = Signal(name="access_refused")  # the checks found r_err's error
         region_r, size_r = Signal.like(self.region), Signal.like(self.size)
         self.region_r, self.size_r = region_r, size_r
         self.host = host = core.host.req
@@ -77,15 +78,19 @@ class AccessCommands:
             m.next = "ACCESS_CHECK"
         with m.State("ACCESS_CHECK"):  # in board_model.BoardModel._access's order
             bad_shape = Mux(cmd == p.READ, length != 8, (length < 6) | (length[:3] != 6))
+            m.d.sync += self.refused.eq(1)
             with m.If(bad_shape | self.kind_bad):
                 m.d.sync += d.r_err.eq(p.E_BAD_PAYLOAD)
-                m.next = "ERR"
-            with m.Elif(self.layer_bad):
+            with m.Elif(self.layer_bad | self.offset_big | (self.end > self.size_r)
+                        | ((cmd == p.READ) & (cnt > p.MAX_PAYLOAD // 8))):
                 m.d.sync += d.r_err.eq(p.E_RANGE)
-                m.next = "ERR"
-            with m.Elif(self.offset_big | (self.end > self.size_r) | ((cmd == p.READ) &
-                                                    (cnt > p.MAX_PAYLOAD // 8))):
-                m.d.sync += d.r_err.eq(p.E_RANGE)
+            with m.Else():
+                m.d.sync += self.refused.eq(0)
+            m.next = "ACCESS_GO"
+        # the verdict is registered: what follows (the answer's length, the FSM's next
+        # state) reads one flop, not the checks' comparators (the iCE40's longest path)
+        with m.State("ACCESS_GO"):
+            with m.If(self.refused):
                 m.next = "ERR"
             with m.Else():
                 m.d.sync += [self.region.eq(self.region_r), self.base.eq(self.offset),
