@@ -16,13 +16,27 @@ from dataclasses import dataclass
 
 from epfpga.model.config import EPConfig
 
-from .layout import has_predrive, memory_plan, relax_halves, w0_bit_sliced
+from .layout import has_predrive, memory_plan, relax_halves, w0_bit_sliced, words
 
 
 def default_shared_mul(cfg: EPConfig) -> bool:
     """The multiplier plan a config gets unless its board says otherwise: only the
     ECP5's 156 multipliers afford one per use (with the odd/even relaxation pipelines)."""
     return cfg.part != "ecp5"
+
+
+@dataclass(frozen=True)
+class RelaxVisit:
+    """How the relaxation visits one layer: by rows (one neuron at a time, a word of
+    both MAC directions a cycle, one accumulator) or by row groups (P neurons at a
+    time, one input a cycle in each direction, P accumulators), whichever takes fewer
+    cycles; with its entries in ``relax_halves`` parts side by side."""
+
+    order: str  # "rows" or "groups"
+    rows: int  # rows, or row groups, a step visits
+    entries: int  # entries (cycles) per row or group
+    inputs: tuple[int, int]  # bottom-up and top-down inputs (states)
+    input_words: tuple[int, int]  # the same in packed words
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,25 @@ class HardwarePlan:
     @property
     def relax_halves(self) -> dict[int, int]:
         return relax_halves(self.cfg, self.fast)
+
+    @property
+    def relax_visits(self) -> dict[int, RelaxVisit]:
+        """Per layer 1..L, how the relaxation visits it."""
+        n, P, halves = self.cfg.layers, self.cfg.lanes, self.relax_halves
+        L = self.cfg.n_layers
+        visits = {}
+        for lay in range(1, L + 1):
+            nf = n[lay - 1] if lay >= 2 else 0  # bottom-up inputs
+            nb = n[lay + 1] if lay < L else 0  # top-down inputs
+            cf, cb = words(nf, P), words(nb, P)
+            per_group = -(-max(nf, nb, 1) // halves[lay])
+            per_row = -(-max(cf, cb, 1) // halves[lay])
+            groups = words(n[lay], P) * per_group < n[lay] * per_row
+            visits[lay] = RelaxVisit(
+                "groups" if groups else "rows",
+                words(n[lay], P) if groups else n[lay], per_group if groups else per_row,
+                (nf, nb), (cf, cb))
+        return visits
 
     @property
     def odd_even(self) -> bool:

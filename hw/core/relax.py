@@ -8,7 +8,6 @@ from typing import Any
 
 from amaranth.hdl import Cat, Const, Mux, Signal, signed
 
-from ..layout import words
 from .accumulators import Accumulators
 from .build import CoreBuild
 from .controller import Phase
@@ -96,22 +95,11 @@ def relax_writeback(ctx: CoreBuild) -> None:
 
 
 def relax_orders(ctx: CoreBuild) -> None:
-    """Per layer, the cheaper visiting order in cycles (rows or row groups), with its
-    entries in ``halves[lay]`` parts side by side (hw/layout.py)."""
-    L, P, core, hp, n, nw = ctx.L, ctx.P, ctx.core, ctx.hp, ctx.n, ctx.nw
-    halves = hp.relax_halves
-    shape, iters = {}, {}
-    for lay in range(1, L + 1):
-        nf = n[lay - 1] if lay >= 2 else 0  # bottom-up inputs
-        nb = n[lay + 1] if lay < L else 0  # top-down inputs
-        cf, cb = words(nf, P), words(nb, P)
-        per_group = -(-max(nf, nb, 1) // halves[lay])
-        per_row = -(-max(cf, cb, 1) // halves[lay])
-        groups = nw[lay] * per_group < n[lay] * per_row
-        core.relax_order[lay] = "groups" if groups else "rows"
-        shape[lay] = (nf, nb, cf, cb)
-        iters[lay] = (nw[lay], per_group) if groups else (n[lay], per_row)
-    ctx.halves, ctx.iters, ctx.shape = halves, iters, shape
+    """Per layer, the plan's visiting order (rows or row groups) and its sizes."""
+    visits = ctx.hp.relax_visits
+    ctx.halves = ctx.hp.relax_halves
+    ctx.iters = {lay: (v.rows, v.entries) for lay, v in visits.items()}
+    ctx.shape = {lay: (*v.inputs, *v.input_words) for lay, v in visits.items()}
 
 
 def relax_pipes(ctx: CoreBuild) -> None:

@@ -93,7 +93,8 @@ class EPCore(wiring.Component):
         self.plan = plan
         self.spram, self.shared_mul = plan.spram, plan.shared_mul
         self.amap = AddressMap(cfg)
-        self.relax_order: dict[int, str] = {}  # per layer, set at elaboration
+        # per layer, the relaxation's visiting order, "rows" or "groups"
+        self.relax_order = {lay: v.order for lay, v in plan.relax_visits.items()}
         L = cfg.n_layers
         self.update_q_width = update_q_width(cfg)
         members = {

@@ -40,3 +40,21 @@ def test_the_core_builds_what_its_plan_says() -> None:
     fragment = Fragment.get(core, None)
     names = {sub[1] for sub in fragment.subfragments}
     assert "accumulators" in names and "accumulators1" not in names
+
+
+def test_each_layer_is_visited_in_the_order_with_fewer_cycles() -> None:
+    """Worked by hand for 4-6-3 on two lanes (shared plan, no halves).  Layer 1 has no
+    bottom-up inputs and 3 top-down ones (2 words): by rows 6 x 2 = 12 cycles, by groups
+    3 x 3 = 9, so groups.  Layer 2 has 6 bottom-up inputs (3 words), none top-down: by
+    rows 3 x 3 = 9, by groups 2 x 6 = 12, so rows."""
+    cfg = get_config("tiny").replace(layers=(4, 6, 3), lanes=2)
+    visits = make_plan(cfg, shared_mul=True).relax_visits
+    assert (visits[1].order, visits[1].rows, visits[1].entries) == ("groups", 3, 3)
+    assert visits[1].inputs == (0, 3) and visits[1].input_words == (0, 2)
+    assert (visits[2].order, visits[2].rows, visits[2].entries) == ("rows", 3, 3)
+    assert visits[2].inputs == (6, 0) and visits[2].input_words == (3, 0)
+    # the fast plan halves the first and last layers' entries: layer 1 by rows 6 x 1,
+    # by groups 3 x 2 (a tie: rows); layer 2 by rows 3 x 2, by groups 2 x 3 (rows)
+    fast = make_plan(cfg, shared_mul=False).relax_visits
+    assert [(fast[k].order, fast[k].rows, fast[k].entries) for k in (1, 2)] == [
+        ("rows", 6, 1), ("rows", 3, 2)]
