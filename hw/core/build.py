@@ -27,6 +27,7 @@ class CoreBuild:
     loader: Any = None
     fb: Any = None
     pre: Any = None
+    drive: Any = None
     h_region2: Any = None
     h_we2: Any = None
     h_re2: Any = None

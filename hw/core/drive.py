@@ -8,6 +8,7 @@ from amaranth.hdl import Cat, Mux, Signal
 from .build import CoreBuild
 from .controller import Phase
 from .group_pass import group_issue
+from .input_drive import InputDrive
 from .predrive import Predrive
 
 
@@ -72,34 +73,38 @@ def load_state(ctx: CoreBuild) -> None:
                     m.d.comb += ctx.ctrl.loaded.eq(1)
 
 
+def connect_drive(ctx: CoreBuild) -> None:
+    """The input drive's unit (hw/core/input_drive.py) and what it reads every cycle:
+    the row-group issue's entries and columns, the registered W0 words, the pixel, the
+    biases and (shared plan) the pool's products."""
+    Br, P, Wq, m, pool = ctx.Br, ctx.P, ctx.Wq, ctx.m, ctx.pool
+    m.submodules.input_drive = ctx.drive = unit = InputDrive(ctx.hp, len(ctx.t))
+    m.d.comb += [unit.entries.eq(ctx.gissue.st), unit.column.eq(ctx.j1_nz),
+                 unit.column3.eq(ctx.j3), unit.x_data.eq(ctx.Xd), unit.b_data.eq(Br[0].data)]
+    m.d.comb += [unit.w_data[b].eq(Wq[0][b]) for b in range(P)]
+    if ctx.hp.shared_mul:
+        m.d.comb += [unit.mul.p[k].eq(pool.ops.p[k]) for k in range(P)]
+
+
 def drive_state(ctx: CoreBuild) -> None:
-    """DRIVE_LOOP: W0 x + b0, P rows at a time over the non-zero pixels only."""
-    Br, Dw, P, Wr, Xd, Xr, accu = ctx.Br, ctx.Dw, ctx.P, ctx.Wr, ctx.Xd, ctx.Xr, ctx.accu
-    act, af, by_lane = ctx.act, ctx.af, ctx.by_lane
-    db_off, group_addr, gw, j3 = ctx.db_off, ctx.group_addr, ctx.gw, ctx.j3
-    lane, lo, m, ml, mul, nnz = ctx.lane, ctx.lo, ctx.m, ctx.ml, ctx.mul, ctx.nnz
-    staged, u1, u2, u3, u4, u5, wb_ = ctx.staged, ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.wb_
-    x_base = ctx.x_base
-    # P rows at a time, over the non-zero pixels only
+    """DRIVE: W0 x + b0, P rows at a time over the non-zero pixels: the unit's
+    addresses, multiplier operands and accumulator operands, and its groups' drives
+    into the drive memory."""
+    Br, Dw, P, Wr, Xr, accu = ctx.Br, ctx.Dw, ctx.P, ctx.Wr, ctx.Xr, ctx.accu
+    db_off, gw, m, pool, unit = ctx.db_off, ctx.gw, ctx.m, ctx.pool, ctx.drive
     with m.Case(Phase.DRIVE):
-        j1, done = group_issue(ctx, nnz, 0, indirect=True)
-        m.d.comb += [Wr[0][b].addr.eq(group_addr(0, b, u1.gb, j1)) for b in range(P)]
-        m.d.comb += [Xr.addr.eq(x_base + j1), Br[0].addr.eq(u2.g)]  # bias: stage 3
-        # stage 3: the products; 3 + ml: a group starts from its bias, then adds a
-        # column per cycle
-        w_lane = by_lane(0, lo(j3))
-        x_op = Signal(act, name="drive_x")
-        m.d.comb += x_op.eq(Mux(u3.first, 0, Xd))
-        prods = [staged(mul(k, w_lane[k], x_op), f"drive_p{k}") for k in range(P)]
-        bias = [staged(lane(Br[0].data, k, wb_, True) << af, f"drive_b{k}")
-                for k in range(P)]
-        ua, uw = (u3, u4) if not ml else (u4, u5)
-        m.d.comb += [accu.valid.eq(ua.v), accu.first.eq(ua.first)]
+        j1, done = group_issue(ctx, ctx.nnz, 0, indirect=True)
+        m.d.comb += [Wr[0][b].addr.eq(unit.w_addr[b]) for b in range(P)]
+        m.d.comb += [Xr.addr.eq(ctx.x_base + j1), Br[0].addr.eq(unit.b_addr)]
+        if ctx.hp.shared_mul:
+            m.d.comb += [pool.ops.a[k].eq(unit.mul.a[k]) for k in range(P)]
+            m.d.comb += [pool.ops.b[k].eq(unit.mul.b[k]) for k in range(P)]
+        m.d.comb += [accu.valid.eq(unit.acc.valid), accu.first.eq(unit.acc.first)]
         m.d.comb += [x.eq(v) for k in range(P)
-                     for x, v in ((accu.const[k], bias[k]), (accu.fwd[k], prods[k]))]
-        with m.If(uw.v & uw.last):
+                     for x, v in ((accu.const[k], unit.acc.const[k]),
+                                  (accu.fwd[k], unit.acc.fwd[k]))]
+        with m.If(unit.group_end):
             m.d.comb += [Dw.addr.eq(db_off + gw), Dw.data.eq(accu.acc), Dw.en.eq(1)]
             m.d.sync += gw.eq(gw + 1)
         # (C-EP: W0 changed, so the drive is recomputed between steps)
         m.d.comb += ctx.ctrl.driven.eq(done)
-

@@ -154,6 +154,7 @@ class EPCore(wiring.Component):
             ctx.x_base = 0
 
         drive.connect_predrive(ctx)
+        drive.connect_drive(ctx)
         # the phases, in the order the controller (hw/core/controller.py) runs them:
         # one case each of one switch (exclusive: what several drive is one mux)
         with m.Switch(ctx.ctrl.phase):

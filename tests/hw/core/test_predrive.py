@@ -8,49 +8,27 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.hdl import Cat, Module, Signal
-from amaranth.lib.memory import Memory
+from amaranth.hdl import Cat, Module
 
 from epfpga.hw.core.predrive import Predrive
 from epfpga.hw.layout import acc_width, words
 from epfpga.hw.plan import make_plan
 from tests.hw.configs import small_config
+from tests.hw.drive_memories import drive_memories
 from tests.hw.simulate import run_clocked
 
 
 def _harness(plan, W0, b0, x):
-    cfg, P = plan.cfg, plan.cfg.lanes
-    n0, wb = cfg.layers[0], cfg.weight_bits
     m = Module()
     m.submodules.dut = dut = Predrive(plan)
-    lay = dut.w0
-    nz = [int(j) for j in np.flatnonzero(x)]
     # the predrive reads the pixel bank the core does not: bank 1 (fsm_bank = 0)
-    nz_init = [0] * n0 + nz + [0] * (n0 - len(nz))
-    x_init = [0] * n0 + [int(v) for v in x]
-    mask = (1 << wb) - 1
-    b_words = [sum((int(b0[g * P + k]) & mask) << (wb * k) for k in range(P)
-                   if g * P + k < len(b0)) for g in range(words(len(b0), P))]
-    m.submodules.nz = nzm = Memory(shape=max(1, n0.bit_length()), depth=2 * n0, init=nz_init)
-    m.submodules.x = xm = Memory(shape=cfg.act_bits, depth=2 * n0, init=x_init)
-    m.submodules.b0 = bm = Memory(shape=P * wb, depth=len(b_words), init=b_words)
-    nzr, xr, br = nzm.read_port(), xm.read_port(), bm.read_port()
-    m.d.comb += [nzr.addr.eq(dut.nz_addr), xr.addr.eq(dut.x_addr), br.addr.eq(dut.b_addr),
-                 dut.nz_data.eq(nzr.data), dut.b_data.eq(br.data)]
-    x_d = Signal.like(xr.data)  # the core registers the pixel and the weights once more
-    m.d.sync += x_d.eq(xr.data)
-    m.d.comb += dut.x_data.eq(x_d)
-    wq = []
-    for b, bank in enumerate(lay.banks(W0)):
-        m.submodules[f"w{b}"] = wm = Memory(shape=wb, depth=lay.depth,
-                                            init=[int(v) & mask for v in bank])
-        wr = wm.read_port()
-        q = Signal(wb)
-        m.d.comb += wr.addr.eq(dut.w_addr[b])
-        m.d.sync += q.eq(wr.data)
-        wq.append(q)
-    m.d.comb += dut.w_data.eq(Cat(*wq))
-    return m, dut, len(nz)
+    mem = drive_memories(m, plan, W0, b0, x, bank=1)
+    m.d.comb += [mem.nz.addr.eq(dut.nz_addr), mem.x.addr.eq(dut.x_addr),
+                 mem.b.addr.eq(dut.b_addr), dut.nz_data.eq(mem.nz.data),
+                 dut.b_data.eq(mem.b.data), dut.x_data.eq(mem.x_d),
+                 dut.w_data.eq(Cat(*mem.wq))]
+    m.d.comb += [r.addr.eq(dut.w_addr[b]) for b, r in enumerate(mem.w)]
+    return m, dut, mem.nnz
 
 
 @pytest.mark.parametrize("seed", range(5))
