@@ -12,7 +12,7 @@ them: the core writes them to the drive memory."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -21,6 +21,7 @@ from ..plan import HardwarePlan
 from .group_issue import STAGES, group_entry_layout
 from .lanes import Lanes
 from .multipliers import MultiplierSignature
+from .multipliers import staged as staged_product
 from .shapes import multiplier_shape
 
 
@@ -69,12 +70,7 @@ class InputDrive(wiring.Component):
         u1, u2, u3, u4, u5 = (self.entries[k] for k in range(5))
 
         def staged(v, name: str):
-            """v (formed at stage 3) at the accumulate stage."""
-            if not ml:
-                return v
-            r = Signal(Value.cast(v).shape(), name=name)
-            m.d.sync += r.eq(v)
-            return r
+            return staged_product(m, v, ml, name)
 
         m.d.comb += [self.w_addr[b].eq(lm.group_addr(w0.words, b, u1.gb, self.column))
                      for b in range(P)]

@@ -8,7 +8,7 @@ the same cycle); the other phases multiply where they are."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Module, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -36,3 +36,14 @@ class MultiplierPool(wiring.Component):
         ops = self.ops
         m.d.comb += [ops.p[q].eq(ops.a[q] * ops.b[q]) for q in range(self.count)]
         return m
+
+
+def staged(m: Module, v, latency: int, name: str):
+    """``v``, formed at the product stage, at the accumulate stage: ``latency`` (the
+    plan's ``mul_latency``, 0 or 1) cycles later.  On DSP-rich parts every product is
+    registered before it is summed, so the adder trees of many lanes start from flops."""
+    if not latency:
+        return v
+    r = Signal(Value.cast(v).shape(), name=name)
+    m.d.sync += r.eq(v)
+    return r

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Mux, Signal, Value, signed
+from amaranth.hdl import Mux, Signal, signed
 
 from .accumulators import Accumulators
 from .argmax import Argmax
@@ -12,6 +12,7 @@ from .controller import Controller
 from .group_issue import GroupIssue
 from .job import index_bits, job_layout, nnz_bits
 from .multipliers import MultiplierPool
+from .multipliers import staged as staged_product
 from .shapes import multiplier_shape
 
 
@@ -80,16 +81,9 @@ def registers(ctx: CoreBuild) -> None:
         m.d.comb += [pool.ops.a[q].eq(a), pool.ops.b[q].eq(b)]
         return pool.ops.p[q]
 
-    # On DSP-rich parts every product is registered before it is summed (the adder
-    # trees of many lanes then start from flops): the accumulate and write stages of
-    # the drive and the relaxation come ``ml`` cycles later.
     def staged(v, name: str):
         """v (formed at the product stage) at the accumulate stage."""
-        if not ml:
-            return v
-        r = Signal(Value.cast(v).shape(), name=name)
-        m.d.sync += r.eq(v)
-        return r
+        return staged_product(m, v, ml, name)
 
     neg = job.neg
     beta_s = Signal(signed(cfg.beta_frac + 3))  # (steady for a sample: registered)
