@@ -78,7 +78,7 @@ def connect_drive(ctx: CoreBuild) -> None:
     the row-group issue's entries and columns, the registered W0 words, the pixel, the
     biases and (shared plan) the pool's products."""
     Br, P, Wq, m, pool = ctx.Br, ctx.P, ctx.Wq, ctx.m, ctx.pool
-    m.submodules.input_drive = ctx.drive = unit = InputDrive(ctx.hp, len(ctx.t))
+    m.submodules.input_drive = ctx.drive = unit = InputDrive(ctx.hp, len(ctx.t), ctx.gissue.entry)
     m.d.comb += [unit.entries.eq(ctx.gissue.st), unit.column.eq(ctx.j1_nz),
                  unit.column3.eq(ctx.j3), unit.x_data.eq(ctx.Xd), unit.b_data.eq(Br[0].data)]
     m.d.comb += [unit.w_data[b].eq(Wq[0][b]) for b in range(P)]

@@ -18,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..layout import acc_width, weight_layouts
 from ..plan import HardwarePlan
-from .group_issue import STAGES, group_entry_layout
+from .group_issue import STAGES
 from .lanes import Lanes
 from .multipliers import MultiplierSignature
 from .multipliers import staged as staged_product
@@ -36,13 +36,14 @@ class AccumulateSignature(wiring.Signature):
 
 
 class InputDrive(wiring.Component):
-    """``entries``: the group issue's stages; ``column``: the entry's column at stage 1
-    (from the non-zero list), ``column3`` the same two stages later; ``w_data``: the
-    banks' registered words, ``x_data`` the pixel and ``b_data`` the group's biases, a
-    cycle after their addresses.  ``mul``: P multipliers to borrow (the shared plan's
-    pool); on the fast plan the unit multiplies on its own and ``mul`` is unused."""
+    """``entries``: the group issue's stages (``entry``: its layout); ``column``: the
+    entry's column at stage 1 (from the non-zero list), ``column3`` the same two stages
+    later; ``w_data``: the banks' registered words, ``x_data`` the pixel and ``b_data``
+    the group's biases, a cycle after their addresses.  ``mul``: P multipliers to
+    borrow (the shared plan's pool); on the fast plan the unit multiplies on its own
+    and ``mul`` is unused."""
 
-    def __init__(self, plan: HardwarePlan, column_bits: int):
+    def __init__(self, plan: HardwarePlan, column_bits: int, entry: data.StructLayout):
         cfg = plan.cfg
         self.plan, self.cfg = plan, cfg
         self.w0 = w0 = weight_layouts(cfg)[0]
@@ -50,9 +51,7 @@ class InputDrive(wiring.Component):
         wa, wb = multiplier_shape(cfg)
         self.acc_width = acc_width(cfg)
         super().__init__({
-            "entries": In(data.ArrayLayout(
-                group_entry_layout(max(g.groups for g in weight_layouts(cfg)),
-                                   max(g.depth for g in weight_layouts(cfg))), STAGES)),
+            "entries": In(data.ArrayLayout(entry, STAGES)),
             "column": In(column_bits), "column3": In(column_bits),
             "w_addr": Out(data.ArrayLayout(range(max(w0.depth, 2)), P)),
             "w_data": In(data.ArrayLayout(signed(cfg.weight_bits), P)),

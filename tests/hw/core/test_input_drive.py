@@ -30,7 +30,7 @@ def _harness(plan, W0, b0, x):
     m.submodules.issue = issue = GroupIssue(
         [(g.groups, P * g.words) for g in geo], max(g.depth for g in geo), (6, col),
         drain_u6=False)
-    m.submodules.dut = dut = InputDrive(plan, col)
+    m.submodules.dut = dut = InputDrive(plan, col, issue.entry)
     m.submodules.accu = accu = Accumulators(P, signed(acc_width(cfg)))
     mem = drive_memories(m, plan, W0, b0, x, bank=0)
     run = Signal()
