@@ -96,7 +96,7 @@ PROFILES: dict[str, BoardProfile] = {
     "icebreaker": BoardProfile(
         board="icebreaker", title="1BitSquared iCEBreaker (iCE40UP5K)",
         clock_hz=24e6, baud=DEFAULT_BAUD, config="up5k",
-        # seeds 7-14 on this netlist (5125 LC): 5 of 8 meet, 7 the fastest (24.7 MHz):
+        # seeds 7-14 on this netlist (5123 LC): 4 of 8 meet, 7 at 24.8 MHz (13 at 25.5):
         # `--seeds` finds another when the netlist changes
         seed=7,
         # the UP5K's 8 DSP blocks take the multipliers.  Not -dff: its sequential
