@@ -1,9 +1,10 @@
 """The input drive W0 x + b0: P rows at a time over the sample's non-zero pixels, on the
 core's row-group issue (hw/core/group_issue.py), accumulators and multipliers.
 
-It owns no counter and no accumulator: those are shared with the updates and the
-relaxation (the iCE40UP5K has no room for a set per phase), so this unit is the drive's
-addressing and operands between them.  Stage 1 addresses W0's P banks at the entry's
+It owns no counter and no accumulator: the core's are shared with the updates and the
+relaxation (the iCE40UP5K has no room for a set per phase), and the predrive brings its
+own (hw/core/predrive.py), so this unit is the drive's addressing and operands between
+them.  Stage 1 addresses W0's P banks at the entry's
 column; stage 2 the group's biases; stage 3 forms the P products, x_j times the column's
 weights rotated to their lanes (none at a group's opening entry), and the P biases.  The
 accumulators add them ``mul_latency`` stages later (products registered on the fast
