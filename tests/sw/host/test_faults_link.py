@@ -84,7 +84,9 @@ def test_duplicated_answers_are_ignored_not_taken_for_silence() -> None:
 
 
 def test_stalls_longer_than_the_timeout() -> None:
-    _, proxy, eng = run_through(FaultRates(stall=0.05, stall_s=0.4), seed=11)
+    # the host sees the silence when a read of the transport (up to 0.2 s) returns, so
+    # a stall must outlast the timeout (0.25 s) by more than one read to force a resend
+    _, proxy, eng = run_through(FaultRates(stall=0.05, stall_s=0.8), seed=11)
     assert proxy.injected["stall"] > 0 and eng.board.resends > 0
 
 
