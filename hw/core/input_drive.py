@@ -4,12 +4,12 @@ core's row-group issue (hw/core/group_issue.py), accumulators and multipliers.
 It owns no counter and no accumulator: the core's are shared with the updates and the
 relaxation (the iCE40UP5K has no room for a set per phase), and the predrive brings its
 own (hw/core/predrive.py), so this unit is the drive's addressing and operands between
-them.  Stage 1 addresses W0's P banks at the entry's
-column; stage 2 the group's biases; stage 3 forms the P products, x_j times the column's
-weights rotated to their lanes (none at a group's opening entry), and the P biases.  The
-accumulators add them ``mul_latency`` stages later (products registered on the fast
-plan), starting from the biases, and ``group_end`` says that the group's P drives are in
-them: the core writes them to the drive memory."""
+them.  Stage 1 addresses W0's P banks at the entry's column; stage 2 the group's biases;
+stage 3 forms the P products, x_j times the column's weights rotated to their lanes
+(none at a group's opening entry), and the P biases.  The accumulators add them
+``mul_latency`` stages later (products registered on the fast plan), starting from the
+biases, and ``group_end`` says that the group's P drives are in them: the core writes
+them to the drive memory."""
 
 from __future__ import annotations
 

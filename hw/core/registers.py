@@ -30,7 +30,7 @@ def registers(ctx: CoreBuild) -> None:
         cep=cfg.algorithm == "cep", symmetric=cfg.nudge == "symmetric")
     m.d.comb += [ctrl.train.eq(job.train), ctrl.t1.eq(core.t1), ctrl.t2.eq(core.t2)]
     cur = ctrl.cur  # state bank holding the previous step
-    step, nudging = ctrl.step, ctrl.nudging
+    nudging = ctrl.nudging
     minus = ctrl.minus  # symmetric nudge: the -beta phase
     nnz = Signal(nnz_bits(cfg))
     nnz_p1 = Signal.like(nnz, name="nnz_p1")  # (steady long before the update reads it)
@@ -98,6 +98,6 @@ def registers(ctx: CoreBuild) -> None:
     ctx.j4, ctx.j5, ctx.job, ctx.minus, ctx.mul = j4, j5, job, minus, mul
     ctx.neg, ctx.nnz, ctx.nnz_p1, ctx.nudge_r = neg, nnz, nnz_p1, nudge_r
     ctx.nudge_shape, ctx.nudging, ctx.rho, ctx.samples = nudge_shape, nudging, rho, samples
-    ctx.staged, ctx.step, ctx.t = staged, step, t
+    ctx.staged, ctx.t = staged, t
     ctx.gissue, ctx.pool = gissue, pool
     ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.u6 = (gissue.stage(k) for k in range(1, 7))
