@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from epfpga.errors import EpfpgaError
 from epfpga.model.config import EPConfig
 
+from .build_cache import mark_used, prune
+
 if TYPE_CHECKING:
     from .faithful import BoardPlan
 
@@ -131,16 +133,28 @@ def build(cfg: EPConfig, waves: bool = False, design: str = "core",
     v = d / f"{top}.v"
     runner = get_runner("verilator")
     with _exclusive(d):
-        if not v.exists():  # the directory name is a digest of config + sources
+        mark_used(d)
+        new = not v.exists()
+        if new:  # the directory name is a digest of config + sources
             v.write_text(design_verilog(cfg, design, shared_mul))
-        runner.build(
-            sources=[v], hdl_toplevel=top, build_dir=d, waves=waves,
-            build_args=["-Wno-fatal", "-O3", "--x-assign", "0", "--x-initial", "0"]
-            + (["--trace-fst", "--trace-structs"] if waves else []),
-            log_file=d / "build.log",
-        )
+        try:
+            runner.build(
+                sources=[v], hdl_toplevel=top, build_dir=d, waves=waves,
+                build_args=["-Wno-fatal", "-O3", "--x-assign", "0", "--x-initial", "0"]
+                + (["--trace-fst", "--trace-structs"] if waves else []),
+                log_file=d / "build.log",
+            )
+        except RuntimeError:
+            raise EpfpgaError(f"Verilator build of {top} failed; see {d / 'build.log'}:\n"
+                              + _tail(d / "build.log")) from None
         _check_every_process_runs(d / "build.log")
+    if new:
+        prune(build_root())
     return runner, d
+
+
+def _tail(log: Path, chars: int = 2000) -> str:
+    return log.read_text(errors="replace")[-chars:] if log.exists() else "(no log)"
 
 
 def _check_every_process_runs(log: Path) -> None:
@@ -182,8 +196,12 @@ def build_native(cfg: EPConfig, plan: BoardPlan | None = None) -> Path:
     d = build_root() / f"{cfg.name}-soc-{kind}-native-{h.hexdigest()[:16]}"
     exe = d / "obj" / "epfpga-board"
     with _exclusive(d):
-        if not exe.exists():
+        mark_used(d)
+        new = not exe.exists()
+        if new:
             _compile_native(cfg, plan, d, exe, env)
+    if new:
+        prune(build_root())
     return exe
 
 
@@ -236,7 +254,7 @@ def _compile_native(cfg: EPConfig, plan: BoardPlan | None, d: Path, exe: Path,
         r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=d)
     if r.returncode != 0 or not exe.exists():
         raise EpfpgaError(f"Verilator build of the native board failed; see {log}:\n"
-                          + log.read_text()[-2000:])
+                          + _tail(log))
     try:
         _check_every_process_runs(log)
     except EpfpgaError:
