@@ -6,7 +6,6 @@ from amaranth.hdl import Mux, Signal, signed
 
 from .accumulators import Accumulators
 from .argmax import Argmax
-from .arith import activation
 from .build import CoreBuild
 from .controller import Controller
 from .group_issue import GroupIssue
@@ -18,8 +17,8 @@ from .shapes import multiplier_shape
 
 def registers(ctx: CoreBuild) -> None:
     """The controller's registers, the group passes' entry registers, and the 2P
-    multipliers with the arithmetic every phase shares (rho, saturation, rounding)."""
-    P, ab, acc_shape, aw, cfg = ctx.P, ctx.ab, ctx.acc_shape, ctx.aw, ctx.cfg
+    multipliers."""
+    P, ab, acc_shape, cfg = ctx.P, ctx.ab, ctx.acc_shape, ctx.cfg
     core, geo, lg, m, ml, n = ctx.core, ctx.geo, ctx.lg, ctx.m, ctx.ml, ctx.n
     job = Signal(job_layout(cfg))
     # the states start at 0: cleared while the pixels load when there are enough
@@ -30,7 +29,6 @@ def registers(ctx: CoreBuild) -> None:
         cep=cfg.algorithm == "cep", symmetric=cfg.nudge == "symmetric")
     m.d.comb += [ctrl.train.eq(job.train), ctrl.t1.eq(core.t1), ctrl.t2.eq(core.t2)]
     cur = ctrl.cur  # state bank holding the previous step
-    nudging = ctrl.nudging
     minus = ctrl.minus  # symmetric nudge: the -beta phase
     nnz = Signal(nnz_bits(cfg))
     nnz_p1 = Signal.like(nnz, name="nnz_p1")  # (steady long before the update reads it)
@@ -40,10 +38,6 @@ def registers(ctx: CoreBuild) -> None:
     # per lane of a group, one adder each for the drive and every relaxation (lane 0
     # alone in the row order; hw/core/accumulators.py)
     m.submodules.accumulators = accu = Accumulators(P, acc_shape)
-    # beta (y - s_L) per output row, formed when its row opens (the multiplier then
-    # sits between flops, not in the state write's path)
-    nudge_shape = signed(ab + cfg.beta_frac + 5)
-    nudge_r = [Signal(nudge_shape, name=f"nudge{k}") for k in range(P)]
     # the argmax takes the output layer's free end states as they are written
     m.submodules.argmax = argmax = Argmax(P, ab, index_bits(max(n) + 1) + lg + 1,
                                           index_bits(n[-1]))
@@ -89,15 +83,12 @@ def registers(ctx: CoreBuild) -> None:
     beta_s = Signal(signed(cfg.beta_frac + 3))  # (steady for a sample: registered)
     m.d.sync += beta_s.eq(Mux(neg ^ minus, -core.beta_q, core.beta_q))
 
-    def rho(v):
-        return activation(m, v, cfg, aw)
-
     ctx.accu, ctx.argmax, ctx.ctrl = accu, argmax, ctrl
     ctx.beta_s, ctx.cand, ctx.cur, ctx.cycles = beta_s, cand, cur, cycles
     ctx.gw, ctx.gwb, ctx.half, ctx.i, ctx.j2, ctx.j3 = gw, gwb, half, i, j2, j3
     ctx.j4, ctx.j5, ctx.job, ctx.minus, ctx.mul = j4, j5, job, minus, mul
-    ctx.neg, ctx.nnz, ctx.nnz_p1, ctx.nudge_r = neg, nnz, nnz_p1, nudge_r
-    ctx.nudge_shape, ctx.nudging, ctx.rho, ctx.samples = nudge_shape, nudging, rho, samples
+    ctx.neg, ctx.nnz, ctx.nnz_p1 = neg, nnz, nnz_p1
+    ctx.samples = samples
     ctx.staged, ctx.t = staged, t
     ctx.gissue, ctx.pool = gissue, pool
     ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.u6 = (gissue.stage(k) for k in range(1, 7))

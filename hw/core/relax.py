@@ -1,17 +1,25 @@
 """The relaxation: one flat pipeline over (row or row group, entry) per pipeline, a
-step's layers back to back."""
+step's layers back to back.  Stage 1 addresses, stage 3 forms the products, 3 + ml
+accumulates; after a row's last entry the pipeline's writeback (hw/core/relax_writeback.py)
+applies the nudge and rho and writes.  Per layer the plan's visiting order:
+
+* rows: one neuron at a time, word t of both MAC directions per cycle (P bottom-up
+  products along W_{lay-1} row i, P top-down ones down W_lay column i), one accumulator;
+* groups: P neurons at a time, one input per cycle in each direction, P accumulators
+  (wins when a direction is shorter than P)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from amaranth.hdl import Cat, Const, Mux, Signal, signed
+from amaranth.hdl import Cat, Mux, Signal
 
 from .accumulators import Accumulators
 from .build import CoreBuild
 from .controller import Phase
 from .relax_issue import RelaxIssue
+from .relax_writeback import RelaxWriteback
 
 
 @dataclass
@@ -36,62 +44,12 @@ class RelaxPipe:
     issue: Any  # its entry issue and stage registers (hw/core/relax_issue.py)
     st: list  # st[1..5]: the issue's stages
     accu: Any  # its accumulators (hw/core/accumulators.py)
-    nudge_r: list
     wr: Any  # weight readers, per layer and bank
     wq: Any  # their registered data
     half: dict[int, HalfReaders] = field(default_factory=dict)
     pa: Any = None  # the accumulate stage
     pw: Any = None  # the write stage
-    s_rows: Any = None  # the row order's new state
-
-
-def relax_writeback(ctx: CoreBuild) -> None:
-    """What a relaxation row ends with: the state writes (and the free and +beta end
-    states), the nudge term and rho."""
-    SFw, SPw, Sw, act, aw, beta_s = ctx.SFw, ctx.SPw, ctx.Sw, ctx.act, ctx.aw, ctx.beta_s
-    cfg, core, cur, job, m, minus = ctx.cfg, ctx.core, ctx.cur, ctx.job, ctx.m, ctx.minus
-    nudging, nw, one, rho = ctx.nudging, ctx.nw, ctx.one, ctx.rho
-    symmetric = ctx.symmetric
-    # One flat pipeline over (row or row group, entry): stage 1 addresses,
-    # stage 3 accumulates, stage 4 (after a row's last entry) applies the nudge
-    # and rho and writes.  Per layer the cheaper of two visiting orders:
-    #   rows:   one neuron at a time, word t of both MAC directions per cycle
-    #           (P bottom-up products along W_{lay-1} row i, P top-down ones down
-    #           W_lay column i), one accumulator;
-    #   groups: P neurons at a time, one input per cycle in each direction,
-    #           P accumulators (wins when a direction is shorter than P).
-    last_free = ctx.ctrl.free_end
-    last_plus = ctx.ctrl.nudged_end & ~minus
-
-    def write_states(lay: int, word, value, en) -> None:
-        m.d.comb += [Sw[lay - 1].addr.eq(~cur * nw[lay] + word),
-                     Sw[lay - 1].data.eq(value), Sw[lay - 1].en.eq(en)]
-        with m.If(last_free):
-            m.d.comb += [SFw[lay - 1].addr.eq(word), SFw[lay - 1].data.eq(value),
-                         SFw[lay - 1].en.eq(en)]
-        if symmetric:  # (+beta end = free end when T2 = 0)
-            with m.If(last_plus | (last_free & (core.t2 == 0))):
-                m.d.comb += [SPw[lay - 1].addr.eq(word), SPw[lay - 1].data.eq(value),
-                             SPw[lay - 1].en.eq(en)]
-
-    def nudge_term(row, s_l):
-        """beta (y - s_L) for output neuron ``row`` in state s_L."""
-        return (Mux(job.label == row, one, 0) - s_l) * beta_s
-
-    def new_state(out, acc_, nudge, name: str):
-        """rho(acc (+ the registered ``nudge_term`` while ``out``: the output
-        layer))."""
-        total = Signal(signed(aw + 2), name=f"total_{name}")
-        if out is False:
-            m.d.comb += total.eq(acc_)
-        else:
-            m.d.comb += total.eq(acc_ + Mux(nudging & out, nudge << cfg.nudge_shift, 0))
-        s_new = Signal(act, name=f"s_new_{name}")
-        m.d.comb += s_new.eq(rho(total))
-        return s_new
-
-    ctx.last_free, ctx.new_state, ctx.nudge_term = last_free, new_state, nudge_term
-    ctx.write_states = write_states
+    wb: Any = None  # its rho, nudge and state writes (hw/core/relax_writeback.py)
 
 
 def relax_orders(ctx: CoreBuild) -> None:
@@ -109,7 +67,7 @@ def relax_pipes(ctx: CoreBuild) -> None:
     L, P, Sd, Sr, Wq, Wr, accu = ctx.L, ctx.P, ctx.Sd, ctx.Sr, ctx.Wq, ctx.Wr, ctx.accu
     acc_shape, delayed = ctx.acc_shape, ctx.delayed
     halves, hp, i, iters, m = ctx.halves, ctx.hp, ctx.i, ctx.iters, ctx.m
-    ml, nudge_r, nudge_shape, t, wbanks = ctx.ml, ctx.nudge_r, ctx.nudge_shape, ctx.t, ctx.wbanks
+    ml, t, wbanks = ctx.ml, ctx.t, ctx.wbanks
     odd_even = hp.odd_even
     groups_of = ([[lay for lay in range(1, L + 1) if lay % 2 == q] for q in (1, 0)]
                  if odd_even else [list(range(1, L + 1))])
@@ -124,16 +82,13 @@ def relax_pipes(ctx: CoreBuild) -> None:
         m.submodules[f"relax_issue{q}" if q else "relax_issue"] = issue
         st = [None] + [issue.stage(k) for k in range(1, 6)]
         if q == 0:
-            pp = RelaxPipe(q=q, layers=lays, issue=issue, st=st, accu=accu, nudge_r=nudge_r,
-                           wr=Wr, wq=Wq)
+            pp = RelaxPipe(q=q, layers=lays, issue=issue, st=st, accu=accu, wr=Wr, wq=Wq)
         else:
             m.submodules[f"accumulators{q}"] = accu_q = Accumulators(P, acc_shape)
             ports = {li: [wbanks[li][b].port("copy") for b in range(P)]
                      for li in range(1, L)}
             pp = RelaxPipe(
-                q=q, layers=lays, issue=issue, st=st, accu=accu_q,
-                nudge_r=[Signal(nudge_shape, name=f"nudge{q}_{k}") for k in range(P)],
-                wr=ports,
+                q=q, layers=lays, issue=issue, st=st, accu=accu_q, wr=ports,
                 wq=[[delayed(r.data, f"w{li}_{b}_q{q}") for b, r in enumerate(ports[li])]
                     if li in ports else None for li in range(L)])
         for lay in lays:
@@ -158,20 +113,49 @@ def relax_pipes(ctx: CoreBuild) -> None:
 
     ctx.inputs_of, ctx.own_d, ctx.own_r, ctx.pipe_of = inputs_of, own_d, own_r, pipe_of
     ctx.pipes = pipes
+    for pp in pipes:
+        relax_writeback(ctx, pp)
+
+
+def relax_writeback(ctx: CoreBuild, pp: RelaxPipe) -> None:
+    """Pipeline ``pp``'s writeback and what it reads: its accumulators, its last two
+    stages, the label, beta and the controller's phase ends."""
+    ctrl, m = ctx.ctrl, ctx.m
+    depths = {lay: (ctx.stores[lay - 1].depth, ctx.stores[lay - 1].end_depth)
+              for lay in pp.layers}
+    pp.wb = wb = RelaxWriteback(ctx.cfg, {lay: ctx.core.relax_order[lay] for lay in pp.layers},
+                                depths, ctx.cand.payload.shape())
+    m.submodules[f"relax_writeback{pp.q}" if pp.q else "relax_writeback"] = wb
+    m.d.comb += [wb.run.eq(pp.issue.run), wb.accumulate.eq(pp.pa), wb.write.eq(pp.pw),
+                 wb.acc.eq(pp.accu.acc), wb.label.eq(ctx.job.label), wb.beta.eq(ctx.beta_s),
+                 wb.nudging.eq(ctrl.nudging), wb.cur.eq(ctx.cur),
+                 wb.free_end.eq(ctrl.free_end)]
+    if ctx.symmetric:  # (+beta end = free end when T2 = 0)
+        m.d.comb += wb.plus_end.eq((ctrl.nudged_end & ~ctx.minus)
+                                   | (ctrl.free_end & (ctx.core.t2 == 0)))
+
+
+def relax_writes(ctx: CoreBuild) -> None:
+    """In the relaxation, the writebacks own the state stores' write ports and the
+    argmax's candidates."""
+    m = ctx.m
+    for pp in ctx.pipes:
+        for lay in pp.layers:
+            ports = [(ctx.Sw, "s"), (ctx.SFw, "sf")] + ([(ctx.SPw, "sp")] if ctx.symmetric
+                                                        else [])
+            for dst, kind in ports:
+                src = getattr(pp.wb, f"{kind}{lay}")
+                m.d.comb += [dst[lay - 1].addr.eq(src.addr), dst[lay - 1].data.eq(src.data),
+                             dst[lay - 1].en.eq(src.en)]
+            if lay == ctx.L:
+                cand = pp.wb.candidates
+                m.d.comb += [ctx.cand.valid.eq(cand.valid), ctx.cand.payload.eq(cand.payload)]
 
 
 def relax_inputs(ctx: CoreBuild) -> None:
-    """The row order's new state (one circuit per pipeline) and how a layer's MAC
-    directions find their weights, states and row constant."""
-    Bd, Dd, L, Sd, Sr, af, aw = ctx.Bd, ctx.Dd, ctx.L, ctx.Sd, ctx.Sr, ctx.af, ctx.aw
-    core, inputs_of, lane, new_state = ctx.core, ctx.inputs_of, ctx.lane, ctx.new_state
-    pipe_of, pipes, wb_ = ctx.pipe_of, ctx.pipes, ctx.wb_
-    # the row order's new state is one circuit per pipeline for its layers
-    # visited by rows
-    for pp in pipes:
-        out = (pp.pw.out if L in pp.layers and core.relax_order[L] == "rows"
-               else False)
-        pp.s_rows = new_state(out, pp.accu.acc[0], pp.nudge_r[0], f"rows{pp.q}")
+    """How a layer's MAC directions find their weights, states and row constant."""
+    Bd, Dd, Sd, Sr, af, aw = ctx.Bd, ctx.Dd, ctx.Sd, ctx.Sr, ctx.af, ctx.aw
+    inputs_of, lane, pipe_of, wb_ = ctx.inputs_of, ctx.lane, ctx.pipe_of, ctx.wb_
 
     def halves_of(lay: int, fwd: bool) -> list:
         """Per half of a MAC direction's entries: (weight read ports, their
@@ -213,14 +197,13 @@ def relax_rows(ctx: CoreBuild, lay: int, cf: int, cb: int, nt: int) -> None:
     """Layer ``lay`` by rows: one neuron at a time, word t of both MAC directions per
     cycle (P bottom-up products along W_{lay-1} row i, P top-down ones down W_lay
     column i), one accumulator."""
-    L, P, ab, cand = ctx.L, ctx.P, ctx.ab, ctx.cand
+    L, P, ab = ctx.L, ctx.P, ctx.ab
     const_of, cur, entry_of = ctx.const_of, ctx.cur, ctx.entry_of
-    geo, halves_of, hi, lane, last_free = ctx.geo, ctx.halves_of, ctx.hi, ctx.lane, ctx.last_free
-    lm, lo, m, mul, nudge_term = ctx.lm, ctx.lo, ctx.m, ctx.mul, ctx.nudge_term
-    onehot, own_d, pipe_of = ctx.onehot, ctx.own_d, ctx.pipe_of
-    rotate, spread, staged, write_states = ctx.rotate, ctx.spread, ctx.staged, ctx.write_states
+    geo, halves_of, hi, lane = ctx.geo, ctx.halves_of, ctx.hi, ctx.lane
+    lm, lo, m, mul = ctx.lm, ctx.lo, ctx.m, ctx.mul
+    own_d, pipe_of, rotate, staged = ctx.own_d, ctx.pipe_of, ctx.rotate, ctx.staged
     pp = pipe_of[lay]
-    p1_, p3_, pa, pw = pp.st[1], pp.st[3], pp.pa, pp.pw
+    p1_, p3_, pa = pp.st[1], pp.st[3], pp.pa
     with m.If(p1_.lay == lay):  # stage 1
         row_word_addresses(ctx, lay, hi(p1_.i))
         for h, (wr, _, sr, _) in enumerate(halves_of(lay, True) if cf else []):
@@ -255,32 +238,20 @@ def relax_rows(ctx: CoreBuild, lay: int, cf: int, cb: int, nt: int) -> None:
         for r, (prods, left) in zip((accu.fwd[0], accu.bwd[0]), sums, strict=False):
             m.d.comb += r.eq(Mux(pa.t < left, sum(prods), 0) if left < nt
                              else sum(prods))
-        if lay == L:
-            with m.If(pa.v & pa.first):
-                m.d.sync += pp.nudge_r[0].eq(nudge_term(pa.i, own))
-    with m.If(pw.lay == lay):  # stage 4 + ml
-        s_new = pp.s_rows
-        with m.If(pw.v & pw.last):
-            write_states(lay, hi(pw.i), spread(s_new, ab), onehot(lo(pw.i)))
-            if lay == L:
-                with m.If(last_free):
-                    # one row, in lane 0 (every bit of the word driven: a
-                    # part left undriven is an X in the Verilog)
-                    m.d.comb += [cand.valid.eq(1), cand.payload.s.eq(s_new),
-                                 cand.payload.ok.eq(1), cand.payload.row.eq(pw.i)]
+        if lay == L:  # the nudge's s_L, for the writeback
+            m.d.comb += pp.wb.own[0].eq(own)
 
 
 def relax_groups(ctx: CoreBuild, lay: int, nf: int, nb: int, nt: int) -> None:
     """Layer ``lay`` by row groups: P neurons at a time, one input per cycle in each
     direction, P accumulators (wins when a direction is shorter than P)."""
-    L, P, ab, by_lane, cand = ctx.L, ctx.P, ctx.ab, ctx.by_lane, ctx.cand
+    L, P, ab, by_lane = ctx.L, ctx.P, ctx.ab, ctx.by_lane
     const_of, cur, entry_of = ctx.const_of, ctx.cur, ctx.entry_of
     geo, group_addr, halves_of, hi = ctx.geo, ctx.group_addr, ctx.halves_of, ctx.hi
-    lane, last_free, lo, m, mul, n = ctx.lane, ctx.last_free, ctx.lo, ctx.m, ctx.mul, ctx.n
-    new_state, nudge_term, nw, own_d = ctx.new_state, ctx.nudge_term, ctx.nw, ctx.own_d
-    pipe_of, staged, write_states = ctx.pipe_of, ctx.staged, ctx.write_states
+    lane, lo, m, mul, nw, own_d = ctx.lane, ctx.lo, ctx.m, ctx.mul, ctx.nw, ctx.own_d
+    pipe_of, staged = ctx.pipe_of, ctx.staged
     pp = pipe_of[lay]
-    p1_, p3_, pa, pw = pp.st[1], pp.st[3], pp.pa, pp.pw
+    p1_, p3_, pa = pp.st[1], pp.st[3], pp.pa
     with m.If(p1_.lay == lay):  # stage 1
         row_word_addresses(ctx, lay, p1_.i)
         # W_{lay-1}[group row, t]
@@ -320,21 +291,8 @@ def relax_groups(ctx: CoreBuild, lay: int, nf: int, nb: int, nt: int) -> None:
             terms = [Mux(pa.t < n_, v, 0) if n_ < nt else v for v, n_ in prods[k]]
             m.d.comb += [accu.const[k].eq(const[k])] + [
                 r.eq(v) for r, v in zip((accu.fwd[k], accu.bwd[k]), terms, strict=False)]
-            if lay == L:
-                with m.If(pa.v & pa.first):
-                    m.d.sync += pp.nudge_r[k].eq(nudge_term(pa.i * P + k, own[k]))
-    with m.If(pw.lay == lay):  # stage 4 + ml
-        rows = [pw.i * P + k for k in range(P)]
-        s_new = [new_state(lay == L, pp.accu.acc[k], pp.nudge_r[k], f"{lay}_{k}")
-                 for k in range(P)]
-        ok = [rows[k] < n[lay] if n[lay] % P else Const(1, 1) for k in range(P)]
-        with m.If(pw.v & pw.last):
-            write_states(lay, pw.i, Cat(*s_new), Cat(*ok))
-            if lay == L:  # argmax candidates, compared a cycle later
-                with m.If(last_free):
-                    m.d.comb += [cand.valid.eq(1), cand.payload.row.eq(rows[0]),
-                                 cand.payload.s.eq(Cat(*s_new)),
-                                 cand.payload.ok.eq(Cat(*ok))]
+            if lay == L:  # the nudge's s_L, for the writeback
+                m.d.comb += pp.wb.own[k].eq(own[k])
 
 
 def relax_state(ctx: CoreBuild) -> None:
@@ -358,6 +316,7 @@ def relax_state(ctx: CoreBuild) -> None:
         m.d.comb += [pp.issue.run.eq(1) for pp in pipes]
         # the next step reads after the last write
         m.d.comb += ctrl.step_end.eq(drain_end)
+        relax_writes(ctx)
         for lay in range(1, L + 1):
             nf, nb, cf, cb = shape[lay]
             if core.relax_order[lay] == "groups":

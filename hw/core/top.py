@@ -167,7 +167,6 @@ class EPCore(wiring.Component):
             drive.load_state(ctx)
             drive.drive_state(ctx)
             control.zero_state(ctx)
-            relax.relax_writeback(ctx)
             relax.relax_orders(ctx)
             relax.relax_pipes(ctx)
             relax.relax_inputs(ctx)
