@@ -50,8 +50,7 @@ def registers(ctx: CoreBuild) -> None:
         [(lay.groups, P * lay.words) for lay in geo], depth, (len(i), len(t)),
         drain_u6=ctx.predrive)
     gw = Signal(range(max(lay.groups for lay in geo) + 1),
-                name="group_w")  # the group the last stage writes
-    gwb = Signal(range(depth + 1), name="group_w_base")  # and its first weight's address
+                name="group_w")  # the group the drive's last stage writes
     half = Signal()  # single-port W0 update: read slot (0) / write slot (1)
     cycles = Signal(32)
     samples = Signal(32)
@@ -85,7 +84,7 @@ def registers(ctx: CoreBuild) -> None:
 
     ctx.accu, ctx.argmax, ctx.ctrl = accu, argmax, ctrl
     ctx.beta_s, ctx.cand, ctx.cur, ctx.cycles = beta_s, cand, cur, cycles
-    ctx.gw, ctx.gwb, ctx.half, ctx.i, ctx.j2, ctx.j3 = gw, gwb, half, i, j2, j3
+    ctx.gw, ctx.half, ctx.i, ctx.j2, ctx.j3 = gw, half, i, j2, j3
     ctx.j4, ctx.j5, ctx.job, ctx.minus, ctx.mul = j4, j5, job, minus, mul
     ctx.neg, ctx.nnz, ctx.nnz_p1 = neg, nnz, nnz_p1
     ctx.samples = samples

@@ -3,11 +3,12 @@ datapath; and the predrive's correction by W0's update."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Mux, Signal, signed
+from amaranth.hdl import Cat, Mux, Signal, signed
 
 from .build import CoreBuild
 from .group_pass import group_issue
 from .update_unit import UpdateUnit
+from .update_writeback import UpdateWriteback
 
 
 def update_sequence(ctx: CoreBuild) -> None:
@@ -71,7 +72,13 @@ def update_registers(ctx: CoreBuild) -> None:
     in_u0 = Signal(name="in_u0")  # the FSM updates W0 (and b0)
     corr = [Signal(acc_shape, name=f"corr_{k}") for k in range(P)]  # stage 6
     ctx.corr, ctx.in_u0, ctx.upd = corr, in_u0, unit
-    ctx.new_w = [unit.new_w[k] for k in range(P)]
+    # each layer's writes of the new weights and biases (stage 5)
+    ctx.upd_writes = []
+    for lay, geo in enumerate(ctx.geo):
+        m.submodules[f"update_writeback{lay}"] = wb = UpdateWriteback(
+            geo, cfg.weight_bits, ctx.gissue.entry, len(ctx.j5))
+        m.d.comb += [wb.entry.eq(ctx.u5), wb.column.eq(ctx.j5), wb.new_w.eq(unit.new_w)]
+        ctx.upd_writes.append(wb)
 
 
 def update_loops(ctx: CoreBuild) -> None:
@@ -80,27 +87,21 @@ def update_loops(ctx: CoreBuild) -> None:
     entry (column n_in with u = 1.0); stage 5 writes back."""
     ARr, Br, Bw, CRr, L, P, Wr = ctx.ARr, ctx.Br, ctx.Bw, ctx.CRr, ctx.L, ctx.P, ctx.Wr
     Ww, Xd, Xr, a_off, ab = ctx.Ww, ctx.Xd, ctx.Xr, ctx.a_off, ctx.ab
-    by_lane, c_off, core, geo = ctx.by_lane, ctx.c_off, ctx.core, ctx.geo
-    group_addr, gw, gwb, half, hi = ctx.group_addr, ctx.gw, ctx.gwb, ctx.half, ctx.hi
-    hi_lo, in_u0, j3, j5 = ctx.hi_lo, ctx.in_u0, ctx.j3, ctx.j5
-    lane, lo, m, n, neg, new_w = ctx.lane, ctx.lo, ctx.m, ctx.n, ctx.neg, ctx.new_w
-    nnz_p1, one, pool, rot, unit = ctx.nnz_p1, ctx.one, ctx.pool, ctx.rot, ctx.upd
-    rotate, t, u1, u2, u3 = ctx.rotate, ctx.gissue.t, ctx.u1, ctx.u2, ctx.u3
-    u5, upd_next = ctx.u5, ctx.upd_next
+    by_lane, c_off, core = ctx.by_lane, ctx.c_off, ctx.core
+    group_addr, half, hi = ctx.group_addr, ctx.half, ctx.hi
+    hi_lo, in_u0, j3 = ctx.hi_lo, ctx.in_u0, ctx.j3
+    lane, lo, m, n, neg = ctx.lane, ctx.lo, ctx.m, ctx.n, ctx.neg
+    nnz_p1, one, pool, unit = ctx.nnz_p1, ctx.one, ctx.pool, ctx.upd
+    t, u1, u2, u3 = ctx.gissue.t, ctx.u1, ctx.u2, ctx.u3
+    upd_next = ctx.upd_next
     u_hi, u_lo = unit.u_hi, unit.u_lo
     wb_, x_base = ctx.wb_, ctx.x_base
     for lay in range(L):
-        g = geo[lay]
-        n_out, n_in = n[lay + 1], n[lay]
+        n_in = n[lay]
         # the bias entry: t = columns + 1 (nnz + 1 from a register: timing)
         last_t = nnz_p1 if lay == 0 else n_in + 1
         k_ = Signal(signed(core.update_q_width + 1), name=f"k{lay}")
         m.d.comb += k_.eq(Mux(neg, -core.update_q[lay], core.update_q[lay]))
-
-        def row_ok(k: int, grp, n_out=n_out):
-            """Lane k holds a real row (the last group may be partial)."""
-            return grp * P + k < n_out if n_out % P else Const(1, 1)
-
         (post_r, post_o, _), (postf_r, postf_o, _) = hi_lo(lay)
         with m.State(f"U{lay}_LOOP"):
             alternate = lay == 0 and ctx.hp.single_port_w0
@@ -139,19 +140,10 @@ def update_loops(ctx: CoreBuild) -> None:
                                           w_lane[k])) for k in range(P)]
             m.d.comb += [pool.ops.a.eq(unit.mul.a), pool.ops.b.eq(unit.mul.b)]
             # stage 5: write back
-            new_banked = rotate(new_w, lo(j5), back=True)  # entry b: bank b's
-            with m.If(u5.v & u5.last):
-                m.d.comb += [Bw[lay].addr.eq(gw), Bw[lay].data.eq(Cat(*new_w)),
-                             Bw[lay].en.eq(Cat(*(row_ok(k, gw) for k in range(P))))]
-                m.d.sync += [gw.eq(gw + 1), gwb.eq(gwb + P * g.words)]
-            with m.Elif(u5.v & ~u5.first):
-                for b in range(P):
-                    kb = rot(b, lo(j5))
-                    with m.If(row_ok(kb, gw)):  # padding rows of a last group: no
-                        m.d.comb += [
-                            Ww[lay][b].addr.eq(group_addr(lay, b, gwb, j5)),
-                            Ww[lay][b].data.eq(new_banked[b]),
-                            Ww[lay][b].en.eq(1)]
+            wb = ctx.upd_writes[lay]
+            for dst, src in [(Bw[lay], wb.bias)] + [(Ww[lay][b], getattr(wb, f"w{b}"))
+                                                   for b in range(P)]:
+                m.d.comb += [dst.addr.eq(src.addr), dst.data.eq(src.data), dst.en.eq(src.en)]
             with m.If(done):
                 m.d.sync += half.eq(0)
                 m.next = upd_next(lay)
