@@ -18,6 +18,7 @@ from amaranth.hdl import Cat, Mux, Signal
 from .accumulators import Accumulators
 from .build import CoreBuild
 from .controller import Phase
+from .relax_address import RelaxAddress, address_ports
 from .relax_issue import RelaxIssue
 from .relax_writeback import RelaxWriteback
 
@@ -49,6 +50,8 @@ class RelaxPipe:
     half: dict[int, HalfReaders] = field(default_factory=dict)
     pa: Any = None  # the accumulate stage
     pw: Any = None  # the write stage
+    ra: Any = None  # its stage-1 addressing (hw/core/relax_address.py)
+    reads: dict = field(default_factory=dict)  # the read ports that addresses
     wb: Any = None  # its rho, nudge and state writes (hw/core/relax_writeback.py)
 
 
@@ -114,7 +117,30 @@ def relax_pipes(ctx: CoreBuild) -> None:
     ctx.inputs_of, ctx.own_d, ctx.own_r, ctx.pipe_of = inputs_of, own_d, own_r, pipe_of
     ctx.pipes = pipes
     for pp in pipes:
+        relax_address(ctx, pp)
         relax_writeback(ctx, pp)
+
+
+def relax_address(ctx: CoreBuild, pp: RelaxPipe) -> None:
+    """Pipeline ``pp``'s stage-1 addressing and the read ports it addresses (its own
+    weight readers, its layers' second-half readers, the states, biases and drive)."""
+    def port(spec: tuple):
+        kind = spec[0]
+        if kind == "w":
+            _, li, b, half = spec
+            return pp.half[half].wr[b] if half else pp.wr[li][b]
+        if kind == "s":
+            _, k, half = spec
+            return pp.half[half].sr if half else ctx.Sr[k - 1]
+        return ctx.Br[spec[1]] if kind == "b" else ctx.Dr if kind == "drive" else ctx.own_r
+
+    pp.reads = {name: port(spec) for name, spec in address_ports(ctx.hp, pp.layers).items()}
+    pp.ra = ra = RelaxAddress(ctx.hp, pp.layers,
+                              {name: len(r.addr) for name, r in pp.reads.items()})
+    ctx.m.submodules[f"relax_address{pp.q}" if pp.q else "relax_address"] = ra
+    ctx.m.d.comb += [ra.entry.eq(pp.st[1]), ra.cur.eq(ctx.cur)]
+    if "drive" in pp.reads:
+        ctx.m.d.comb += ra.drive_base.eq(ctx.db_off)
 
 
 def relax_writeback(ctx: CoreBuild, pp: RelaxPipe) -> None:
@@ -135,10 +161,12 @@ def relax_writeback(ctx: CoreBuild, pp: RelaxPipe) -> None:
                                    | (ctrl.free_end & (ctx.core.t2 == 0)))
 
 
-def relax_writes(ctx: CoreBuild) -> None:
-    """In the relaxation, the writebacks own the state stores' write ports and the
-    argmax's candidates."""
+def relax_ports(ctx: CoreBuild) -> None:
+    """In the relaxation, the pipelines' addressing owns their read ports, and the
+    writebacks the state stores' write ports and the argmax's candidates."""
     m = ctx.m
+    for pp in ctx.pipes:
+        m.d.comb += [r.addr.eq(pp.ra.addr[name]) for name, r in pp.reads.items()]
     for pp in ctx.pipes:
         for lay in pp.layers:
             ports = [(ctx.Sw, "s"), (ctx.SFw, "sf")] + ([(ctx.SPw, "sp")] if ctx.symmetric
@@ -154,18 +182,17 @@ def relax_writes(ctx: CoreBuild) -> None:
 
 def relax_inputs(ctx: CoreBuild) -> None:
     """How a layer's MAC directions find their weights, states and row constant."""
-    Bd, Dd, Sd, Sr, af, aw = ctx.Bd, ctx.Dd, ctx.Sd, ctx.Sr, ctx.af, ctx.aw
+    Bd, Dd, Sd, af, aw = ctx.Bd, ctx.Dd, ctx.Sd, ctx.af, ctx.aw
     inputs_of, lane, pipe_of, wb_ = ctx.inputs_of, ctx.lane, ctx.pipe_of, ctx.wb_
 
     def halves_of(lay: int, fwd: bool) -> list:
-        """Per half of a MAC direction's entries: (weight read ports, their
-        registered data, input-state read port, its registered data)."""
+        """Per half of a MAC direction's entries: (the weights read, registered; the
+        input states read, registered)."""
         pp = pipe_of[lay]
         li, sk = inputs_of(lay, fwd)
-        out = [(pp.wr[li], pp.wq[li], Sr[sk], Sd[sk])]
+        out = [(pp.wq[li], Sd[sk])]
         if lay in pp.half:
-            h = pp.half[lay]
-            out.append((h.wr, h.wq, h.sr, h.sd))
+            out.append((pp.half[lay].wq, pp.half[lay].sd))
         return out
 
     def entry_of(t_, h: int, nt: int):
@@ -181,42 +208,16 @@ def relax_inputs(ctx: CoreBuild) -> None:
     ctx.const_of, ctx.entry_of, ctx.halves_of = const_of, entry_of, halves_of
 
 
-def row_word_addresses(ctx: CoreBuild, lay: int, word) -> None:
-    """Stage 1 of either visiting order: the row constant's word (the drive for layer 1,
-    else the bias) and, on the output layer, its own states' word (the nudge's s_L)."""
-    m = ctx.m
-    if lay == 1:
-        m.d.comb += ctx.Dr.addr.eq(ctx.db_off + word)
-    else:
-        m.d.comb += ctx.Br[lay - 1].addr.eq(word)
-    if lay == ctx.L:
-        m.d.comb += ctx.own_r.addr.eq(ctx.cur * ctx.nw[ctx.L] + word)
-
-
 def relax_rows(ctx: CoreBuild, lay: int, cf: int, cb: int, nt: int) -> None:
     """Layer ``lay`` by rows: one neuron at a time, word t of both MAC directions per
     cycle (P bottom-up products along W_{lay-1} row i, P top-down ones down W_lay
     column i), one accumulator."""
-    L, P, ab = ctx.L, ctx.P, ctx.ab
-    const_of, cur, entry_of = ctx.const_of, ctx.cur, ctx.entry_of
-    geo, halves_of, hi, lane = ctx.geo, ctx.halves_of, ctx.hi, ctx.lane
-    lm, lo, m, mul = ctx.lm, ctx.lo, ctx.m, ctx.mul
+    L, P, ab, const_of = ctx.L, ctx.P, ctx.ab, ctx.const_of
+    halves_of, lane = ctx.halves_of, ctx.lane
+    lo, m, mul = ctx.lo, ctx.m, ctx.mul
     own_d, pipe_of, rotate, staged = ctx.own_d, ctx.pipe_of, ctx.rotate, ctx.staged
     pp = pipe_of[lay]
-    p1_, p3_, pa = pp.st[1], pp.st[3], pp.pa
-    with m.If(p1_.lay == lay):  # stage 1
-        row_word_addresses(ctx, lay, hi(p1_.i))
-        for h, (wr, _, sr, _) in enumerate(halves_of(lay, True) if cf else []):
-            tt = entry_of(p1_.t, h, nt)
-            m.d.comb += [wr[b].addr.eq(p1_.i * geo[lay - 1].words + tt)
-                         for b in range(P)]
-            m.d.comb += sr.addr.eq(cur * cf + tt)
-        for h, (wr, _, sr, _) in enumerate(halves_of(lay, False) if cb else []):
-            tt = entry_of(p1_.t, h, nt)
-            m.d.comb += [wr[b].addr.eq(
-                tt * (P * geo[lay].words) + lm.skew_rows(geo[lay].words, b, lo(p1_.i))
-                + hi(p1_.i)) for b in range(P)]
-            m.d.comb += sr.addr.eq(cur * cb + tt)
+    p3_, pa = pp.st[3], pp.pa
     with m.If(p3_.lay == lay):  # stage 3
         const = staged(const_of(lay, lo(p3_.i)), f"r{lay}_const")
         own = staged(lane(own_d, lo(p3_.i), ab), f"r{lay}_own") if lay == L else 0
@@ -225,7 +226,7 @@ def relax_rows(ctx: CoreBuild, lay: int, cf: int, cb: int, nt: int) -> None:
             return rotate([lane(sd, k, ab) for k in range(P)], lo(p3_.i), back=True)
         sums = []  # (P products, entries of their half), at most two
         for fwd, c in ((True, cf), (False, cb)):
-            for h, (_, wq, _, sd) in enumerate(halves_of(lay, fwd) if c else []):
+            for h, (wq, sd) in enumerate(halves_of(lay, fwd) if c else []):
                 if c - h * nt <= 0:
                     continue
                 tag = ("f" if fwd else "b") + (f"h{h}" if h else "")
@@ -246,27 +247,11 @@ def relax_groups(ctx: CoreBuild, lay: int, nf: int, nb: int, nt: int) -> None:
     """Layer ``lay`` by row groups: P neurons at a time, one input per cycle in each
     direction, P accumulators (wins when a direction is shorter than P)."""
     L, P, ab, by_lane = ctx.L, ctx.P, ctx.ab, ctx.by_lane
-    const_of, cur, entry_of = ctx.const_of, ctx.cur, ctx.entry_of
-    geo, group_addr, halves_of, hi = ctx.geo, ctx.group_addr, ctx.halves_of, ctx.hi
-    lane, lo, m, mul, nw, own_d = ctx.lane, ctx.lo, ctx.m, ctx.mul, ctx.nw, ctx.own_d
+    const_of, entry_of, halves_of = ctx.const_of, ctx.entry_of, ctx.halves_of
+    lane, lo, m, mul, own_d = ctx.lane, ctx.lo, ctx.m, ctx.mul, ctx.own_d
     pipe_of, staged = ctx.pipe_of, ctx.staged
     pp = pipe_of[lay]
-    p1_, p3_, pa = pp.st[1], pp.st[3], pp.pa
-    with m.If(p1_.lay == lay):  # stage 1
-        row_word_addresses(ctx, lay, p1_.i)
-        # W_{lay-1}[group row, t]
-        for h, (wr, _, sr, _) in enumerate(halves_of(lay, True) if nf else []):
-            tt = entry_of(p1_.t, h, nt)
-            base = p1_.i * (P * geo[lay - 1].words)
-            m.d.comb += [wr[b].addr.eq(group_addr(lay - 1, b, base, tt))
-                         for b in range(P)]
-            m.d.comb += sr.addr.eq(cur * nw[lay - 1] + hi(tt))
-        # W_lay[t, group row]: one address in every bank
-        for h, (wr, _, sr, _) in enumerate(halves_of(lay, False) if nb else []):
-            tt = entry_of(p1_.t, h, nt)
-            m.d.comb += [wr[b].addr.eq(tt * geo[lay].words + p1_.i)
-                         for b in range(P)]
-            m.d.comb += sr.addr.eq(cur * nw[lay + 1] + hi(tt))
+    p3_, pa = pp.st[3], pp.pa
     prods: list[list] = [[] for _ in range(P)]
     with m.If(p3_.lay == lay):  # stage 3
         const = [staged(const_of(lay, k), f"g{lay}_const{k}") for k in range(P)]
@@ -274,7 +259,7 @@ def relax_groups(ctx: CoreBuild, lay: int, nf: int, nb: int, nt: int) -> None:
                if lay == L else [])
         for fwd, c in ((True, nf), (False, nb)):
             li = lay - 1 if fwd else lay
-            for h, (_, wq, _, sd) in enumerate(halves_of(lay, fwd) if c else []):
+            for h, (wq, sd) in enumerate(halves_of(lay, fwd) if c else []):
                 if c - h * nt <= 0:
                     continue
                 tt = entry_of(p3_.t, h, nt)
@@ -316,7 +301,7 @@ def relax_state(ctx: CoreBuild) -> None:
         m.d.comb += [pp.issue.run.eq(1) for pp in pipes]
         # the next step reads after the last write
         m.d.comb += ctrl.step_end.eq(drain_end)
-        relax_writes(ctx)
+        relax_ports(ctx)
         for lay in range(1, L + 1):
             nf, nb, cf, cb = shape[lay]
             if core.relax_order[lay] == "groups":
