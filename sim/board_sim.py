@@ -59,10 +59,11 @@ def serve(cfg: EPConfig, port: int, sessions: int = 0, ready_file: str | None = 
     Returns the simulator's counters (cycles, wall time evaluating the model, bytes, and
     per session the TRAIN answers' rate in board time); ``verbose`` lets the simulator
     print a line per closed session."""
+    from .build_cache import in_use
     from .runner import build_native
 
     exe = build_native(cfg, plan)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, in_use(exe.parent.parent):
         stats = stats_file or str(Path(tmp) / "stats.json")
         proc = subprocess.Popen(command(exe, port, sessions, plan, ready_file, stats),
                                 stdout=subprocess.DEVNULL,

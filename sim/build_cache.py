@@ -5,20 +5,24 @@ sources), and each holds 100-300 MB of generated C++ and objects.  Left alone, t
 filled a 250 GB disk over a few dozen test runs and the next build died with "No space
 left on device".  After each new build the least recently used directories are removed
 until the cache fits its budget; a directory used within the last hour is never removed,
-so a test run's own builds (and a parallel worker's) stay whatever the budget.
+so a test run's own builds (and a parallel worker's) stay whatever the budget, and a
+directory being built in or run from is never removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from epfpga.errors import EpfpgaError
 
 STAMP = ".used"
+RUNNING = ".running"
 KEEP_RECENT_S = 3600.0
 DEFAULT_BUDGET_GB = 8.0
 SHARED = {"litedram"}  # generated once and read by many builds: not a build of its own
@@ -60,17 +64,32 @@ def size_of(d: Path) -> int:
     return total
 
 
-def _busy(d: Path) -> bool:
-    """Someone holds the directory's build lock (see runner._exclusive)."""
-    lock = d / ".lock"
-    if not lock.exists():
-        return False
-    with lock.open("a") as f:
+@contextlib.contextmanager
+def in_use(d: Path) -> Iterator[None]:
+    """A build being run (a simulated board, a cocotb test): a shared lock of its own,
+    so ``prune`` leaves the directory alone however long the run (a training run on a
+    simulated board takes hours) and builders never wait for it."""
+    with (d / RUNNING).open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_SH)
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _busy(d: Path) -> bool:
+    """Someone builds in the directory (its build lock, see runner._exclusive) or runs
+    what it holds (``in_use``)."""
+    for name in (".lock", RUNNING):
+        lock = d / name
+        if not lock.exists():
+            continue
+        with lock.open("a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
     return False
 
 

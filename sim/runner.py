@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from epfpga.errors import EpfpgaError
 from epfpga.model.config import EPConfig
 
-from .build_cache import mark_used, prune
+from .build_cache import in_use, mark_used, prune
 
 if TYPE_CHECKING:
     from .faithful import BoardPlan
@@ -267,7 +267,7 @@ def run_test(cfg: EPConfig, module: str, job: dict[str, Any], waves: bool = Fals
              shared_mul: bool | None = None) -> dict[str, Any]:
     """Run cocotb test ``module`` on ``design`` with ``job`` (JSON-able) as its input."""
     runner, d = build(cfg, waves, design, shared_mul)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, in_use(d):
         job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
         job = dict(job, config=cfg.to_dict())
         job_path.write_text(json.dumps(job))

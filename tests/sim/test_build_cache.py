@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from epfpga.sim.build_cache import mark_used, prune
+from epfpga.sim.build_cache import in_use, mark_used, prune
 
 NOW = 1_000_000.0
 HOUR = 3600.0
@@ -60,6 +60,14 @@ def test_a_build_being_compiled_and_the_shared_core_stay(tmp_path: Path) -> None
         assert prune(tmp_path, budget=0, now=NOW) == []
     assert busy.exists() and shared.exists()
     assert prune(tmp_path, budget=0, now=NOW) == [busy]
+
+
+def test_a_build_being_run_stays_however_old(tmp_path: Path) -> None:
+    running = _build_dir(tmp_path, "running", 100, NOW - 30 * HOUR)
+    idle = _build_dir(tmp_path, "idle", 100, NOW - 2 * HOUR)
+    with in_use(running), in_use(running):  # (two boards from one build)
+        assert prune(tmp_path, budget=0, now=NOW) == [idle]
+    assert prune(tmp_path, budget=0, now=NOW) == [running]
 
 
 def test_the_budget_comes_from_the_environment(monkeypatch) -> None:
