@@ -1,7 +1,8 @@
 """The relaxation: one flat pipeline over (row or row group, entry) per pipeline, a
-step's layers back to back.  Stage 1 addresses, stage 3 forms the products, 3 + ml
-accumulates; after a row's last entry the pipeline's writeback (hw/core/relax_writeback.py)
-applies the nudge and rho and writes.  Per layer the plan's visiting order:
+step's layers back to back.  Stage 1 addresses (hw/core/relax_address.py), stage 3
+forms the products, 3 + ml accumulates; after a row's last entry the pipeline's
+writeback (hw/core/relax_writeback.py) applies the nudge and rho and writes.  Per layer
+the plan's visiting order:
 
 * rows: one neuron at a time, word t of both MAC directions per cycle (P bottom-up
   products along W_{lay-1} row i, P top-down ones down W_lay column i), one accumulator;
@@ -36,9 +37,9 @@ class HalfReaders:
 
 @dataclass
 class RelaxPipe:
-    """One relaxation pipeline's registers (the fast plan has two, odd and even layers
-    side by side): its entry issue with the stage registers, accumulators, nudge
-    registers and the weight readers it uses."""
+    """One relaxation pipeline (the fast plan has two, odd and even layers side by
+    side): its entry issue with the stage registers, accumulators, the weight readers
+    it uses, its addressing and its writeback."""
 
     q: int  # 0: the first (or only) pipeline
     layers: list[int]
