@@ -96,8 +96,8 @@ PROFILES: dict[str, BoardProfile] = {
     "icebreaker": BoardProfile(
         board="icebreaker", title="1BitSquared iCEBreaker (iCE40UP5K)",
         clock_hz=24e6, baud=DEFAULT_BAUD, config="up5k",
-        # seeds 7-14 on this netlist (5151 LC): 2 of 8 meet, 12 at 24.4 MHz (14 at 24.1):
-        # `--seeds` finds another when the netlist changes
+        # seeds 7-14 on this netlist (5219 LC): 8 of 8 meet, 24.5-25.3 MHz, 12 the
+        # fastest: `--seeds` finds another when the netlist changes
         seed=12,
         # the UP5K's 8 DSP blocks take the multipliers.  Not -dff: its sequential
         # sweep (ABC's &scorr) has no bound on its run time, and ran for over half an

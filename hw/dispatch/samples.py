@@ -85,15 +85,19 @@ class SampleCommands:
             m.d.sync += [j.eq(j + pb), pa.eq(pa + 1)]
             m.next = "RUN_COUNT"
         with m.State("RUN_COUNT"):  # `pa` on the run's first value
-            with m.If((j + pb > n0) | (pa + pb * vb > slen)):
+            # the count's check is registered: the block RAM's byte then ends in one
+            # flop, not in the dispatcher's next state and error code (timing)
+            m.d.sync += [d.bad.eq((j + pb > n0) | (pa + pb * vb > slen)), cnt.eq(pb)]
+            m.next = "RUN_TEST"
+        with m.State("RUN_TEST"):  # `cnt`: the run's values
+            with m.If(d.bad):
                 self.bad_sample()
             with m.Else():
-                m.d.sync += j.eq(j + pb)
+                m.d.sync += j.eq(j + cnt)
                 if self.check_values:
-                    m.d.sync += cnt.eq(pb)
                     m.next = "VALUE_CHECK"
                 else:
-                    m.d.sync += pa.eq(pa + pb)
+                    m.d.sync += pa.eq(pa + cnt)
                     m.next = "RUN_CHECK"
         if self.check_values:
             with m.State("VALUE_CHECK"):
