@@ -9,9 +9,22 @@ uses lane 0 alone."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, ShapeLike
+from amaranth.hdl import Module, Mux, ShapeLike, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+
+
+class AccumulateSignature(wiring.Signature):
+    """What a phase gives the shared accumulators: when ``valid``,
+    acc[k] <= (``first`` ? const[k] : acc[k]) + fwd[k] (+ bwd[k] with ``both``
+    directions, the relaxation's)."""
+
+    def __init__(self, lanes: int, width: int, both: bool = False):
+        arr = data.ArrayLayout(signed(width), lanes)
+        members = {"valid": Out(1), "first": Out(1), "const": Out(arr), "fwd": Out(arr)}
+        if both:
+            members["bwd"] = Out(arr)
+        super().__init__(members)
 
 
 class Accumulators(wiring.Component):
@@ -31,3 +44,11 @@ class Accumulators(wiring.Component):
                                         + self.fwd[k] + self.bwd[k])
                          for k in range(self.lanes)]
         return m
+
+    def take(self, src) -> list:
+        """The assignments that hand the accumulators to a phase's ``src`` (an
+        ``AccumulateSignature`` port; the accumulators are shared, so each phase
+        connects them under its own condition)."""
+        ops = [self.valid.eq(src.valid), self.first.eq(src.first),
+               self.const.eq(src.const), self.fwd.eq(src.fwd)]
+        return ops + ([self.bwd.eq(src.bwd)] if "bwd" in src.signature.members else [])

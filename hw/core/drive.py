@@ -99,10 +99,7 @@ def drive_state(ctx: CoreBuild) -> None:
         if ctx.hp.shared_mul:
             m.d.comb += [pool.ops.a[k].eq(unit.mul.a[k]) for k in range(P)]
             m.d.comb += [pool.ops.b[k].eq(unit.mul.b[k]) for k in range(P)]
-        m.d.comb += [accu.valid.eq(unit.acc.valid), accu.first.eq(unit.acc.first)]
-        m.d.comb += [x.eq(v) for k in range(P)
-                     for x, v in ((accu.const[k], unit.acc.const[k]),
-                                  (accu.fwd[k], unit.acc.fwd[k]))]
+        m.d.comb += accu.take(unit.acc)
         with m.If(unit.group_end):
             m.d.comb += [Dw.addr.eq(db_off + gw), Dw.data.eq(accu.acc), Dw.en.eq(1)]
             m.d.sync += gw.eq(gw + 1)

@@ -36,9 +36,7 @@ def group_helpers(ctx: CoreBuild) -> None:
     def group_addr(layer: int, b: int, base, c):
         return lm.group_addr(geo[layer].words, b, base, c)
 
-    rotate = lm.rotate
-
     def by_lane(layer: int, c, regs=None):
         """Registered weights reordered so entry k is lane k's (bank (k + c) mod P)."""
-        return rotate(Wq[layer] if regs is None else regs, c)
-    ctx.by_lane, ctx.group_addr, ctx.rotate, ctx.j1_nz = by_lane, group_addr, rotate, j1_nz
+        return lm.rotate(Wq[layer] if regs is None else regs, c)
+    ctx.by_lane, ctx.group_addr, ctx.j1_nz = by_lane, group_addr, j1_nz

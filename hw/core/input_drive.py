@@ -19,21 +19,12 @@ from amaranth.lib.wiring import In, Out
 
 from ..layout import acc_width, weight_layouts
 from ..plan import HardwarePlan
+from .accumulators import AccumulateSignature
 from .group_issue import STAGES
 from .lanes import Lanes
 from .multipliers import MultiplierSignature
 from .multipliers import staged as staged_product
 from .shapes import multiplier_shape
-
-
-class AccumulateSignature(wiring.Signature):
-    """What a phase gives the shared accumulators (hw/core/accumulators.py): when
-    ``valid``, acc[k] <= (``first`` ? const[k] : acc[k]) + fwd[k]."""
-
-    def __init__(self, lanes: int, width: int):
-        arr = data.ArrayLayout(signed(width), lanes)
-        super().__init__({"valid": Out(1), "first": Out(1), "const": Out(arr),
-                          "fwd": Out(arr)})
 
 
 class InputDrive(wiring.Component):

@@ -11,7 +11,6 @@ from .controller import Controller
 from .group_issue import GroupIssue
 from .job import index_bits, job_layout, nnz_bits
 from .multipliers import MultiplierPool
-from .multipliers import staged as staged_product
 from .shapes import multiplier_shape
 
 
@@ -19,7 +18,7 @@ def registers(ctx: CoreBuild) -> None:
     """The controller's registers, the group passes' entry registers, and the 2P
     multipliers."""
     P, ab, acc_shape, cfg = ctx.P, ctx.ab, ctx.acc_shape, ctx.cfg
-    core, geo, lg, m, ml, n = ctx.core, ctx.geo, ctx.lg, ctx.m, ctx.ml, ctx.n
+    core, geo, lg, m, n = ctx.core, ctx.geo, ctx.lg, ctx.m, ctx.n
     job = Signal(job_layout(cfg))
     # the states start at 0: cleared while the pixels load when there are enough
     # pixels for it, in a phase of their own otherwise
@@ -64,20 +63,6 @@ def registers(ctx: CoreBuild) -> None:
     # Without sharing, the update's k*v and kv*u still share a pool of 2P (they are
     # never formed in the same cycle): the update needs half the multipliers.
     m.submodules["multipliers" if core.shared_mul else "update_multipliers"] = pool
-
-    def mul(q: int, a, b):
-        """a * b: on pool multiplier q when multipliers are shared (drive it from one
-        phase at a time), else a multiplier of its own.  (The update unit takes
-        its 2P from the pool whole.)"""
-        if not core.shared_mul:
-            return a * b
-        m.d.comb += [pool.ops.a[q].eq(a), pool.ops.b[q].eq(b)]
-        return pool.ops.p[q]
-
-    def staged(v, name: str):
-        """v (formed at the product stage) at the accumulate stage."""
-        return staged_product(m, v, ml, name)
-
     neg = job.neg
     beta_s = Signal(signed(cfg.beta_frac + 3))  # (steady for a sample: registered)
     m.d.sync += beta_s.eq(Mux(neg ^ minus, -core.beta_q, core.beta_q))
@@ -85,9 +70,9 @@ def registers(ctx: CoreBuild) -> None:
     ctx.accu, ctx.argmax, ctx.ctrl = accu, argmax, ctrl
     ctx.beta_s, ctx.cand, ctx.cur, ctx.cycles = beta_s, cand, cur, cycles
     ctx.gw, ctx.half, ctx.i, ctx.j2, ctx.j3 = gw, half, i, j2, j3
-    ctx.j4, ctx.j5, ctx.job, ctx.minus, ctx.mul = j4, j5, job, minus, mul
+    ctx.j4, ctx.j5, ctx.job, ctx.minus = j4, j5, job, minus
     ctx.neg, ctx.nnz, ctx.nnz_p1 = neg, nnz, nnz_p1
     ctx.samples = samples
-    ctx.staged, ctx.t = staged, t
+    ctx.t = t
     ctx.gissue, ctx.pool = gissue, pool
     ctx.u1, ctx.u2, ctx.u3, ctx.u4, ctx.u5, ctx.u6 = (gissue.stage(k) for k in range(1, 7))
