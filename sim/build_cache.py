@@ -22,6 +22,7 @@ from pathlib import Path
 from epfpga.errors import EpfpgaError
 
 STAMP = ".used"
+BUILDING = ".lock"  # held by the one builder of a directory (sim/runner.py)
 RUNNING = ".running"
 KEEP_RECENT_S = 3600.0
 DEFAULT_BUDGET_GB = 8.0
@@ -80,7 +81,7 @@ def in_use(d: Path) -> Iterator[None]:
 def _busy(d: Path) -> bool:
     """Someone builds in the directory (its build lock, see runner._exclusive) or runs
     what it holds (``in_use``)."""
-    for name in (".lock", RUNNING):
+    for name in (BUILDING, RUNNING):
         lock = d / name
         if not lock.exists():
             continue

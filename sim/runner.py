@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from epfpga.errors import EpfpgaError
 from epfpga.model.config import EPConfig
 
-from .build_cache import in_use, mark_used, prune
+from .build_cache import BUILDING, in_use, mark_used, prune
 
 if TYPE_CHECKING:
     from .faithful import BoardPlan
@@ -109,7 +109,7 @@ def _exclusive(d: Path) -> Iterator[None]:
     """One builder per build directory: parallel test workers, or a bitstream build's
     simulation beside a benchmark, would otherwise compile into the same files."""
     d.mkdir(parents=True, exist_ok=True)
-    with (d / ".lock").open("w") as f:
+    with (d / BUILDING).open("w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

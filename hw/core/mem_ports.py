@@ -26,6 +26,13 @@ class WriteSignature(wiring.Signature):
                           "en": In(lanes)})
 
 
+def write_from(dst, src) -> list:
+    """The assignments that give memory write port ``dst`` to ``src`` (a unit's
+    ``WriteSignature`` port; the memories are shared between phases, so each phase
+    hands them over under its own condition)."""
+    return [dst.addr.eq(src.addr), dst.data.eq(src.data), dst.en.eq(src.en)]
+
+
 class NamedReaders:
     """A memory unit's read ports beyond ``read``: members ``read_<name>``, one per
     name in ``extras`` (as the plan's memory list names the copy each one costs)."""
@@ -50,7 +57,7 @@ def memory_behind(m: Module, name: str, shape: ShapeLike, depth: int, write, rea
     ``write`` interface and a read port per interface in ``readers``."""
     m.submodules[name] = mem = Memory(shape=shape, depth=max(depth, 1), init=[], attrs=attrs)
     wp = mem.write_port(granularity=granularity)
-    m.d.comb += [wp.addr.eq(write.addr), wp.data.eq(write.data), wp.en.eq(write.en)]
+    m.d.comb += write_from(wp, write)
     for reader in readers:
         rp = mem.read_port()
         m.d.comb += [rp.addr.eq(reader.addr), reader.data.eq(rp.data)]

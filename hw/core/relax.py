@@ -16,6 +16,7 @@ from amaranth.hdl import Cat, Signal
 from .accumulators import Accumulators
 from .build import CoreBuild
 from .controller import Phase
+from .mem_ports import write_from
 from .relax_address import RelaxAddress, address_ports
 from .relax_issue import RelaxIssue
 from .relax_mac import RelaxMac
@@ -186,9 +187,7 @@ def relax_ports(ctx: CoreBuild) -> None:
             ports = [(ctx.Sw, "s"), (ctx.SFw, "sf")] + ([(ctx.SPw, "sp")] if ctx.symmetric
                                                         else [])
             for dst, kind in ports:
-                src = getattr(pp.wb, f"{kind}{lay}")
-                m.d.comb += [dst[lay - 1].addr.eq(src.addr), dst[lay - 1].data.eq(src.data),
-                             dst[lay - 1].en.eq(src.en)]
+                m.d.comb += write_from(dst[lay - 1], getattr(pp.wb, f"{kind}{lay}"))
             if lay == ctx.L:
                 cand = pp.wb.candidates
                 m.d.comb += [ctx.cand.valid.eq(cand.valid), ctx.cand.payload.eq(cand.payload)]

@@ -7,18 +7,16 @@ from amaranth.hdl import Cat, Mux, Signal, signed
 
 from .build import CoreBuild
 from .group_pass import group_issue
+from .mem_ports import write_from
+from .update_address import UpdateAddress
 from .update_unit import UpdateUnit
 from .update_writeback import UpdateWriteback
 
 
 def update_sequence(ctx: CoreBuild) -> None:
     """UPD_START and the order the layers update in (W0 last with the predrive: the
-    other layers' updates need none of its ports); which two phases each update
-    contrasts, per variant."""
-    L, SFd, SFr, SPd, SPr, Sd, Slo = ctx.L, ctx.SFd, ctx.SFr, ctx.SPd, ctx.SPr, ctx.Sd, ctx.Slo
-    Slod, Sr, cep, cur, fill_on = ctx.Slod, ctx.Sr, ctx.cep, ctx.cur, ctx.fill_on
-    m, nw, pre_wait, predrive = ctx.m, ctx.nw, ctx.pre_wait, ctx.predrive
-    symmetric = ctx.symmetric
+    other layers' updates need none of its ports)."""
+    L, fill_on, m, pre_wait, predrive = ctx.L, ctx.fill_on, ctx.m, ctx.pre_wait, ctx.predrive
     order = list(range(1, L)) + [0] if predrive else list(range(L))
 
     def upd_next(after: int | None) -> str:
@@ -37,19 +35,7 @@ def update_sequence(ctx: CoreBuild) -> None:
         with m.State("U0_WAIT"):  # the predrive reads the old W0
             with m.If(~pre_wait):
                 m.next = "U0_LOOP"
-    # the two phases each update contrasts (hi - lo), per variant:
-    #   EP: nudged (bank cur) vs free (SF); symmetric: +beta (SP) vs -beta (bank
-    #   cur); C-EP: this nudged step (bank cur) vs the previous one (other bank)
-    def hi_lo(layer: int):
-        """(read port, word offset, delayed data) of the hi and lo states."""
-        bank = (Sr[layer], cur * nw[layer + 1], Sd[layer])
-        if symmetric:
-            return (SPr[layer], 0, SPd[layer]), bank
-        if cep:
-            return bank, (Slo[layer], ~cur * nw[layer + 1], Slod[layer])
-        return bank, (SFr[layer], 0, SFd[layer])
-
-    ctx.hi_lo, ctx.upd_next = hi_lo, upd_next
+    ctx.upd_next = upd_next
 
 
 def update_end(ctx: CoreBuild) -> None:
@@ -66,12 +52,47 @@ def update_end(ctx: CoreBuild) -> None:
 
 def update_registers(ctx: CoreBuild) -> None:
     """The one update datapath (UpdateUnit), shared by every layer (the layers update
-    one after the other), and the predrive correction's registers."""
+    one after the other), its read addressing and per layer its writes, and the
+    predrive correction's registers."""
     P, acc_shape, cfg, m, predrive = ctx.P, ctx.acc_shape, ctx.cfg, ctx.m, ctx.predrive
+    SFd, SFr, SPd, SPr, Sd, Slo = ctx.SFd, ctx.SFr, ctx.SPd, ctx.SPr, ctx.Sd, ctx.Slo
+    Slod, Sr = ctx.Slod, ctx.Sr
     m.submodules.update = unit = UpdateUnit(cfg, predrive)
     in_u0 = Signal(name="in_u0")  # the FSM updates W0 (and b0)
     corr = [Signal(acc_shape, name=f"corr_{k}") for k in range(P)]  # stage 6
     ctx.corr, ctx.in_u0, ctx.upd = corr, in_u0, unit
+
+    def hi_lo(k: int):
+        """((read port, data) of the hi states, of the lo ones) of state memory k: the
+        two phases the update contrasts (hw/core/update_address.py)."""
+        bank = (Sr[k], Sd[k])
+        if ctx.symmetric:
+            return (SPr[k], SPd[k]), bank
+        if ctx.cep:
+            return bank, (Slo[k], Slod[k])
+        return bank, (SFr[k], SFd[k])
+
+    def reads(lay: int) -> dict:
+        """Weight layer ``lay``'s update's read ports, by ``update_ports`` name."""
+        (post_hi, _), (post_lo, _) = hi_lo(lay)
+        out = {f"w{lay}_{b}": ctx.Wr[lay][b] for b in range(P)}
+        out.update({f"cr{lay}": ctx.CRr, f"post_hi{lay}": post_hi,
+                    f"post_lo{lay}": post_lo, f"b{lay}": ctx.Br[lay], f"ar{lay}": ctx.ARr})
+        if lay == 0:
+            out["x"] = ctx.Xr
+        else:
+            (pre_hi, _), (pre_lo, _) = hi_lo(lay - 1)
+            out.update({f"pre_hi{lay}": pre_hi, f"pre_lo{lay}": pre_lo})
+        return out
+
+    ctx.hi_lo, ctx.upd_reads = hi_lo, [reads(lay) for lay in range(ctx.L)]
+    widths = {name: len(r.addr) for rs in ctx.upd_reads for name, r in rs.items()}
+    m.submodules.update_address = ua = UpdateAddress(ctx.hp, ctx.gissue.entry, len(ctx.t),
+                                                     widths)
+    m.d.comb += [ua.entries.eq(Cat(ctx.u1, ctx.u2)), ua.column.eq(ctx.gissue.t1),
+                 ua.pixel_column.eq(ctx.j1_nz), ua.pixel_base.eq(ctx.x_base),
+                 ua.cur.eq(ctx.cur)]
+    ctx.upd_addr = ua
     # each layer's writes of the new weights and biases (stage 5)
     ctx.upd_writes = []
     for lay, geo in enumerate(ctx.geo):
@@ -84,25 +105,25 @@ def update_registers(ctx: CoreBuild) -> None:
 def update_loops(ctx: CoreBuild) -> None:
     """U{l}_LOOP: P rows (a group) at a time, one column per cycle, all groups of a
     layer in one flat pipeline: a k*v entry per group, one entry per column, a bias
-    entry (column n_in with u = 1.0); stage 5 writes back."""
-    ARr, Br, Bw, CRr, L, P, Wr = ctx.ARr, ctx.Br, ctx.Bw, ctx.CRr, ctx.L, ctx.P, ctx.Wr
-    Ww, Xd, Xr, a_off, ab = ctx.Ww, ctx.Xd, ctx.Xr, ctx.a_off, ctx.ab
-    by_lane, c_off, core = ctx.by_lane, ctx.c_off, ctx.core
-    group_addr, half, hi = ctx.group_addr, ctx.half, ctx.hi
-    hi_lo, in_u0, j3 = ctx.hi_lo, ctx.in_u0, ctx.j3
+    entry (column n_in with u = 1.0); stages 1 and 2 read (their addresses:
+    hw/core/update_address.py), stage 3 hands the unit its operands, stage 5 writes
+    back."""
+    Br, Bw, L, P, Ww, Xd = ctx.Br, ctx.Bw, ctx.L, ctx.P, ctx.Ww, ctx.Xd
+    ARr, ab, by_lane, core = ctx.ARr, ctx.ab, ctx.by_lane, ctx.core
+    half, hi_lo, in_u0, j3 = ctx.half, ctx.hi_lo, ctx.in_u0, ctx.j3
     lane, lo, m, n, neg = ctx.lane, ctx.lo, ctx.m, ctx.n, ctx.neg
     nnz_p1, one, pool, unit = ctx.nnz_p1, ctx.one, ctx.pool, ctx.upd
-    t, u1, u2, u3 = ctx.gissue.t, ctx.u1, ctx.u2, ctx.u3
+    t, u3 = ctx.gissue.t, ctx.u3
     upd_next = ctx.upd_next
     u_hi, u_lo = unit.u_hi, unit.u_lo
-    wb_, x_base = ctx.wb_, ctx.x_base
+    wb_ = ctx.wb_
     for lay in range(L):
         n_in = n[lay]
         # the bias entry: t = columns + 1 (nnz + 1 from a register: timing)
         last_t = nnz_p1 if lay == 0 else n_in + 1
         k_ = Signal(signed(core.update_q_width + 1), name=f"k{lay}")
         m.d.comb += k_.eq(Mux(neg, -core.update_q[lay], core.update_q[lay]))
-        (post_r, post_o, _), (postf_r, postf_o, _) = hi_lo(lay)
+        (post_r, _), (postf_r, _) = hi_lo(lay)
         with m.State(f"U{lay}_LOOP"):
             alternate = lay == 0 and ctx.hp.single_port_w0
             if alternate:
@@ -110,25 +131,18 @@ def update_loops(ctx: CoreBuild) -> None:
             # single-port W0: its columns issue on alternate cycles (the writes
             # land between); the k*v and bias entries do not touch W0
             col = (t != 0) & (t != last_t)
-            j1, done = group_issue(ctx, last_t, lay, indirect=lay == 0,
-                                   gate=~(half & col) if alternate else 1)
-            # stage 1: the columns' weights and random values, the bias
-            m.d.comb += [Wr[lay][b].addr.eq(group_addr(lay, b, u1.gb, j1))
-                         for b in range(P)]
-            m.d.comb += CRr.addr.eq(c_off[lay] + Mux(u1.last, n_in, j1))
-            # stage 2: the k*v entry's states and row values, the bias (read at
-            # stage 3 straight from the ports)
-            m.d.comb += [post_r.addr.eq(post_o + u2.g), postf_r.addr.eq(postf_o + u2.g),
-                         Br[lay].addr.eq(u2.g),
-                         ARr.addr.eq(a_off[lay] + u2.g)]
+            _, done = group_issue(ctx, last_t, lay, indirect=lay == 0,
+                                  gate=~(half & col) if alternate else 1)
+            # stages 1 and 2: the column's and the group's reads (the bias read at
+            # stage 3 straight from the port)
+            m.d.comb += [r.addr.eq(ctx.upd_addr.addr[name])
+                         for name, r in ctx.upd_reads[lay].items()]
             if lay == 0:
-                m.d.comb += [Xr.addr.eq(x_base + j1), u_hi.eq(Mux(u3.last, one, Xd)),
-                             u_lo.eq(Mux(u3.last, one, Xd)), in_u0.eq(1)]
+                m.d.comb += [u_hi.eq(Mux(u3.last, one, Xd)), u_lo.eq(Mux(u3.last, one, Xd)),
+                             in_u0.eq(1)]
             else:
-                (pre_r, pre_o, pre_d), (pref_r, pref_o, pref_d) = hi_lo(lay - 1)
-                m.d.comb += [pre_r.addr.eq(pre_o + hi(j1)),
-                             pref_r.addr.eq(pref_o + hi(j1)),
-                             u_hi.eq(Mux(u3.last, one, lane(pre_d, lo(j3), ab))),
+                (_, pre_d), (_, pref_d) = hi_lo(lay - 1)
+                m.d.comb += [u_hi.eq(Mux(u3.last, one, lane(pre_d, lo(j3), ab))),
                              u_lo.eq(Mux(u3.last, one, lane(pref_d, lo(j3), ab)))]
             # stage 3: k*v once per group (one multiplier level per weight after)
             # or k (v_hi u_hi - v_lo u_lo) for a column or the bias, on the pool
@@ -141,9 +155,9 @@ def update_loops(ctx: CoreBuild) -> None:
             m.d.comb += [pool.ops.a.eq(unit.mul.a), pool.ops.b.eq(unit.mul.b)]
             # stage 5: write back
             wb = ctx.upd_writes[lay]
-            for dst, src in [(Bw[lay], wb.bias)] + [(Ww[lay][b], getattr(wb, f"w{b}"))
-                                                   for b in range(P)]:
-                m.d.comb += [dst.addr.eq(src.addr), dst.data.eq(src.data), dst.en.eq(src.en)]
+            m.d.comb += write_from(Bw[lay], wb.bias)
+            for b in range(P):
+                m.d.comb += write_from(Ww[lay][b], getattr(wb, f"w{b}"))
             with m.If(done):
                 m.d.sync += half.eq(0)
                 m.next = upd_next(lay)
