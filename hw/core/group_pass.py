@@ -28,15 +28,12 @@ def group_issue(ctx: CoreBuild, last_t, layer: int, indirect: bool, gate=1):
 
 
 def group_helpers(ctx: CoreBuild) -> None:
-    """The sparse pixel list's column, and the weight addressing of a row group."""
-    NZr, Wq, geo, lm, m, t = ctx.NZr, ctx.Wq, ctx.geo, ctx.lm, ctx.m, ctx.t
+    """The sparse pixel list's column, and a row group's weights by lane."""
+    NZr, Wq, lm, m, t = ctx.NZr, ctx.Wq, ctx.lm, ctx.m, ctx.t
     j1_nz = Signal.like(t, name="j1_nz")  # the column from the sparse pixel list
     m.d.comb += j1_nz.eq(NZr.data)
-
-    def group_addr(layer: int, b: int, base, c):
-        return lm.group_addr(geo[layer].words, b, base, c)
 
     def by_lane(layer: int, c, regs=None):
         """Registered weights reordered so entry k is lane k's (bank (k + c) mod P)."""
         return lm.rotate(Wq[layer] if regs is None else regs, c)
-    ctx.by_lane, ctx.group_addr, ctx.j1_nz = by_lane, group_addr, j1_nz
+    ctx.by_lane, ctx.j1_nz = by_lane, j1_nz

@@ -42,7 +42,6 @@ from amaranth.lib.wiring import In, Out
 from epfpga.errors import EpfpgaError
 from epfpga.model.config import EPConfig
 
-from ..layout import rand_offsets
 from ..plan import HardwarePlan, default_shared_mul, make_plan
 from . import control, drive, host_access, relax, update
 from .address_map import AddressMap
@@ -137,7 +136,6 @@ class EPCore(wiring.Component):
         wiring.connect(m, fill.c_write, ctx.CRw)
         m.d.comb += fill.seed.data.eq(ctx.h_wdata)  # (ungated: only ``en`` is decoded)
         ctx.fill, ctx.fill_on = fill, fill.busy
-        ctx.a_off, ctx.c_off = rand_offsets(cfg)
 
         host_access.host_split(ctx)
 
