@@ -33,7 +33,7 @@ def group_helpers(ctx: CoreBuild) -> None:
     j1_nz = Signal.like(t, name="j1_nz")  # the column from the sparse pixel list
     m.d.comb += j1_nz.eq(NZr.data)
 
-    def by_lane(layer: int, c, regs=None):
+    def by_lane(layer: int, c):
         """Registered weights reordered so entry k is lane k's (bank (k + c) mod P)."""
-        return lm.rotate(Wq[layer] if regs is None else regs, c)
+        return lm.rotate(Wq[layer], c)
     ctx.by_lane, ctx.j1_nz = by_lane, j1_nz

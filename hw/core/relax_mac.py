@@ -88,16 +88,16 @@ class RelaxMac(wiring.Component):
     def _staged(self, m: Module, v, name: str):
         return staged_product(m, v, self.plan.mul_latency, name)
 
-    def _halves(self, lay: int) -> list[tuple[bool, int, list, object, int]]:
-        """Per MAC direction and half of its entries: (bottom-up, weight layer, the
-        P weights read, the state word read, the half's first entry offset)."""
+    def _halves(self, lay: int) -> list[tuple[bool, list, object, int]]:
+        """Per MAC direction and half of its entries: (bottom-up, the P weights read,
+        the state word read, the half's first entry offset)."""
         plan, P = self.plan, self.cfg.lanes
         nt = plan.relax_visits[lay].entries
         out = []
         for fwd, li, sk in directions(plan, lay):
             for h in range(plan.relax_halves[lay]):
                 tag = half_tag(lay, h)
-                out.append((fwd, li, [self.data[f"w{li}_{b}{tag}"] for b in range(P)],
+                out.append((fwd, [self.data[f"w{li}_{b}{tag}"] for b in range(P)],
                             self.data[f"s{sk}{tag}"], h * nt))
         return out
 
@@ -122,7 +122,7 @@ class RelaxMac(wiring.Component):
             const = self._staged(m, self._const(lay, lm.lo(p3.i)), f"r{lay}_const")
             own = (self._staged(m, lm.lane(self._own(), lm.lo(p3.i), ab), f"r{lay}_own")
                    if lay == L else 0)
-            for fwd, _, wq, sd, off in self._halves(lay):
+            for fwd, wq, sd, off in self._halves(lay):
                 left = sizes[0 if fwd else 1] - off
                 if left <= 0:
                     continue
@@ -152,7 +152,7 @@ class RelaxMac(wiring.Component):
                      for k in range(P)]
             own = ([self._staged(m, lm.lane(self._own(), k, ab), f"g{lay}_own{k}")
                     for k in range(P)] if lay == L else [])
-            for fwd, _, wq, sd, off in self._halves(lay):
+            for fwd, wq, sd, off in self._halves(lay):
                 left = sizes[0 if fwd else 1] - off
                 if left <= 0:
                     continue
