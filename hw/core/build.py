@@ -21,17 +21,12 @@ class CoreBuild:
     (the order is the netlist's: Yosys and nextpnr see the same design run to run).
 
     Attributes not made on a plan (the pixel loader without double-buffered pixels, the
-    predrive without the fast plan, the host's weight-offset split with one lane) are
-    None."""
+    predrive without the fast plan) are None."""
 
     loader: Any = None
     fb: Any = None
     pre: Any = None
     drive: Any = None
-    h_region2: Any = None
-    h_we2: Any = None
-    h_re2: Any = None
-    h_wdata2: Any = None
 
     def __init__(self, core: EPCore, m: Module):
         self.core, self.m = core, m

@@ -43,11 +43,12 @@ from epfpga.errors import EpfpgaError
 from epfpga.model.config import EPConfig
 
 from ..plan import HardwarePlan, default_shared_mul, make_plan
-from . import control, drive, host_access, relax, update
+from . import control, drive, relax, update
 from .address_map import AddressMap
 from .build import CoreBuild
 from .controller import Phase
 from .group_pass import group_helpers
+from .host_access import HostAccess, hand_over
 from .host_port import HostPortSignature
 from .job import index_bits, job_layout
 from .memories import memories
@@ -128,16 +129,20 @@ class EPCore(wiring.Component):
         m.d.comb += self.busy.eq(1)
         with m.If(self.busy):
             m.d.sync += ctx.cycles.eq(ctx.cycles + 1)
-        host_access.host_inputs(ctx)
+        # the host's reads and writes, between samples
+        m.submodules.host_access = host = HostAccess(self.plan, self.amap)
+        wiring.connect(m, wiring.flipped(self.host), host.host)
+        m.d.comb += [host.busy.eq(self.busy), host.cur.eq(ctx.cur)]
+        ctx.h_we = host.wrote
+        host_idle, host_data = hand_over(host, *self._host_memories(ctx))
 
         # stochastic rounding's random values, drawn while the sample loads and relaxes
         m.submodules.random_fill = fill = RandomFill(hp)
         wiring.connect(m, fill.a_write, ctx.ARw)
         wiring.connect(m, fill.c_write, ctx.CRw)
-        m.d.comb += fill.seed.data.eq(ctx.h_wdata)  # (ungated: only ``en`` is decoded)
+        wiring.connect(m, host.seed, fill.seed)
+        m.d.comb += host.lfsr.eq(fill.state)
         ctx.fill, ctx.fill_on = fill, fill.busy
-
-        host_access.host_split(ctx)
 
         # the fast plan's pixels load into one bank while the core reads the other
         if ctx.overlap:
@@ -160,7 +165,7 @@ class EPCore(wiring.Component):
                 m.d.comb += self.busy.eq(0)
                 if not ctx.overlap:
                     m.d.comb += self.job.ready.eq(1)
-                host_access.idle_requests(ctx)
+                m.d.comb += host_idle
                 control.idle_start(ctx)
             drive.load_state(ctx)
             drive.drive_state(ctx)
@@ -176,5 +181,19 @@ class EPCore(wiring.Component):
             update.update_datapath(ctx)
             control.result_state(ctx)
         update.predrive_correction(ctx)
-        host_access.read_mux(ctx)
+        m.d.comb += host_data
         return m
+
+    @staticmethod
+    def _host_memories(ctx: CoreBuild) -> tuple[dict, dict]:
+        """The memory ports the host reaches, by ``host_ports`` name: (reads, writes)."""
+        reads, writes = {}, {}
+        for layer, (rs, ws) in enumerate(zip(ctx.Wr, ctx.Ww, strict=True)):
+            for b, (r, w) in enumerate(zip(rs, ws, strict=True)):
+                reads[f"w{layer}_{b}"], writes[f"w{layer}_{b}"] = r, w
+        for layer in range(ctx.L):
+            reads[f"b{layer}"], writes[f"b{layer}"] = ctx.Br[layer], ctx.Bw[layer]
+            for kind, ports in (("s", ctx.Sr), ("sf", ctx.SFr), ("sp", ctx.SPr)):
+                if ports:
+                    reads[f"{kind}{layer + 1}"] = ports[layer]
+        return reads, writes

@@ -26,16 +26,7 @@ from epfpga.hw.layout import acc_width, weight_layouts, words
 from epfpga.hw.plan import make_plan
 from tests.hw.configs import small_config
 from tests.hw.simulate import run_clocked
-
-
-def pack(values, bits: int, lanes: int) -> list[int]:
-    """A vector as words of ``lanes`` values (two's complement, lane k in bits k)."""
-    mask = (1 << bits) - 1
-    out = []
-    for g in range(words(len(values), lanes)):
-        out.append(sum((int(values[g * lanes + k]) & mask) << (bits * k)
-                       for k in range(lanes) if g * lanes + k < len(values)))
-    return out
+from tests.hw.words import pack
 
 
 class Net:
