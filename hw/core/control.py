@@ -7,6 +7,7 @@ from amaranth.hdl import Signal
 
 from .build import CoreBuild
 from .controller import Phase
+from .mem_ports import write_from
 
 
 def idle_start(ctx: CoreBuild) -> None:
@@ -37,18 +38,20 @@ def idle_start(ctx: CoreBuild) -> None:
                 m.d.comb += pre.take.eq(1)
 
 
+def clear_writes(ctx: CoreBuild) -> list:
+    """The state stores' write ports, given to the state clear (hw/core/state_clear.py)."""
+    return sum((write_from(ctx.Sw[k - 1], ctx.clear.write(k)) for k in range(1, ctx.L + 1)),
+               [])
+
+
 def zero_state(ctx: CoreBuild) -> None:
     """ZERO: the states start at 0, a word per cycle."""
-    L, Sw, argmax, ctrl, cur, i = ctx.L, ctx.Sw, ctx.argmax, ctx.ctrl, ctx.cur, ctx.i
-    m, nw, pre_may, t = ctx.m, ctx.nw, ctx.pre_may, ctx.t
+    argmax, clear, ctrl, i, m, t = ctx.argmax, ctx.clear, ctx.ctrl, ctx.i, ctx.m, ctx.t
     with m.Case(Phase.ZERO):
-        m.d.comb += pre_may.eq(1)
-        for layer in range(L):
-            with m.If(i < nw[layer + 1]):
-                m.d.comb += [Sw[layer].addr.eq(cur * nw[layer + 1] + i),
-                             Sw[layer].data.eq(0), Sw[layer].en.eq(-1)]
+        m.d.comb += [ctx.pre_may.eq(1), clear.word.eq(i), clear.zero.eq(1)]
+        m.d.comb += clear_writes(ctx)
         m.d.sync += i.eq(i + 1)
-        with m.If(i == max(nw[1:]) - 1):
+        with m.If(clear.last):
             m.d.sync += [i.eq(0), t.eq(0)]
             m.d.comb += [argmax.clear.eq(1), ctrl.zeroed.eq(1)]
 
@@ -56,24 +59,21 @@ def zero_state(ctx: CoreBuild) -> None:
 def copy_states(ctx: CoreBuild) -> None:
     """COPY: the symmetric nudge's -beta phase starts again from the free states, a
     word every other cycle (its address, then its write)."""
-    L, SFr, Sw, ctrl, cur, i, m = ctx.L, ctx.SFr, ctx.Sw, ctx.ctrl, ctx.cur, ctx.i, ctx.m
-    nw, pre_may, t = ctx.nw, ctx.pre_may, ctx.t
+    SFr, clear, ctrl, i, m, t = ctx.SFr, ctx.clear, ctx.ctrl, ctx.i, ctx.m, ctx.t
     if not ctx.symmetric:
         return
+    m.d.comb += [clear.free_port(k).data.eq(SFr[k - 1].data) for k in range(1, ctx.L + 1)]
     writing = Signal(name="copy_writing")
     with m.Case(Phase.COPY):
-        m.d.comb += pre_may.eq(1)
+        m.d.comb += [ctx.pre_may.eq(1), clear.word.eq(i)]
         m.d.sync += writing.eq(~writing)
         with m.If(~writing):
-            for layer in range(L):
-                m.d.comb += SFr[layer].addr.eq(i)
+            m.d.comb += [SFr[k - 1].addr.eq(clear.free_port(k).addr)
+                         for k in range(1, ctx.L + 1)]
         with m.Else():
-            for layer in range(L):
-                with m.If(i < nw[layer + 1]):
-                    m.d.comb += [Sw[layer].addr.eq(cur * nw[layer + 1] + i),
-                                 Sw[layer].data.eq(SFr[layer].data), Sw[layer].en.eq(-1)]
+            m.d.comb += [clear.copy.eq(1)] + clear_writes(ctx)
             m.d.sync += i.eq(i + 1)
-            with m.If(i == max(nw[1:]) - 1):
+            with m.If(clear.last):
                 m.d.sync += [i.eq(0), t.eq(0)]
                 m.d.comb += ctrl.copied.eq(1)
 

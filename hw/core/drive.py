@@ -6,6 +6,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Mux, Signal
 
 from .build import CoreBuild
+from .control import clear_writes
 from .controller import Phase
 from .group_pass import group_issue
 from .input_drive import InputDrive
@@ -51,8 +52,8 @@ def connect_predrive(ctx: CoreBuild) -> None:
 def load_state(ctx: CoreBuild) -> None:
     """LOAD (plans without the pixel loader): pixels into X, the non-zero ones' columns
     into NZ; the states start at 0, cleared here when there are enough pixels for it."""
-    L, NZw, Sw, Xw, core, cur, i = ctx.L, ctx.NZw, ctx.Sw, ctx.Xw, ctx.core, ctx.cur, ctx.i
-    m, n, nnz, nw, overlap, t = ctx.m, ctx.n, ctx.nnz, ctx.nw, ctx.overlap, ctx.t
+    NZw, Xw, core, i, m, n = ctx.NZw, ctx.Xw, ctx.core, ctx.i, ctx.m, ctx.n
+    nnz, overlap, t = ctx.nnz, ctx.overlap, ctx.t
     zero_in_load = ctx.zero_in_load
     if not overlap:  # (else the loader below takes the pixels)
         with m.Case(Phase.LOAD):
@@ -64,10 +65,8 @@ def load_state(ctx: CoreBuild) -> None:
                     m.d.sync += nnz.eq(nnz + 1)
                 m.d.sync += t.eq(t + 1)
                 if zero_in_load:  # s = 0 in bank cur, a word per pixel
-                    for layer in range(L):
-                        with m.If(t < nw[layer + 1]):
-                            m.d.comb += [Sw[layer].addr.eq(cur * nw[layer + 1] + t),
-                                         Sw[layer].data.eq(0), Sw[layer].en.eq(-1)]
+                    m.d.comb += [ctx.clear.word.eq(t), ctx.clear.zero.eq(1)]
+                    m.d.comb += clear_writes(ctx)
                 with m.If(t == n[0] - 1):
                     m.d.sync += [i.eq(0), t.eq(0)]
                     m.d.comb += ctx.ctrl.loaded.eq(1)

@@ -56,6 +56,7 @@ from .pixel_loader import PixelLoader
 from .random_fill import RandomFill
 from .registers import registers
 from .shapes import multiplier_shape, update_q_width
+from .state_clear import StateClear
 
 __all__ = ["AddressMap", "EPCore", "default_shared_mul", "multiplier_shape", "unsupported",
            "update_q_width"]
@@ -126,6 +127,9 @@ class EPCore(wiring.Component):
         memories(ctx)
         registers(ctx)
         group_helpers(ctx)
+        # the states rewritten before a relaxation: to 0, or (symmetric) the free ones
+        m.submodules.state_clear = ctx.clear = StateClear(self.plan, len(ctx.t))
+        m.d.comb += ctx.clear.cur.eq(ctx.cur)
         m.d.comb += self.busy.eq(1)
         with m.If(self.busy):
             m.d.sync += ctx.cycles.eq(ctx.cycles + 1)
