@@ -26,6 +26,7 @@ class CoreBuild:
     loader: Any = None
     fb: Any = None
     pre: Any = None
+    pre_fix: Any = None
     drive: Any = None
 
     def __init__(self, core: EPCore, m: Module):

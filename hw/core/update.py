@@ -8,6 +8,7 @@ from amaranth.hdl import Cat, Mux, Signal, signed
 from .build import CoreBuild
 from .group_pass import group_issue
 from .mem_ports import write_from
+from .predrive_correction import PredriveCorrection
 from .update_address import UpdateAddress
 from .update_unit import UpdateUnit
 from .update_writeback import UpdateWriteback
@@ -53,14 +54,16 @@ def update_end(ctx: CoreBuild) -> None:
 def update_registers(ctx: CoreBuild) -> None:
     """The one update datapath (UpdateUnit), shared by every layer (the layers update
     one after the other), its read addressing and per layer its writes, and the
-    predrive correction's registers."""
-    P, acc_shape, cfg, m, predrive = ctx.P, ctx.acc_shape, ctx.cfg, ctx.m, ctx.predrive
+    predrive's correction."""
+    P, cfg, m, predrive = ctx.P, ctx.cfg, ctx.m, ctx.predrive
     SFd, SFr, SPd, SPr, Sd, Slo = ctx.SFd, ctx.SFr, ctx.SPd, ctx.SPr, ctx.Sd, ctx.Slo
     Slod, Sr = ctx.Slod, ctx.Sr
     m.submodules.update = unit = UpdateUnit(cfg, predrive)
     in_u0 = Signal(name="in_u0")  # the FSM updates W0 (and b0)
-    corr = [Signal(acc_shape, name=f"corr_{k}") for k in range(P)]  # stage 6
-    ctx.corr, ctx.in_u0, ctx.upd = corr, in_u0, unit
+    ctx.in_u0, ctx.upd = in_u0, unit
+    if predrive:
+        m.submodules.predrive_correction = ctx.pre_fix = PredriveCorrection(
+            ctx.hp, ctx.gissue.entry, len(ctx.j4))
 
     def hi_lo(k: int):
         """((read port, data) of the hi states, of the lo ones) of state memory k: the
@@ -176,24 +179,16 @@ def update_datapath(ctx: CoreBuild) -> None:
 
 
 def predrive_correction(ctx: CoreBuild) -> None:
-    """The predrive read W0 and b0 before this update: what the update changes
-    goes into it, (w' - w) x'_j per column and (b' - b) for the bias (stage 6), and the
-    corrected group is written at its last entry (x'_j from X's second read port)."""
-    Dr, Dw, P, X2r, aw, corr = ctx.Dr, ctx.Dw, ctx.P, ctx.X2r, ctx.aw, ctx.corr
-    in_u0, j4, lane, m, n = ctx.in_u0, ctx.j4, ctx.lane, ctx.m, ctx.n
-    pre_bank, pre_db_off, pre_done = ctx.pre_bank, ctx.pre_db_off, ctx.pre_done
-    predrive, u5, u6 = ctx.predrive, ctx.u5, ctx.u6
-    if predrive:
-        corr_term = [ctx.upd.corr_term[k] for k in range(P)]
-        with m.If(in_u0 & pre_done):
-            m.d.comb += [X2r.addr.eq(Mux(pre_bank, n[0], 0) + j4),
-                         Dr.addr.eq(pre_db_off + u5.g)]
-            with m.If(u6.v):
-                m.d.sync += [c.eq(Mux(u6.first, 0, c + v))
-                             for c, v in zip(corr, corr_term, strict=True)]
-            with m.If(u6.v & u6.last):
-                fixed = [lane(Dr.data, k, aw, True) + corr[k] + corr_term[k]
-                         for k in range(P)]
-                m.d.comb += [Dw.addr.eq(pre_db_off + u6.g),
-                             Dw.data.eq(Cat(*(f[:aw] for f in fixed))), Dw.en.eq(1)]
-
+    """The predrive read W0 and b0 before this update: its drive corrected by what the
+    update changes (hw/core/predrive_correction.py), with the drive memory's ports and
+    the next sample's pixels (X's second read port) while W0 updates."""
+    if not ctx.predrive:
+        return
+    m, u = ctx.m, ctx.pre_fix
+    m.d.comb += [u.run.eq(ctx.in_u0 & ctx.pre_done), u.entries.eq(Cat(ctx.u5, ctx.u6)),
+                 u.column.eq(ctx.j4), u.bank.eq(ctx.pre_bank), u.drive_base.eq(ctx.pre_db_off),
+                 u.terms.eq(ctx.upd.corr_term), u.drive.data.eq(ctx.Dr.data)]
+    with m.If(u.run):
+        m.d.comb += [ctx.X2r.addr.eq(u.x_addr), ctx.Dr.addr.eq(u.drive.addr)]
+    with m.If(u.drive_write.en):
+        m.d.comb += write_from(ctx.Dw, u.drive_write)
