@@ -102,6 +102,19 @@ class HardwarePlan:
         return visits
 
     @property
+    def update_contrast(self) -> tuple[str, str]:
+        """The two phases' states the update contrasts (hi minus lo), as where each
+        is kept: "cur" (the state bank last written), "other" (the bank before it),
+        "free" (the free end states' memory), "plus" (the +beta end states' memory).
+        EP: the nudged end against the free end; the symmetric nudge: the +beta end
+        against the -beta end; C-EP: this nudged step against the one before."""
+        if self.cfg.nudge == "symmetric":
+            return "plus", "cur"
+        if self.cfg.algorithm == "cep":
+            return "cur", "other"
+        return "cur", "free"
+
+    @property
     def odd_even(self) -> bool:
         """Odd and even layers relax in two pipelines side by side."""
         return self.fast and self.cfg.n_layers >= 2

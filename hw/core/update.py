@@ -67,13 +67,14 @@ def update_registers(ctx: CoreBuild) -> None:
 
     def hi_lo(k: int):
         """((read port, data) of the hi states, of the lo ones) of state memory k: the
-        two phases the update contrasts (hw/core/update_address.py)."""
-        bank = (Sr[k], Sd[k])
-        if ctx.symmetric:
-            return (SPr[k], SPd[k]), bank
-        if ctx.cep:
-            return bank, (Slo[k], Slod[k])
-        return bank, (SFr[k], SFd[k])
+        two phases the update contrasts (``HardwarePlan.update_contrast``)."""
+        def port(where: str) -> tuple:
+            if where == "cur":
+                return Sr[k], Sd[k]
+            if where == "other":
+                return Slo[k], Slod[k]
+            return (SFr[k], SFd[k]) if where == "free" else (SPr[k], SPd[k])
+        return tuple(port(where) for where in ctx.hp.update_contrast)
 
     def reads(lay: int) -> dict:
         """Weight layer ``lay``'s update's read ports, by ``update_ports`` name."""

@@ -8,10 +8,8 @@
 * stage 2 (u2): the group's output states v, hi and lo, its biases and its row
   stochastic-rounding values.
 
-"hi" and "lo" are the two phases the update contrasts, per variant: EP the nudged end
-(bank ``cur``) against the free end (its own memory); the symmetric nudge the +beta
-end (its own memory) against the -beta end (bank ``cur``); C-EP this nudged step (bank
-``cur``) against the one before (the other bank)."""
+"hi" and "lo" are the two phases the update contrasts, per variant (hw/plan.py,
+``HardwarePlan.update_contrast``)."""
 
 from __future__ import annotations
 
@@ -60,14 +58,11 @@ class UpdateAddress(wiring.Component):
         P, n, lm, geo = cfg.lanes, cfg.layers, Lanes(cfg.lanes), weight_layouts(cfg)
         a_off, c_off = rand_offsets(cfg)
         u1, u2, a, cur = self.entries[0], self.entries[1], self.addr, self.cur
-        variant = ("symmetric" if cfg.nudge == "symmetric" else
-                   "cep" if cfg.algorithm == "cep" else "ep")
-
         def offsets(k: int) -> tuple:
             """(hi, lo) base words of state memory k (layer k + 1's states)."""
-            bank = cur * words(n[k + 1], P)
-            return {"ep": (bank, 0), "symmetric": (0, bank),
-                    "cep": (bank, ~cur * words(n[k + 1], P))}[variant]
+            nw = words(n[k + 1], P)
+            base = {"cur": cur * nw, "other": ~cur * nw, "free": 0, "plus": 0}
+            return tuple(base[where] for where in self.plan.update_contrast)
 
         for lay in range(cfg.n_layers):
             c = self.pixel_column if lay == 0 else self.column
