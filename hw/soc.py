@@ -33,6 +33,7 @@ from .link.uart import BaudTiming, UARTRx, UARTTx
 from .plan import HardwarePlan, make_plan
 from .store.commands import StoreCommands, StoreGeometry
 from .store.word_port import WordPortSignature
+from .stream_register import StreamRegister
 
 
 class EPSoC(wiring.Component):
@@ -115,7 +116,11 @@ class EPSoC(wiring.Component):
             store = StoreCommands(m, self.store_geo, self.store, d)
             d.pb = Mux(store.ds_rec, store.pb, frames.data)
             slen = Mux(store.ds_rec, store.rec_len, length)
-        samples = SampleCommands(d, cfg, core, store, slen)
+        # the pixels reach the core from a register: the dispatcher's state decides
+        # them, the core's phase logic takes them, and both are long on the iCE40
+        m.submodules.pixel_register = pixels = StreamRegister(core.pixels.payload.shape())
+        wiring.connect(m, pixels.source, core.pixels)
+        samples = SampleCommands(d, cfg, core, store, slen, pixels.sink)
         reexecuted = [p.READ, p.STATUS] + ([p.DS_INFO, p.DS_DIGEST, p.DS_INFER] if store else [])
 
         with m.FSM(name="disp"):

@@ -17,10 +17,13 @@ from .shared import Dispatcher
 
 class SampleCommands:
     """``store``: the dataset store's commands (or None), whose stored samples run
-    through these states from the record buffer; ``slen``: the sample's bytes."""
+    through these states from the record buffer; ``slen``: the sample's bytes;
+    ``pixels``: the stream into the core's pixels."""
 
-    def __init__(self, d: Dispatcher, cfg: EPConfig, core: Any, store: Any, slen: Any):
+    def __init__(self, d: Dispatcher, cfg: EPConfig, core: Any, store: Any, slen: Any,
+                 pixels: Any):
         self.d, self.cfg, self.core, self.store, self.slen = d, cfg, core, store, slen
+        self.pixels = pixels
         n0 = cfg.layers[0]
         self.s0 = Mux(d.cmd == p.TRAIN, 2, 0)  # first sample byte
         self.vb = p.value_bytes(cfg.act_one)
@@ -119,6 +122,7 @@ class SampleCommands:
         """The job, then the pixels: a run's zeros one a cycle, its values one every
         two cycles; then the result."""
         m, d, core, store, training = self.d.m, self.d, self.core, self.store, self.training
+        pixels = self.pixels
         pa, pb, j, zl, cnt, vb, slen = d.pa, d.pb, self.j, self.zl, d.cnt, self.vb, self.slen
         with m.State("JOB"):
             m.d.comb += [core.job.valid.eq(1), core.job.payload.train.eq(training),
@@ -142,8 +146,8 @@ class SampleCommands:
             m.next = "ZEROS"
         with m.State("ZEROS"):
             with m.If(zl != 0):
-                m.d.comb += [core.pixels.valid.eq(1), core.pixels.payload.eq(0)]
-                with m.If(core.pixels.ready):
+                m.d.comb += [pixels.valid.eq(1), pixels.payload.eq(0)]
+                with m.If(pixels.ready):
                     m.d.sync += [j.eq(j + 1), zl.eq(zl - 1)]
             with m.Elif(cnt == 0):
                 m.next = "RUN"
@@ -153,9 +157,9 @@ class SampleCommands:
         with m.State("VALUE"):
             d.shift_in(vb - 1, "PIXEL", primed=True)
         with m.State("PIXEL"):  # `pa` on the next value or run, addressed
-            m.d.comb += [core.pixels.valid.eq(1),
-                         core.pixels.payload.eq(d.word[64 - 8 * vb:] + 1)]
-            with m.If(core.pixels.ready):
+            m.d.comb += [pixels.valid.eq(1),
+                         pixels.payload.eq(d.word[64 - 8 * vb:] + 1)]
+            with m.If(pixels.ready):
                 m.d.sync += [j.eq(j + 1), cnt.eq(cnt - 1), d.bk.eq(0)]
                 with m.If(cnt == 1):
                     m.next = "RUN"
@@ -169,8 +173,8 @@ class SampleCommands:
                     with m.If(store.ds_rec):
                         store.sample_sent()
             with m.Else():
-                m.d.comb += [core.pixels.valid.eq(1), core.pixels.payload.eq(0)]
-                with m.If(core.pixels.ready):
+                m.d.comb += [pixels.valid.eq(1), pixels.payload.eq(0)]
+                with m.If(pixels.ready):
                     m.d.sync += j.eq(j + 1)
         with m.State("RESULT"):
             m.d.comb += core.result.ready.eq(1)
