@@ -28,12 +28,6 @@ def group_issue(ctx: CoreBuild, last_t, layer: int, indirect: bool, gate=1):
 
 
 def group_helpers(ctx: CoreBuild) -> None:
-    """The sparse pixel list's column, and a row group's weights by lane."""
-    NZr, Wq, lm, m, t = ctx.NZr, ctx.Wq, ctx.lm, ctx.m, ctx.t
-    j1_nz = Signal.like(t, name="j1_nz")  # the column from the sparse pixel list
-    m.d.comb += j1_nz.eq(NZr.data)
-
-    def by_lane(layer: int, c):
-        """Registered weights reordered so entry k is lane k's (bank (k + c) mod P)."""
-        return lm.rotate(Wq[layer], c)
-    ctx.by_lane, ctx.j1_nz = by_lane, j1_nz
+    """The sparse pixel list's column (the drive's and W0's update's)."""
+    ctx.j1_nz = j1_nz = Signal.like(ctx.t, name="j1_nz")
+    ctx.m.d.comb += j1_nz.eq(ctx.NZr.data)

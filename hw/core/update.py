@@ -3,13 +3,14 @@ datapath; and the predrive's correction by W0's update."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Mux, Signal, signed
+from amaranth.hdl import Cat, Signal
 
 from .build import CoreBuild
 from .group_pass import group_issue
 from .mem_ports import write_from
 from .predrive_correction import PredriveCorrection
 from .update_address import UpdateAddress
+from .update_operands import UpdateOperands
 from .update_unit import UpdateUnit
 from .update_writeback import UpdateWriteback
 
@@ -97,6 +98,24 @@ def update_registers(ctx: CoreBuild) -> None:
                  ua.pixel_column.eq(ctx.j1_nz), ua.pixel_base.eq(ctx.x_base),
                  ua.cur.eq(ctx.cur)]
     ctx.upd_addr = ua
+    # stage 3's operands, from the reads' data
+    m.submodules.update_operands = ops = UpdateOperands(ctx.hp, ctx.gissue.entry, len(ctx.j3))
+    m.d.comb += [ops.column.eq(ctx.j3), ops.neg.eq(ctx.neg),
+                 ops.update_q.eq(ctx.core.update_q), ops.data.ar.eq(ctx.ARr.data),
+                 ops.data.x.eq(ctx.Xd)]
+    for lay in range(ctx.L):
+        (post_hi, _), (post_lo, _) = hi_lo(lay)
+        m.d.comb += [ops.data[f"w{lay}_{b}"].eq(ctx.Wq[lay][b]) for b in range(P)]
+        m.d.comb += [ops.data[f"b{lay}"].eq(ctx.Br[lay].data),
+                     ops.data[f"post_hi{lay}"].eq(post_hi.data),
+                     ops.data[f"post_lo{lay}"].eq(post_lo.data)]
+        if lay:
+            (_, pre_hi), (_, pre_lo) = hi_lo(lay - 1)
+            m.d.comb += [ops.data[f"pre_hi{lay}"].eq(pre_hi), ops.data[f"pre_lo{lay}"].eq(pre_lo)]
+    m.d.comb += [unit.valid.eq(ops.valid), unit.first.eq(ops.first), unit.k.eq(ops.k),
+                 unit.v_hi.eq(ops.v_hi), unit.v_lo.eq(ops.v_lo), unit.a.eq(ops.a),
+                 unit.u_hi.eq(ops.u_hi), unit.u_lo.eq(ops.u_lo), unit.w.eq(ops.w)]
+    ctx.upd_ops = ops
     # each layer's writes of the new weights and biases (stage 5)
     ctx.upd_writes = []
     for lay, geo in enumerate(ctx.geo):
@@ -110,61 +129,39 @@ def update_loops(ctx: CoreBuild) -> None:
     """U{l}_LOOP: P rows (a group) at a time, one column per cycle, all groups of a
     layer in one flat pipeline: a k*v entry per group, one entry per column, a bias
     entry (column n_in with u = 1.0); stages 1 and 2 read (their addresses:
-    hw/core/update_address.py), stage 3 hands the unit its operands, stage 5 writes
-    back."""
-    Br, Bw, L, P, Ww, Xd = ctx.Br, ctx.Bw, ctx.L, ctx.P, ctx.Ww, ctx.Xd
-    ARr, ab, by_lane, core = ctx.ARr, ctx.ab, ctx.by_lane, ctx.core
-    half, hi_lo, in_u0, j3 = ctx.half, ctx.hi_lo, ctx.in_u0, ctx.j3
-    lane, lo, m, n, neg = ctx.lane, ctx.lo, ctx.m, ctx.n, ctx.neg
-    nnz_p1, one, pool, unit = ctx.nnz_p1, ctx.one, ctx.pool, ctx.upd
-    t, u3 = ctx.gissue.t, ctx.u3
-    upd_next = ctx.upd_next
-    u_hi, u_lo = unit.u_hi, unit.u_lo
-    wb_ = ctx.wb_
+    hw/core/update_address.py), stage 3 hands the unit its operands
+    (hw/core/update_operands.py), stage 5 writes back."""
+    Bw, L, Ww, half, m = ctx.Bw, ctx.L, ctx.Ww, ctx.half, ctx.m
+    ops, pool, unit = ctx.upd_ops, ctx.pool, ctx.upd
     for lay in range(L):
-        n_in = n[lay]
         # the bias entry: t = columns + 1 (nnz + 1 from a register: timing)
-        last_t = nnz_p1 if lay == 0 else n_in + 1
-        k_ = Signal(signed(core.update_q_width + 1), name=f"k{lay}")
-        m.d.comb += k_.eq(Mux(neg, -core.update_q[lay], core.update_q[lay]))
-        (post_r, _), (postf_r, _) = hi_lo(lay)
+        last_t = ctx.nnz_p1 if lay == 0 else ctx.n[lay] + 1
         with m.State(f"U{lay}_LOOP"):
             alternate = lay == 0 and ctx.hp.single_port_w0
             if alternate:
                 m.d.sync += half.eq(~half)
             # single-port W0: its columns issue on alternate cycles (the writes
             # land between); the k*v and bias entries do not touch W0
+            t = ctx.gissue.t
             col = (t != 0) & (t != last_t)
             _, done = group_issue(ctx, last_t, lay, indirect=lay == 0,
                                   gate=~(half & col) if alternate else 1)
-            # stages 1 and 2: the column's and the group's reads (the bias read at
-            # stage 3 straight from the port)
+            # stages 1 and 2: the column's and the group's reads
             m.d.comb += [r.addr.eq(ctx.upd_addr.addr[name])
                          for name, r in ctx.upd_reads[lay].items()]
+            # stage 3: the operands, formed on the pool
+            m.d.comb += [ops.layer.eq(lay), ops.entry.eq(ctx.u3)]
             if lay == 0:
-                m.d.comb += [u_hi.eq(Mux(u3.last, one, Xd)), u_lo.eq(Mux(u3.last, one, Xd)),
-                             in_u0.eq(1)]
-            else:
-                (_, pre_d), (_, pref_d) = hi_lo(lay - 1)
-                m.d.comb += [u_hi.eq(Mux(u3.last, one, lane(pre_d, lo(j3), ab))),
-                             u_lo.eq(Mux(u3.last, one, lane(pref_d, lo(j3), ab)))]
-            # stage 3: k*v once per group (one multiplier level per weight after)
-            # or k (v_hi u_hi - v_lo u_lo) for a column or the bias, on the pool
-            w_lane = by_lane(lay, lo(j3))
-            m.d.comb += [unit.valid.eq(u3.v), unit.first.eq(u3.first), unit.k.eq(k_),
-                         unit.v_hi.eq(post_r.data), unit.v_lo.eq(postf_r.data),
-                         unit.a.eq(ARr.data)]
-            m.d.comb += [unit.w[k].eq(Mux(u3.last, lane(Br[lay].data, k, wb_, True),
-                                          w_lane[k])) for k in range(P)]
+                m.d.comb += ctx.in_u0.eq(1)
             m.d.comb += [pool.ops.a.eq(unit.mul.a), pool.ops.b.eq(unit.mul.b)]
             # stage 5: write back
             wb = ctx.upd_writes[lay]
             m.d.comb += write_from(Bw[lay], wb.bias)
-            for b in range(P):
+            for b in range(ctx.P):
                 m.d.comb += write_from(Ww[lay][b], getattr(wb, f"w{b}"))
             with m.If(done):
                 m.d.sync += half.eq(0)
-                m.next = upd_next(lay)
+                m.next = ctx.upd_next(lay)
 
 
 def update_datapath(ctx: CoreBuild) -> None:
