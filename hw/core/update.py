@@ -90,7 +90,7 @@ def update_registers(ctx: CoreBuild) -> None:
             out.update({f"pre_hi{lay}": pre_hi, f"pre_lo{lay}": pre_lo})
         return out
 
-    ctx.hi_lo, ctx.upd_reads = hi_lo, [reads(lay) for lay in range(ctx.L)]
+    ctx.upd_reads = [reads(lay) for lay in range(ctx.L)]
     widths = {name: len(r.addr) for rs in ctx.upd_reads for name, r in rs.items()}
     m.submodules.update_address = ua = UpdateAddress(ctx.hp, ctx.gissue.entry, len(ctx.t),
                                                      widths)
