@@ -14,6 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..layout import acc_width
 from ..plan import HardwarePlan
+from .lanes import Lanes
 from .mem_ports import ReadSignature, WriteSignature
 
 
@@ -49,7 +50,7 @@ class PredriveCorrection(wiring.Component):
         corr = [Signal(signed(aw), name=f"corr_{k}") for k in range(P)]
         with m.If(self.run & u6.v):  # (the group's opening entry is no column)
             m.d.sync += [c.eq(Mux(u6.first, 0, c + v)) for c, v in zip(corr, terms, strict=True)]
-        old = [self.drive.data.word_select(k, aw).as_signed() for k in range(P)]
+        old = [Lanes(P).lane(self.drive.data, k, aw, True) for k in range(P)]
         with m.If(self.run & u6.v & u6.last):
             fixed = [old[k] + corr[k] + terms[k] for k in range(P)]
             m.d.comb += [self.drive_write.addr.eq(self.drive_base + u6.g),

@@ -13,3 +13,9 @@ def pack(values, bits: int, lanes: int) -> list[int]:
         out.append(sum((int(values[g * lanes + k]) & mask) << (bits * k)
                        for k in range(lanes) if g * lanes + k < len(values)))
     return out
+
+
+def lane_of(word: int, k: int, bits: int, signed_: bool = False) -> int:
+    """Lane k's value of a packed word (two's complement when ``signed_``)."""
+    v = (word >> (bits * k)) & ((1 << bits) - 1)
+    return v - (1 << bits) if signed_ and v >> (bits - 1) else v

@@ -19,10 +19,7 @@ from epfpga.hw.layout import acc_width, words
 from epfpga.hw.plan import make_plan
 from tests.hw.configs import small_config
 from tests.hw.simulate import run_clocked
-
-
-def lanes_of(word: int, bits: int, P: int) -> list[int]:
-    return [(word >> (bits * k)) & ((1 << bits) - 1) for k in range(P)]
+from tests.hw.words import lane_of
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -97,7 +94,7 @@ def test_each_group_drive_gains_its_entries_terms(seed: int) -> None:
     want = []
     for g in order:
         mine = [e for e in plan_entries if e[0] == g]
-        old = lanes_of(init[base + g], aw, P)
+        old = [lane_of(init[base + g], k, aw) for k in range(P)]
         fixed = [(old[k] + sum(e[3][k] for e in mine[1:])) & mask for k in range(P)]
         want.append((base + g, fixed))
-    assert [(a, lanes_of(d, aw, P)) for a, d in writes] == want
+    assert [(a, [lane_of(d, k, aw) for k in range(P)]) for a, d in writes] == want

@@ -18,11 +18,7 @@ from epfpga.hw.core.update_operands import UpdateOperands, operand_shapes
 from epfpga.hw.layout import weight_layouts
 from epfpga.hw.plan import make_plan
 from tests.hw.configs import small_config
-
-
-def lane_of(word: int, k: int, bits: int, signed_: bool = False) -> int:
-    v = (word >> (bits * k)) & ((1 << bits) - 1)
-    return v - (1 << bits) if signed_ and v >> (bits - 1) else v
+from tests.hw.words import lane_of
 
 
 def random_value(shape, rng: np.random.Generator) -> int:
